@@ -1,0 +1,56 @@
+"""new_grad: reverse-mode automatic differentiation for plain NumPy arrays.
+
+No tensor class: ops record themselves on a tape (``Autograd.operation_list``),
+gradients live in a memory buffer beside the arrays, and backpropagation is
+one loop over the tape in reverse.
+
+    import new_grad as ng
+    engine = ng.Autograd()
+    with engine:
+        y = ng.sum(ng.tanh(x))
+    engine.backward(1)
+    dx = engine.memory_buffer.get_param(x)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import errors, linalg, nn, ops, optim
+from .autograd_engine import (
+    Autograd,
+    Operation,
+    active_engine,
+    bind_gradient,
+    constant,
+    is_constant,
+    is_grad_enabled,
+    no_grad,
+)
+from .backend import get_default_dtype, namespace, set_default_dtype
+from .errors import NewGradError
+from .ops import *  # noqa: F403 - every op at the top level, under NumPy's names
+from .utils import MemoryBuffer
+
+__all__ = [
+    "__version__",
+    "Autograd",
+    "Operation",
+    "MemoryBuffer",
+    "NewGradError",
+    "active_engine",
+    "bind_gradient",
+    "constant",
+    "errors",
+    "get_default_dtype",
+    "is_constant",
+    "is_grad_enabled",
+    "linalg",
+    "namespace",
+    "nn",
+    "no_grad",
+    "ops",
+    "optim",
+    "set_default_dtype",
+    *ops.__all__,
+]

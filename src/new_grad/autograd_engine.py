@@ -1,0 +1,455 @@
+"""The engine: a tape of operations and one reverse loop over it (the seed's ``Autograd``).
+
+Recording: every differentiable op appends an :class:`Operation` to
+``operation_list`` and gives each of its array inputs a slot in the
+``memory_buffer``. Because ops are appended in the order they ran, the list is
+already a valid order for backpropagation: ``backward`` walks it last to first,
+asks each op's backward function for its inputs' gradients and adds them into
+the slots. No graph, no topological sort.
+
+This module imports nothing of new_grad but the errors, the backend helpers and
+the memory buffer: it is the bottom layer.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .backend import is_array, namespace
+from .errors import (
+    AnomalyError,
+    DtypeError,
+    EmptyTapeError,
+    GradientError,
+    TapeConsumedError,
+    TapeError,
+    UntrackedViewWarning,
+    shape_str,
+)
+from .utils import MemoryBuffer
+
+ndarray = np.ndarray
+Backward = Callable[..., Sequence[Any]]
+
+
+# -- recording state -----------------------------------------------------------------------
+
+
+class _State:
+    """Which engine functional ops record on right now (``None``: record nothing)."""
+
+    __slots__ = ("engine", "stack", "no_grad_depth")
+
+    def __init__(self) -> None:
+        self.engine: Autograd | None = None
+        self.stack: list[Autograd | None] = []
+        self.no_grad_depth = 0
+
+
+STATE = _State()
+
+
+class no_grad:
+    """``with new_grad.no_grad():`` (or ``@no_grad()``) records nothing, on any engine."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        STATE.stack.append(STATE.engine)
+        STATE.no_grad_depth += 1
+        STATE.engine = None
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.no_grad_depth -= 1
+        STATE.engine = STATE.stack.pop()
+
+    def __call__(self, fn: Callable) -> Callable:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapped.__wrapped__ = fn  # type: ignore[attr-defined]
+        return wrapped
+
+
+def active_engine() -> Autograd | None:
+    """The engine functional ops record on (set by ``with engine:``), or ``None``."""
+    return STATE.engine
+
+
+def is_grad_enabled() -> bool:
+    return STATE.no_grad_depth == 0
+
+
+# -- constants and parameters ----------------------------------------------------------------
+# ndarrays are weak-referenceable but not hashable, so both registries are keyed by id()
+# and clean themselves up when the array dies.
+
+_CONSTANTS: dict[int, weakref.ref] = {}
+_PARAM_GRADS: dict[int, Any] = {}  # id(param) -> its gradient array, updated in place
+_PARAM_REFS: dict[int, weakref.ref] = {}
+
+
+def _forget(registry: dict, k: int, ref: weakref.ref) -> None:
+    if registry.get(k) is ref:
+        del registry[k]
+
+
+def constant(x: Any) -> Any:
+    """Mark ``x`` as a constant (a data batch, labels): no gradient is ever computed for it."""
+    if is_array(x):
+        k = id(x)
+        _CONSTANTS[k] = weakref.ref(x, lambda r, k=k: _forget(_CONSTANTS, k, r))
+    return x
+
+
+def is_constant(x: Any) -> bool:
+    return id(x) in _CONSTANTS
+
+
+def bind_gradient(param: Any, grad: Any) -> None:
+    """Route the gradient of ``param`` into ``grad`` (same shape), in place, like the seed's ``dW``."""
+    if getattr(grad, "shape", None) != param.shape:
+        raise GradientError(
+            f"bind_gradient: gradient array {shape_str(grad)} must have the parameter's shape "
+            f"{shape_str(param)}"
+        )
+    if grad.dtype.kind not in "fc":
+        raise DtypeError(f"bind_gradient: gradient array has dtype {grad.dtype}; use a float dtype")
+    k = id(param)
+
+    def cleanup(r: weakref.ref, k: int = k) -> None:
+        if _PARAM_REFS.get(k) is r:
+            del _PARAM_REFS[k]
+            _PARAM_GRADS.pop(k, None)
+
+    _PARAM_REFS[k] = weakref.ref(param, cleanup)
+    _PARAM_GRADS[k] = grad
+
+
+# -- the tape ---------------------------------------------------------------------------------
+
+
+class Operation:
+    """One tape entry: ``output = f(*inputs)`` and how to send gradients back through ``f``."""
+
+    __slots__ = ("inputs", "output", "gradients_to_update", "backward_operation", "name", "extended")
+
+    def __init__(
+        self,
+        inputs: Sequence[Any],
+        output: Any,
+        gradients_to_update: Sequence[Any],
+        backward_operation: Backward,
+        name: str | None = None,
+        extended: bool = False,
+    ) -> None:
+        self.inputs = inputs
+        self.output = output
+        self.gradients_to_update = gradients_to_update
+        self.backward_operation = backward_operation
+        self.name = name or getattr(backward_operation, "__name__", "op").removesuffix("_backward")
+        # extended backward functions also take ``out=`` (the forward's output, to avoid
+        # recomputing it) and ``needs=`` (which inputs want a gradient, to skip work).
+        self.extended = extended
+
+    def __repr__(self) -> str:
+        ins = ", ".join(shape_str(x) for x in self.inputs)
+        return f"Operation({self.name}: ({ins}) -> {shape_str(self.output)})"
+
+
+_NONES: list[tuple[None, ...]] = [(None,) * n for n in range(8)]
+
+
+def _nones(n: int) -> tuple[None, ...]:
+    return _NONES[n] if n < 8 else (None,) * n
+
+
+class Autograd:
+    """The tape (``operation_list``) and the gradients (``memory_buffer``) of one computation.
+
+    Any number of engines may exist. ``with engine:`` makes it the one functional
+    ops record on; modules record on the engine they were given.
+    """
+
+    def __init__(self, detect_anomaly: bool = False) -> None:
+        self.memory_buffer = MemoryBuffer()
+        self.operation_list: list[Operation] = []
+        self.detect_anomaly = detect_anomaly
+        self._consumed = False
+
+    # -- context manager: the active engine ----------------------------------------------------
+    def __enter__(self) -> Autograd:
+        STATE.stack.append(STATE.engine)
+        STATE.engine = self if STATE.no_grad_depth == 0 else None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.engine = STATE.stack.pop()
+
+    # -- recording -------------------------------------------------------------------------------
+    def add_operation(
+        self,
+        inputs: Sequence[Any],
+        output: Any,
+        gradients_to_update: Sequence[Any],
+        backward_operation: Backward,
+    ) -> None:
+        """The seed's raw door: record ``output`` as computed from ``inputs``.
+
+        Every array input gets a (lazy) slot; ``gradients_to_update[i]`` is an array
+        to accumulate input *i*'s gradient into in place, or ``None`` for its slot.
+        """
+        if len(inputs) != len(gradients_to_update):
+            raise TapeError(
+                f"add_operation({getattr(backward_operation, '__name__', 'op')}): got {len(inputs)} "
+                f"inputs but {len(gradients_to_update)} gradients_to_update; give one entry per "
+                "input (None where the input's gradient goes to the memory buffer)"
+            )
+        for i, (x, upd) in enumerate(zip(inputs, gradients_to_update)):
+            if upd is not None and (not is_array(upd) or upd.dtype.kind not in "fc"):
+                raise DtypeError(
+                    f"add_operation: gradients_to_update[{i}] is {shape_str(upd)}; it must be a "
+                    "float array that gradients can be added into (or None)"
+                )
+            if is_array(x):
+                self.memory_buffer.add_spot(x)
+        self._append(Operation(inputs, output, gradients_to_update, backward_operation))
+
+    def record(self, name: str, backward: Backward, inputs: Sequence[Any], output: Any, extended: bool) -> Any:
+        """Record ``output = name(*inputs)`` if any input needs a gradient; return ``output``.
+
+        The hot path of every op. Inputs that need a gradient are float arrays that
+        are not constants; only they get slots. An op none of whose inputs needs one
+        is not recorded (and its float output becomes a constant).
+        """
+        buf = self.memory_buffer
+        mem = buf.memory
+        known = buf._arrays  # slotted inputs and recorded outputs
+        gtu: Any = None
+        need = False
+        for i, x in enumerate(inputs):
+            if type(x) is not ndarray and not is_array(x):
+                continue
+            if x is output:  # an op must return a new object, or input and output share a slot
+                output = output.view()
+            if x.dtype.kind not in "fc":
+                continue
+            k = id(x)
+            if k in mem:
+                need = True
+            elif k in _CONSTANTS:
+                continue
+            else:
+                if k not in known and x.base is not None and id(x.base) in known:
+                    warnings.warn(
+                        f"{name}: input {i} {shape_str(x)} is a view of an array on the tape made "
+                        "outside new_grad (x.T, x.reshape, x[...] in plain NumPy); its gradient stops "
+                        f"here. Use new_grad's ops (new_grad.transpose, new_grad.reshape, "
+                        "new_grad.getitem) so the view is recorded.",
+                        UntrackedViewWarning,
+                        stacklevel=4,
+                    )
+                mem[k] = None
+                known[k] = x
+                need = True
+            if k in _PARAM_GRADS:
+                if gtu is None:
+                    gtu = list(_nones(len(inputs)))
+                gtu[i] = _PARAM_GRADS[k]
+        if not need:
+            if type(output) is ndarray and output.dtype.kind in "fc":
+                constant(output)
+            return output
+        if type(output) is not ndarray and isinstance(output, np.generic):
+            output = np.asarray(output)  # 0-d results must be arrays to get a slot
+        known[id(output)] = output
+        self._append(Operation(inputs, output, gtu or _nones(len(inputs)), backward, name, extended))
+        return output
+
+    def _append(self, op: Operation) -> None:
+        if self._consumed:  # recording after a backward starts a new step on this engine
+            self._consumed = False
+        self.operation_list.append(op)
+        if self.detect_anomaly:
+            self._check_finite(op, op.output, "output")
+
+    # -- backpropagation -------------------------------------------------------------------------
+    def backward(self, divergence: Any = 1.0, retain_graph: bool = False, create_graph: bool = False) -> None:
+        """Backpropagate ``divergence`` (broadcast to the last op's output) through the tape.
+
+        One loop, last op to first. Without ``retain_graph`` each op is dropped once
+        processed (its saved inputs and its output's gradient are freed), and the tape
+        is consumed. With ``create_graph`` the backward pass is itself recorded on the
+        active engine (see :func:`new_grad.grad`), for higher derivatives.
+        """
+        ops = self.operation_list
+        if not ops:
+            if self._consumed:
+                raise TapeConsumedError(
+                    "backward: this tape was already consumed by an earlier backward (its saved "
+                    "arrays are freed). Record the computation again (after zero_grad()), or pass "
+                    "retain_graph=True to the first backward to run it twice."
+                )
+            raise EmptyTapeError(
+                "backward: the operation list is empty; nothing was recorded. Ops record only on "
+                "an active engine (`with engine:` or a module given the engine) outside no_grad(), "
+                "and only when an input needs a gradient (float, not a constant)."
+            )
+        out = ops[-1].output
+        mem = self.memory_buffer.memory
+        known = self.memory_buffer._arrays
+        if retain_graph:  # intermediates start from zero again, or a second pass double-counts
+            for op in ops:
+                if id(op.output) in mem:
+                    mem[id(op.output)] = None
+        mem[id(out)] = self._seed(divergence, out)
+        known[id(out)] = out
+        saved = STATE.engine
+        if create_graph:  # record the backward pass on the (other) active engine
+            if saved is None or saved is self:
+                raise TapeError(
+                    "backward(create_graph=True) records the backward pass on a second engine: "
+                    "run it inside `with other_engine:` (new_grad.grad does this for you)"
+                )
+        else:
+            STATE.engine = None  # backward functions use new_grad ops: don't record them
+        try:
+            if retain_graph:
+                for op in reversed(ops):
+                    self._backprop(op, mem.get(id(op.output)), mem, create_graph)
+            else:
+                while ops:
+                    op = ops.pop()
+                    k = id(op.output)
+                    known.pop(k, None)
+                    self._backprop(op, mem.pop(k, None), mem, create_graph)
+                self._consumed = True
+        finally:
+            STATE.engine = saved
+
+    def _backprop(self, op: Operation, g: Any, mem: dict, create_graph: bool) -> None:
+        """Send ``g``, the gradient of ``op.output``, to the op's inputs."""
+        if g is None:  # nothing downstream produced a gradient for this op
+            return
+        ins = op.inputs
+        if op.extended:
+            grads = op.backward_operation(
+                g,
+                *ins,
+                out=None if create_graph else op.output,
+                needs=tuple([id(x) in mem or u is not None for x, u in zip(ins, op.gradients_to_update)]),
+            )
+        else:
+            grads = op.backward_operation(g, *ins)
+        if type(grads) is not tuple and (not isinstance(grads, (tuple, list)) or len(grads) != len(ins)):
+            raise GradientError(
+                f"{op.name}: backward returned {type(grads).__name__} of length "
+                f"{len(grads) if isinstance(grads, (tuple, list)) else '-'}; it must return a tuple "
+                f"with one gradient (or None) per input, {len(ins)} here"
+            )
+        if len(grads) != len(ins):
+            raise GradientError(
+                f"{op.name}: backward returned {len(grads)} gradients for {len(ins)} inputs "
+                f"({', '.join(shape_str(x) for x in ins)}); return one per input, None for constants"
+            )
+        for x, gx, upd in zip(ins, grads, op.gradients_to_update):
+            if gx is None:
+                continue
+            if upd is not None:
+                if getattr(gx, "shape", None) != upd.shape:
+                    gx = self._fix_grad(op, x, gx, upd.shape, upd.dtype)
+                upd += gx
+                continue
+            k = id(x)
+            if k not in mem:  # numbers, constants, ints: no slot, no gradient
+                continue
+            if type(gx) is not type(x) or gx.shape != x.shape or gx.dtype is not x.dtype:
+                gx = self._fix_grad(op, x, gx, x.shape, x.dtype)
+            if self.detect_anomaly:
+                self._check_finite(op, gx, "gradient")
+            cur = mem[k]
+            # the first gradient is stored by reference (never mutated later); a second one
+            # makes a new sum, so aliasing between returned gradients is always safe.
+            mem[k] = gx if cur is None else (cur + gx if not create_graph else _add(cur, gx))
+
+    def _fix_grad(self, op: Operation, x: Any, gx: Any, shape: tuple, dtype: Any) -> Any:
+        """Slow path: make a scalar or wrong-dtype gradient an array, or explain a wrong shape."""
+        if not hasattr(gx, "shape") or isinstance(gx, np.generic):
+            gx = namespace(x).asarray(gx, dtype=dtype)
+        if gx.shape != tuple(shape):
+            i = next((j for j, y in enumerate(op.inputs) if y is x), "?")
+            raise GradientError(
+                f"{op.name}: backward returned a gradient of shape {tuple(gx.shape)} for input {i} "
+                f"of shape {tuple(shape)}; a backward must undo broadcasting (sum over the "
+                "broadcast axes, new_grad.ops.unbroadcast) and return its input's exact shape"
+            )
+        if gx.dtype != dtype:
+            gx = gx.astype(dtype)
+        return gx
+
+    @staticmethod
+    def _seed(divergence: Any, out: Any) -> Any:
+        """The gradient of the last output: ``divergence`` broadcast to its shape and dtype."""
+        xp = namespace(out)
+        shape = getattr(out, "shape", ())
+        dtype = getattr(out, "dtype", None)
+        if dtype is None or dtype.kind not in "fc":
+            dtype = np.dtype(np.float64)
+        d = xp.asarray(divergence, dtype=dtype)
+        if d.shape == shape:
+            return d
+        try:
+            return xp.broadcast_to(d, shape).copy()
+        except ValueError:
+            raise TapeError(
+                f"backward: divergence of shape {d.shape} cannot be broadcast to the last output's "
+                f"shape {shape}; pass a scalar or an array of shape {shape}"
+            ) from None
+
+    def _check_finite(self, op: Operation, value: Any, what: str) -> None:
+        if is_array(value) and value.dtype.kind in "fc" and not bool(namespace(value).isfinite(value).all()):
+            idx = next((i for i, o in enumerate(self.operation_list) if o is op), None)
+            where = f"op #{idx} " if idx is not None else ""
+            raise AnomalyError(
+                f"anomaly: {where}{op.name} produced a non-finite {what} of shape "
+                f"{tuple(value.shape)} (inputs: {', '.join(shape_str(x) for x in op.inputs)}); "
+                "check this op's inputs (log of 0? division by 0? overflow in exp?)"
+            )
+
+    # -- housekeeping ----------------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        """Empty the memory buffer and the tape (parameter gradients are the optimiser's job)."""
+        self.memory_buffer.clear()
+        self.operation_list = []
+        self._consumed = False
+
+    def summary(self) -> str:
+        """The operation list as a table: what a student looks at to see autodiff happen."""
+        from .tape_view import format_tape
+
+        return format_tape(self)
+
+    def to_dot(self) -> str:
+        """The tape as a Graphviz DOT graph (arrays as boxes, ops as ellipses)."""
+        from .tape_view import tape_to_dot
+
+        return tape_to_dot(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return f"<Autograd: {len(self.operation_list)} ops, {len(self.memory_buffer.memory)} slots>"
+
+
+# create_graph helpers: accumulation and casts must themselves be recorded ops.
+def _add(a: Any, b: Any) -> Any:
+    from .ops.elementwise import add
+
+    return add(a, b)

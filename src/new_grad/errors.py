@@ -1,0 +1,74 @@
+"""new_grad's exceptions: one base class, a few precise kinds.
+
+Every message names the op, the shapes involved and what to do about it, so a
+student can fix the mistake without reading the engine.
+"""
+
+from __future__ import annotations
+
+
+class NewGradError(Exception):
+    """Base class of every error new_grad raises on purpose."""
+
+
+class ShapeError(NewGradError, ValueError):
+    """Operand shapes do not fit the op (or a gradient has the wrong shape)."""
+
+
+class TapeError(NewGradError, RuntimeError):
+    """The tape is used out of order: empty, already consumed, mismatched lists."""
+
+
+class EmptyTapeError(TapeError):
+    """`backward` was called but nothing was recorded."""
+
+
+class TapeConsumedError(TapeError):
+    """`backward` was called a second time over a tape it already consumed."""
+
+
+class GradientError(NewGradError, ValueError):
+    """A backward function returned the wrong number, shape or kind of gradients."""
+
+
+class UnknownArrayError(NewGradError, KeyError):
+    """An array has no slot in the memory buffer."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DtypeError(NewGradError, TypeError):
+    """A gradient was asked of an array whose dtype cannot carry one (int, bool)."""
+
+
+class AnomalyError(NewGradError, FloatingPointError):
+    """Anomaly mode found a NaN or inf; the message names the op that made it first."""
+
+
+class ReplayError(NewGradError, RuntimeError):
+    """A replayed step does not match the recorded one (shapes, dtypes or control flow)."""
+
+
+class CheckpointError(NewGradError, OSError):
+    """A checkpoint file is missing, truncated, foreign or incompatible."""
+
+
+class DataError(NewGradError, ValueError):
+    """A dataset file is missing or malformed."""
+
+
+def shape_str(x: object) -> str:
+    """`(3, 4) float64` for arrays, `scalar 2.0` for numbers: for error messages."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return f"scalar {x!r}" if isinstance(x, (int, float, complex)) else type(x).__name__
+    return f"{tuple(shape)} {getattr(x, 'dtype', '')}".strip()
+
+
+class IndexingError(NewGradError, IndexError):
+    """An index is out of range or of a kind the op cannot take."""
+
+
+class UntrackedViewWarning(UserWarning):
+    """An input is a NumPy view of a taped array made outside any recorded op: its gradient stops there."""

@@ -1,0 +1,210 @@
+"""``Module``: parameters registered by assignment, each paired with its gradient array.
+
+A parameter is a plain array; its gradient is another array of the same shape
+that backward updates in place (the seed's ``W``/``dW``). Modules record their
+ops on the engine they were given, or on the active one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..autograd_engine import STATE, Autograd, bind_gradient
+from ..backend import namespace
+from ..errors import ShapeError
+
+
+def _engine_scope(forward: Any) -> Any:
+    """Wrap a subclass's ``forward`` so its ops record on the module's engine."""
+
+    def scoped(self: Module, *args: Any, **kwargs: Any) -> Any:
+        eng = self.__dict__.get("autograd_engine")
+        if eng is None or STATE.engine is eng:
+            return forward(self, *args, **kwargs)
+        with eng:
+            return forward(self, *args, **kwargs)
+
+    scoped.__wrapped__ = forward  # type: ignore[attr-defined]
+    scoped.__doc__ = forward.__doc__
+    scoped.__name__ = forward.__name__
+    return scoped
+
+
+class Module:
+    """Base class of layers and models (PyTorch's ``nn.Module``, on plain arrays)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _engine_scope(cls.__dict__["forward"])  # type: ignore[method-assign]
+
+    def __init__(self, autograd_engine: Autograd | None = None) -> None:
+        d = self.__dict__
+        d["_parameters"] = {}  # name -> gradient attribute name
+        d["_buffers"] = {}  # name -> None (non-trainable state, e.g. running means)
+        d["_modules"] = {}
+        d["training"] = True
+        d["autograd_engine"] = autograd_engine
+
+    # -- registration ------------------------------------------------------------------------------
+    def register_parameter(self, name: str, value: Any, grad_name: str | None = None) -> None:
+        """Make ``value`` a parameter; its gradient array (zeros) is ``self.<grad_name>`` (``d<name>``)."""
+        if value is None:
+            self.__dict__[name] = None
+            return
+        grad_name = grad_name or "d" + name
+        self.__dict__["_parameters"][name] = grad_name
+        self.__dict__[name] = value
+        grad = namespace(value).zeros_like(value)
+        self.__dict__[grad_name] = grad
+        bind_gradient(value, grad)
+
+    def register_buffer(self, name: str, value: Any) -> None:
+        self.__dict__["_buffers"][name] = None
+        self.__dict__[name] = value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        params = d.get("_parameters")
+        if params is None:
+            raise AttributeError("call Module.__init__() before assigning attributes")
+        if name in params:  # a new array for a parameter: keep its gradient bound to it
+            grad = d[params[name]]
+            if value is not None and getattr(value, "shape", None) != grad.shape:
+                grad = namespace(value).zeros_like(value)
+                d[params[name]] = grad
+            d[name] = value
+            if value is not None:
+                bind_gradient(value, grad)
+            return
+        grad_of = {g: p for p, g in params.items()}
+        if name in grad_of:  # a new gradient array for a parameter
+            d[name] = value
+            bind_gradient(d[grad_of[name]], value)
+            return
+        if isinstance(value, Module):
+            d["_modules"][name] = value
+        d[name] = value
+
+    # -- calling -------------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- traversal -----------------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self) -> Iterator[Module]:
+        yield from self._modules.values()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, tuple[Any, Any]]]:
+        """``(name, (param, grad))`` for every parameter, submodules included, each once."""
+        seen: set[int] = set()
+        for mname, m in self.named_modules(prefix):
+            for pname, gname in m._parameters.items():
+                p = m.__dict__[pname]
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), (p, m.__dict__[gname])
+
+    def parameters(self) -> Iterator[tuple[Any, Any]]:
+        """Each parameter array with its gradient array: what optimisers take."""
+        for _, pair in self.named_parameters():
+            yield pair
+
+    def named_buffers(self) -> Iterator[tuple[str, Any]]:
+        for mname, m in self.named_modules():
+            for b in m._buffers:
+                yield (f"{mname}.{b}" if mname else b), m.__dict__[b]
+
+    # -- modes -----------------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Zero every parameter's gradient array in place."""
+        for _, g in self.parameters():
+            g[...] = 0
+
+    def set_engine(self, autograd_engine: Autograd | None) -> Module:
+        """Record this module and its submodules on ``autograd_engine``."""
+        for m in self.modules():
+            m.__dict__["autograd_engine"] = autograd_engine
+        return self
+
+    # -- state -----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters and buffers by dotted name (copies, so later steps don't change them)."""
+        out: dict[str, Any] = {}
+        for mname, m in self.named_modules():
+            for name in [*m._parameters, *m._buffers]:
+                v = m.__dict__[name]
+                if v is not None:
+                    out[f"{mname}.{name}" if mname else name] = v.copy()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+        """Copy ``state`` into the parameters and buffers in place; strict: keys must match exactly."""
+        own: dict[str, tuple[Module, str]] = {}
+        for mname, m in self.named_modules():
+            for name in [*m._parameters, *m._buffers]:
+                if m.__dict__[name] is not None:
+                    own[f"{mname}.{name}" if mname else name] = (m, name)
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise ShapeError(
+                f"load_state_dict({type(self).__name__}): missing keys {missing}, unexpected keys "
+                f"{unexpected}; pass strict=False to load the keys that match"
+            )
+        for k, (m, name) in own.items():
+            if k not in state:
+                continue
+            cur = m.__dict__[name]
+            new = state[k]
+            if tuple(np.shape(new)) != tuple(cur.shape):
+                raise ShapeError(
+                    f"load_state_dict({type(self).__name__}): {k} has shape {tuple(np.shape(new))} in the "
+                    f"state dict but {tuple(cur.shape)} in the model"
+                )
+            if name in m._parameters:
+                cur[...] = namespace(cur).asarray(new, dtype=cur.dtype)
+            else:
+                m.__dict__[name] = namespace(cur).asarray(new, dtype=cur.dtype).copy()
+        return missing, unexpected
+
+    # -- printing --------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p, _ in self.parameters()))
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self.extra_repr()})"
+        if not self._modules:
+            return head
+        lines = [f"{type(self).__name__}("]
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        lines.append(f") [{self.num_parameters():,} parameters]")
+        return "\n".join(lines)

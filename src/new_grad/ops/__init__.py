@@ -1,0 +1,30 @@
+"""Every differentiable op, by family; ``new_grad`` re-exports them at the top level.
+
+A family file defines each op's public function (NumPy's name) and its seed-style
+backward (``NAME_backward``) side by side. Everything public a family module
+defines is exported here, so adding an op is: write it in its family file.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import elementwise, linalg, nn_ops, reductions, shape
+from ._core import REGISTRY, OpInfo, nondifferentiable, primitive, record, register, unbroadcast, unbroadcast_to
+
+FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, shape, linalg, nn_ops)
+
+
+def _public(mod: ModuleType) -> dict[str, object]:
+    return {
+        n: v
+        for n, v in vars(mod).items()
+        if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == mod.__name__
+    }
+
+
+__all__ = ["REGISTRY", "OpInfo", "primitive", "nondifferentiable", "record", "register", "unbroadcast", "unbroadcast_to"]
+for _mod in FAMILIES:
+    _names = _public(_mod)
+    globals().update(_names)
+    __all__ += list(_names)

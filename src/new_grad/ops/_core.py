@@ -1,0 +1,175 @@
+"""The op machinery: turn a forward and a seed-style backward into a recorded op.
+
+An op is two functions side by side in its family's file::
+
+    def exp_backward(grad_output, x):
+        return (multiply(grad_output, exp(x)),)
+
+    @primitive(exp_backward, formula="∂/∂x eˣ = eˣ")
+    def exp(x):
+        return namespace(x).exp(x)
+
+``primitive`` wraps the forward: it computes the value, then (if an engine is
+active) records one tape entry whose backward is ``exp_backward``. Backward
+functions are written with new_grad's own ops, so the backward pass can itself
+be recorded (``create_graph=True``) for higher derivatives. They may also take
+the keyword-only arguments ``out`` (the forward's output; ``None`` when it must
+be recomputed) and ``needs`` (per input: does it want a gradient?) to avoid work.
+
+Everything shared by all ops lives here, once: argument binding, error
+wrapping, the registry and :func:`unbroadcast`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..autograd_engine import STATE
+from ..backend import is_array
+from ..errors import IndexingError, NewGradError, ShapeError, shape_str
+
+_REQUIRED = object()
+
+
+@dataclass
+class OpInfo:
+    """What the registry knows of an op: enough to test it and to document it."""
+
+    name: str
+    forward: Callable[..., Any]
+    backward: Callable[..., Any] | None
+    public: Callable[..., Any]
+    family: str
+    formula: str = ""
+    differentiable: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, OpInfo] = {}
+
+
+def _family(module: str) -> str:
+    return module.rsplit(".", 1)[-1]
+
+
+def _wrap_error(name: str, args: tuple, kwargs: dict, err: Exception) -> Exception:
+    """NumPy's message, kept whole, prefixed with the op and the operand shapes."""
+    shapes = ", ".join(shape_str(a) for a in args if is_array(a) or isinstance(a, (int, float)))
+    extra = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    what = f"{name}({shapes}{', ' if shapes and extra else ''}{extra})"
+    cls = IndexingError if isinstance(err, IndexError) and not isinstance(err, ValueError) else ShapeError
+    return cls(f"{what}: {err}")
+
+
+def _accepts_out_and_needs(fn: Callable[..., Any]) -> bool:
+    params = inspect.signature(fn).parameters
+    return "out" in params and "needs" in params
+
+
+def primitive(
+    backward: Callable[..., Any],
+    *,
+    name: str | None = None,
+    formula: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: make ``forward`` a recorded op whose gradient rule is ``backward``.
+
+    The public function has the forward's signature. When recording, all its
+    parameters are passed positionally (defaults filled in) as the op's inputs, so
+    ``backward(grad_output, *inputs)`` sees exactly what the forward saw and returns
+    one gradient per parameter (``None`` for axes, flags, numbers, constants).
+    """
+
+    def deco(forward: Callable[..., Any]) -> Callable[..., Any]:
+        opname = name or forward.__name__
+        params = list(inspect.signature(forward).parameters.values())
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            raise TypeError(f"primitive {opname}: use record() directly for variadic forwards")
+        defaults = tuple(_REQUIRED if p.default is p.empty else p.default for p in params)
+        index = {p.name: i for i, p in enumerate(params)}
+        nparams = len(params)
+        extended = _accepts_out_and_needs(backward)
+
+        def bind(args: tuple, kwargs: dict) -> tuple:
+            full = list(args) + list(defaults[len(args) :])
+            for k, v in kwargs.items():
+                full[index[k]] = v
+            return tuple(full)
+
+        @functools.wraps(forward)
+        def op(*args: Any, **kwargs: Any) -> Any:
+            try:
+                out = forward(*args, **kwargs)
+            except NewGradError:
+                raise
+            except (ValueError, IndexError) as err:
+                raise _wrap_error(opname, args, kwargs, err) from err
+            eng = STATE.engine
+            if eng is None:
+                return out
+            if kwargs or len(args) != nparams:
+                args = bind(args, kwargs)
+            return eng.record(opname, backward, args, out, extended)
+
+        op.backward = backward  # type: ignore[attr-defined]
+        REGISTRY[opname] = OpInfo(opname, forward, backward, op, _family(forward.__module__), formula)
+        return op
+
+    return deco
+
+
+def nondifferentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register a function that is never recorded (comparisons, argmax, ...)."""
+    REGISTRY[fn.__name__] = OpInfo(fn.__name__, fn, None, fn, _family(fn.__module__), differentiable=False)
+    return fn
+
+
+def record(name: str, backward: Callable[..., Any], inputs: tuple, output: Any, extended: bool = False) -> Any:
+    """Record ``output`` on the active engine (for ops whose inputs are not a fixed signature)."""
+    eng = STATE.engine
+    if eng is None:
+        return output
+    return eng.record(name, backward, inputs, output, extended)
+
+
+def register(name: str, backward: Callable[..., Any] | None, public: Callable[..., Any], formula: str = "") -> None:
+    """Put an op built with :func:`record` into the registry (so tests and docs see it)."""
+    REGISTRY[name] = OpInfo(name, public, backward, public, _family(public.__module__), formula)
+
+
+# -- broadcasting, undone once for every op --------------------------------------------------------
+
+
+def unbroadcast(grad: Any, like: Any) -> Any:
+    """Reduce ``grad`` to the shape of ``like`` by summing the axes broadcasting added.
+
+    ``like`` that is not an array (a Python number, an axis) gets ``None``: no gradient.
+    """
+    if type(like) is not np.ndarray and not is_array(like):
+        return None
+    shape = like.shape
+    if grad.shape == shape:
+        return grad
+    return unbroadcast_to(grad, shape)
+
+
+def unbroadcast_to(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` over the leading axes and the size-1 axes that broadcasting stretched."""
+    from .reductions import sum as _sum
+    from .shape import reshape
+
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = _sum(grad, axis=axes)
+    return reshape(grad, shape) if grad.shape != shape else grad

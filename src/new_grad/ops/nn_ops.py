@@ -1,0 +1,78 @@
+"""Neural-network ops, fused: one tape entry and a closed-form backward each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import namespace
+from ..errors import ShapeError
+from ._core import primitive
+from .elementwise import divide, exp, multiply, subtract
+from .linalg import matmul
+from .reductions import max as _max
+from .reductions import sum as _sum
+from .shape import reshape, swapaxes
+
+
+def linear_backward(grad_output: Any, x: Any, W: Any, b: Any = None, *, out: Any = None, needs: Any = (True,) * 3) -> tuple:
+    """y = x Wᵀ + b:  ∂x = G W,  ∂W = Gᵀ x (batch axes folded),  ∂b = Σ G over the batch."""
+    g = grad_output
+    gx = matmul(g, W) if needs[0] else None
+    gW = gb = None
+    if needs[1] or (b is not None and needs[2]):
+        g2 = reshape(g, (-1, g.shape[-1]))
+        if needs[1]:
+            gW = matmul(swapaxes(g2, 0, 1), reshape(x, (-1, x.shape[-1])))
+        if b is not None and needs[2]:
+            gb = _sum(g2, 0)
+    return gx, gW, gb
+
+
+@primitive(linear_backward, formula="y = xWᵀ + b: ∂x = GW, ∂W = Gᵀx, ∂b = ΣG")
+def linear(x: Any, W: Any, b: Any = None) -> Any:
+    """PyTorch's ``F.linear``: ``x @ W.T + b`` with ``W`` of shape (out, in)."""
+    if x.shape[-1] != W.shape[-1]:
+        raise ShapeError(
+            f"linear: input {tuple(x.shape)} has {x.shape[-1]} features but W {tuple(W.shape)} expects "
+            f"{W.shape[-1]} (W is (out_features, in_features))"
+        )
+    y = x @ W.T
+    if b is not None:
+        y += b
+    return y
+
+
+def log_softmax_rows(x: Any) -> Any:
+    """log softmax over the last axis, in plain array code (used by forwards)."""
+    xp = namespace(x)
+    z = x - xp.max(x, axis=-1, keepdims=True)
+    return z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
+
+
+def _softmax(x: Any) -> Any:
+    """softmax over the last axis with new_grad ops (so higher derivatives can be recorded)."""
+    e = exp(subtract(x, _max(x, -1, True)))
+    return divide(e, _sum(e, -1, True))
+
+
+def SoftmaxCrossEntropy_backward(grad_output: Any, pred: Any, ground_truth: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    """∂/∂logits of mean_n(−Σ y log softmax(logits)) = (softmax(logits)·Σy − y) / N."""
+    n = pred.shape[0] if pred.ndim > 1 else 1
+    y = ground_truth
+    total = namespace(y).sum(y, axis=-1, keepdims=True)  # 1 for one-hot or probability targets
+    grad = divide(subtract(multiply(_softmax(pred), total), y), n)
+    return multiply(grad, reshape(grad_output, ())), None
+
+
+@primitive(SoftmaxCrossEntropy_backward, name="softmax_cross_entropy", formula="∂L/∂z = (softmax(z) − y)/N")
+def softmax_cross_entropy(pred: Any, ground_truth: Any) -> Any:
+    """Mean over the batch of −Σ y·log softmax(pred): the course's fused loss (targets one-hot/probabilities)."""
+    if pred.shape != ground_truth.shape:
+        raise ShapeError(
+            f"softmax_cross_entropy: logits {tuple(pred.shape)} and targets {tuple(ground_truth.shape)} "
+            "must have the same shape; targets are one-hot (or probabilities) per row"
+        )
+    xp = namespace(pred)
+    n = pred.shape[0] if pred.ndim > 1 else 1
+    loss = -xp.sum(ground_truth * log_softmax_rows(pred)) / n
+    return xp.asarray(loss, dtype=pred.dtype)

@@ -1,0 +1,85 @@
+"""The memory buffer: where gradients live, beside the arrays (the seed's ``MemoryBuffer``).
+
+``memory`` maps a key per array object (its ``id``) to that array's gradient.
+A slot may hold ``None``: a *lazy zero*, allocated only when a gradient arrives
+(or when somebody asks to read it). The buffer also keeps a reference to every
+keyed array, so an ``id`` can never be reused by a new array while its slot
+exists; two views of one buffer are two objects, hence two slots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ShapeError, UnknownArrayError, shape_str
+
+
+class MemoryBuffer:
+    """Gradient slots keyed per array object (the seed API, §2)."""
+
+    __slots__ = ("memory", "_arrays")
+
+    def __init__(self) -> None:
+        self.memory: dict[int, Any] = {}
+        self._arrays: dict[int, Any] = {}  # key -> array: keeps ids unique while slotted
+
+    @staticmethod
+    def get_memory_loc(np_array: Any) -> int:
+        """The slot key of an array: its identity, not its data address (views differ)."""
+        return id(np_array)
+
+    def is_in_memory(self, np_array: Any) -> bool:
+        return id(np_array) in self.memory
+
+    def add_spot(self, np_array: Any) -> None:
+        """Give ``np_array`` a (lazy zero) slot unless it has one."""
+        k = id(np_array)
+        if k not in self.memory:
+            self.memory[k] = None
+            self._arrays[k] = np_array
+
+    def update_param(self, np_array: Any, gradient: Any) -> None:
+        """Accumulate ``gradient`` into the slot of ``np_array``; ``None`` is a no-op."""
+        if gradient is None:
+            return
+        k = id(np_array)
+        if k not in self.memory:
+            self.add_spot(np_array)
+        if getattr(gradient, "shape", None) != np_array.shape:
+            raise ShapeError(
+                f"update_param: gradient {shape_str(gradient)} does not match its array "
+                f"{shape_str(np_array)}; undo broadcasting before accumulating"
+            )
+        cur = self.memory[k]
+        self.memory[k] = gradient if cur is None else cur + gradient
+
+    def get_param(self, np_array: Any) -> Any:
+        """The gradient of ``np_array`` (zeros if its slot is still lazy)."""
+        k = id(np_array)
+        try:
+            g = self.memory[k]
+        except KeyError:
+            raise UnknownArrayError(
+                f"get_param: array {shape_str(np_array)} has no slot in the memory buffer; it was "
+                "never an input of a recorded op (or its slot was freed by backward: pass "
+                "retain_graph=True to keep intermediate gradients)"
+            ) from None
+        if g is None:
+            from .backend import namespace
+
+            g = namespace(np_array).zeros(np_array.shape, dtype=np_array.dtype)
+            self.memory[k] = g
+        return g
+
+    def set_param(self, np_array: Any, gradient: Any) -> None:
+        """Overwrite the slot of ``np_array`` with ``gradient``."""
+        k = id(np_array)
+        self.memory[k] = gradient
+        self._arrays[k] = np_array
+
+    def clear(self) -> None:
+        self.memory = {}
+        self._arrays = {}
+
+    def __len__(self) -> int:
+        return len(self.memory)
