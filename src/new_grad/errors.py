@@ -72,3 +72,7 @@ class IndexingError(NewGradError, IndexError):
 
 class UntrackedViewWarning(UserWarning):
     """An input is a NumPy view of a taped array made outside any recorded op: its gradient stops there."""
+
+
+class OptimizerError(NewGradError, ValueError):
+    """An optimiser, learning-rate scheduler or gradient clipping got an invalid setting or state."""
