@@ -76,3 +76,7 @@ class UntrackedViewWarning(UserWarning):
 
 class OptimizerError(NewGradError, ValueError):
     """An optimiser, learning-rate scheduler or gradient clipping got an invalid setting or state."""
+
+
+class ArgumentError(NewGradError, ValueError):
+    """An op got an argument value it does not accept (an unknown mode, min > max, ...)."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import elementwise, linalg, nn_ops, reductions, shape
+from . import activations, elementwise, linalg, nn_ops, reductions, shape
 from ._core import REGISTRY, OpInfo, nondifferentiable, primitive, record, register, unbroadcast, unbroadcast_to
 
-FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, shape, linalg, nn_ops)
+FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, activations, shape, linalg, nn_ops)
 
 
 def _public(mod: ModuleType) -> dict[str, object]:

@@ -6,7 +6,10 @@ derivatives) and :func:`unbroadcast` (so broadcasting is undone in one place).
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from ..backend import namespace
 from ._core import primitive, unbroadcast
@@ -134,3 +137,57 @@ def relu_backward(grad_output: Any, x: Any) -> tuple:
 @primitive(relu_backward, formula="∂relu(x)/∂x = [x > 0]")
 def relu(x: Any) -> Any:
     return namespace(x).maximum(x, 0)
+
+
+# -- selection ---------------------------------------------------------------------------------
+
+
+def where_backward(grad_output: Any, condition: Any, x: Any, y: Any) -> tuple:
+    # the unselected branch gets an exact zero, not "0 · its local derivative": but a NaN/inf
+    # produced *inside* that branch (log of a negative, 1/0) still poisons the chain rule upstream
+    # of it (0 · inf = NaN). Make the unused branch safe before `where`, as in JAX.
+    gx = unbroadcast(where(condition, grad_output, 0), x)
+    gy = unbroadcast(where(condition, 0, grad_output), y)
+    return None, gx, gy
+
+
+@primitive(where_backward, formula="∂/∂x = [cond], ∂/∂y = [¬cond]; cond not differentiated")
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """``x`` where ``condition`` holds, else ``y`` (broadcast). ``condition`` gets no gradient.
+
+    The branch not selected gets a zero gradient. Beware the NaN trap (JAX's FAQ):
+    ``where(x > 0, log(x), 0)`` still computes ``log(x)`` at x ≤ 0, and backward
+    multiplies that zero by log's infinite derivative there, giving NaN. Feed the
+    unsafe op a safe input instead: ``where(x > 0, log(where(x > 0, x, 1)), 0)``.
+    """
+    return namespace(condition, x, y).where(condition, x, y)
+
+
+# -- special functions -------------------------------------------------------------------------
+
+
+def _erf_impl(x: Any) -> Any:
+    """erf with SciPy (or CuPy's cupyx) when present; ``math.erf`` per element otherwise."""
+    xp = namespace(x)
+    if xp is not np:
+        from cupyx.scipy.special import erf as cu_erf  # type: ignore[import-not-found]
+
+        return cu_erf(x)
+    try:
+        from scipy.special import erf as sp_erf
+    except ImportError:  # pragma: no cover - scipy is optional
+        return np.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else np.float64])(x)
+    return sp_erf(x)
+
+
+def erf_backward(grad_output: Any, x: Any) -> tuple:
+    return (multiply(grad_output, multiply(_TWO_OVER_SQRT_PI, exp(negative(multiply(x, x))))),)
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+@primitive(erf_backward, formula="∂erf(x)/∂x = 2/√π · e^(−x²)")
+def erf(x: Any) -> Any:
+    """The error function (needed by exact GELU)."""
+    return _erf_impl(np.asarray(x) if not hasattr(x, "dtype") else x)
