@@ -8,8 +8,8 @@ registry, so there is one definition and two ways to reach it.
 
 from __future__ import annotations
 
-from ..ops import REGISTRY
 from ..ops import *  # noqa: F403 - the functional forms (relu, sigmoid, linear, ...)
+from ..ops import REGISTRY
 
 __all__ = [name for name in globals() if not name.startswith("_")]
 
