@@ -1,0 +1,156 @@
+"""The floor: the same math in plain NumPy with hand-derived gradients, no autodiff at all."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import Bench, chain_data, gru_data, mlp_data
+
+NAME = "numpy floor"
+
+
+def _chain_forward(d: dict) -> tuple[list, float]:
+    x, w, b = d["x"], d["w"], d["b"]
+    ys = []
+    y = x
+    for _ in range(d["n"] // 2):
+        ys.append(y)
+        y = y * w
+        y = y + b
+    return ys, y.sum()
+
+
+def _chain_backward(d: dict, ys: list) -> tuple:
+    w = d["w"]
+    g = np.ones_like(d["x"])
+    gw = np.zeros_like(w)
+    gb = np.zeros_like(w)
+    for y in reversed(ys):
+        gb += g  # add: ∂/∂b = g
+        gw += g * y  # multiply: ∂/∂w = g·y, ∂/∂y = g·w
+        g = g * w
+    return g, gw, gb
+
+
+def chain(n: int) -> Bench:
+    d = chain_data(n)
+
+    def step() -> tuple:
+        ys, _ = _chain_forward(d)
+        return _chain_backward(d, ys)
+
+    return Bench(step, _chain_forward(d)[1], units=n)
+
+
+def tape(n: int) -> Bench:
+    d = chain_data(n)
+    saved: list = []
+
+    def prepare() -> None:
+        saved[:] = [_chain_forward(d)[0]]
+
+    return Bench(lambda: _chain_backward(d, saved[0]), _chain_forward(d)[1], units=n, prepare=prepare)
+
+
+def _ce(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy and its gradient (softmax − y)/N."""
+    m = z.max(axis=1, keepdims=True)
+    e = np.exp(z - m)
+    s = e.sum(axis=1, keepdims=True)
+    n = z.shape[0]
+    loss = -(y * (z - m - np.log(s))).sum() / n
+    dz = e / s
+    dz -= y
+    dz /= n
+    return loss, dz
+
+
+def mlp(batch: int) -> Bench:
+    d = mlp_data(batch)
+    W1, b1, W2, b2, W3, b3 = (p.copy() for p in d["params"])
+    x, y, lr = d["x"], d["y"], np.float32(d["lr"])
+    ones = np.ones(batch, np.float32)
+
+    def step() -> float:
+        h1 = x @ W1.T
+        h1 += b1
+        a1 = np.maximum(h1, 0)
+        h2 = a1 @ W2.T
+        h2 += b2
+        a2 = np.maximum(h2, 0)
+        z = a2 @ W3.T
+        z += b3
+        loss, dz = _ce(z, y)
+        dW3 = dz.T @ a2
+        db3 = ones @ dz
+        da2 = dz @ W3
+        da2 *= h2 > 0
+        dW2 = da2.T @ a1
+        db2 = ones @ da2
+        da1 = da2 @ W2
+        da1 *= h1 > 0
+        dW1 = da1.T @ x
+        db1 = ones @ da1
+        for p, g in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2), (W3, dW3), (b3, db3)):
+            g *= lr
+            p -= g
+        return loss
+
+    loss = step()
+    W1[...], b1[...], W2[...], b2[...], W3[...], b3[...] = d["params"]
+    return Bench(step, loss)
+
+
+def _sig(a: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-a))
+
+
+def gru(**size: int) -> Bench:
+    d = gru_data(**size)
+    (Wir, Wiz, Win), (bir, biz, bin_) = d["wi"], d["bi"]
+    (Whr, Whz, Whn), (bhr, bhz, bhn) = d["wh"], d["bh"]
+    xs, h0 = d["xs"], d["h0"]
+    ones = np.ones(h0.shape[0], np.float32)
+
+    def step() -> tuple:
+        h = h0
+        saved = []
+        for x in xs:
+            r = _sig(x @ Wir.T + bir + (h @ Whr.T + bhr))
+            z = _sig(x @ Wiz.T + biz + (h @ Whz.T + bhz))
+            hn = h @ Whn.T + bhn
+            n = np.tanh(x @ Win.T + bin_ + r * hn)
+            saved.append((x, h, r, z, n, hn))
+            h = n + z * (h - n)
+        loss = (h * h).sum() / h.size
+        grads = [np.zeros_like(p) for p in (Wir, Wiz, Win, bir, biz, bin_, Whr, Whz, Whn, bhr, bhz, bhn)]
+        gWir, gWiz, gWin, gbir, gbiz, gbin, gWhr, gWhz, gWhn, gbhr, gbhz, gbhn = grads
+        dh = h * np.float32(2 / h.size)
+        for x, h, r, z, n, hn in reversed(saved):
+            dn = dh * (1 - z)
+            dz = dh * (h - n)
+            dprev = dh * z
+            dan = dn * (1 - n * n)
+            gWin += dan.T @ x
+            gbin += ones @ dan
+            dhn = dan * r
+            dr = dan * hn
+            gWhn += dhn.T @ h
+            gbhn += ones @ dhn
+            dprev += dhn @ Whn
+            daz = dz * z * (1 - z)
+            gWiz += daz.T @ x
+            gbiz += ones @ daz
+            gWhz += daz.T @ h
+            gbhz += ones @ daz
+            dprev += daz @ Whz
+            dar = dr * r * (1 - r)
+            gWir += dar.T @ x
+            gbir += ones @ dar
+            gWhr += dar.T @ h
+            gbhr += ones @ dar
+            dprev += dar @ Whr
+            dh = dprev
+        return loss, grads
+
+    return Bench(step, step()[0])

@@ -1,0 +1,116 @@
+"""new_grad, written the way its README teaches: ops on plain arrays, modules, SGD, one engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import new_grad as ng
+
+from .common import Bench, chain_data, gru_data, mlp_data
+
+NAME = "new_grad"
+
+
+def _chain_forward(eng: ng.Autograd, d: dict):
+    x, w, b = d["x"], d["w"], d["b"]
+    eng.zero_grad()
+    with eng:
+        y = x
+        for _ in range(d["n"] // 2):
+            y = ng.multiply(y, w)
+            y = ng.add(y, b)
+        return ng.sum(y)
+
+
+def _grads(eng: ng.Autograd, d: dict) -> tuple:
+    get = eng.memory_buffer.get_param
+    return get(d["x"]), get(d["w"]), get(d["b"])
+
+
+def chain(n: int) -> Bench:
+    d = chain_data(n)
+    eng = ng.Autograd()
+
+    def step() -> tuple:
+        _chain_forward(eng, d)
+        eng.backward(1)
+        return _grads(eng, d)
+
+    loss = float(_chain_forward(eng, d))
+    return Bench(step, loss, units=n)
+
+
+def tape(n: int) -> Bench:
+    d = chain_data(n)
+    eng = ng.Autograd()
+
+    def timed() -> tuple:
+        eng.backward(1)
+        return _grads(eng, d)
+
+    loss = float(_chain_forward(eng, d))
+    return Bench(timed, loss, units=n, prepare=lambda: _chain_forward(eng, d))
+
+
+class MLP(ng.nn.Module):
+    def __init__(self, params: list, engine: ng.Autograd) -> None:
+        super().__init__(engine)
+        self.l1 = ng.nn.Linear(784, 256, engine, dtype=np.float32)
+        self.l2 = ng.nn.Linear(256, 256, engine, dtype=np.float32)
+        self.l3 = ng.nn.Linear(256, 10, engine, dtype=np.float32)
+        for layer, W, b in zip((self.l1, self.l2, self.l3), params[::2], params[1::2]):
+            layer.W[...] = W
+            layer.b[...] = b
+
+    def forward(self, x):
+        return self.l3(ng.relu(self.l2(ng.relu(self.l1(x)))))
+
+
+def mlp(batch: int) -> Bench:
+    d = mlp_data(batch)
+    eng = ng.Autograd()
+    model = MLP(d["params"], eng)
+    opt = ng.optim.SGD(model.parameters(), lr=d["lr"])
+    x, y = ng.constant(d["x"]), ng.constant(d["y"])
+
+    def step():
+        opt.zero_grad()
+        with eng:
+            loss = ng.softmax_cross_entropy(model(x), y)
+        eng.backward(1)
+        opt.step()
+        return loss
+
+    with eng:
+        loss = float(ng.softmax_cross_entropy(model(x), y))
+    eng.zero_grad()
+    return Bench(step, loss)
+
+
+def gru(**size: int) -> Bench:
+    d = gru_data(**size)
+    (Wir, Wiz, Win), (bir, biz, bin_) = d["wi"], d["bi"]
+    (Whr, Whz, Whn), (bhr, bhz, bhn) = d["wh"], d["bh"]
+    params = (Wir, Wiz, Win, bir, biz, bin_, Whr, Whz, Whn, bhr, bhz, bhn)
+    xs = [ng.constant(x) for x in d["xs"]]  # the input sequence: no gradient
+    h0 = ng.constant(d["h0"])
+    eng = ng.Autograd()
+    lin, sig, add, mul = ng.linear, ng.sigmoid, ng.add, ng.multiply
+
+    def forward():
+        eng.zero_grad()
+        with eng:
+            h = h0
+            for x in xs:
+                r = sig(add(lin(x, Wir, bir), lin(h, Whr, bhr)))
+                z = sig(add(lin(x, Wiz, biz), lin(h, Whz, bhz)))
+                n = ng.tanh(add(lin(x, Win, bin_), mul(r, lin(h, Whn, bhn))))
+                h = add(n, mul(z, ng.subtract(h, n)))
+            return ng.mean(mul(h, h))
+
+    def step():
+        loss = forward()
+        eng.backward(1)
+        return loss, [eng.memory_buffer.get_param(p) for p in params]
+
+    return Bench(step, float(forward()))
