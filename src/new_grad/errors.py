@@ -80,3 +80,7 @@ class OptimizerError(NewGradError, ValueError):
 
 class ArgumentError(NewGradError, ValueError):
     """An op got an argument value it does not accept (an unknown mode, min > max, ...)."""
+
+
+class GradcheckError(NewGradError, AssertionError):
+    """``gradcheck`` found analytic gradients that disagree with central differences."""
