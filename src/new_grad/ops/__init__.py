@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import activations, elementwise, linalg, nn_ops, reductions, shape
+from . import activations, conv, elementwise, indexing, linalg, losses, nn_ops, reductions, shape
 from ._core import REGISTRY, OpInfo, nondifferentiable, primitive, record, register, unbroadcast, unbroadcast_to
 
-FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, activations, shape, linalg, nn_ops)
+FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, activations, shape, indexing, linalg, nn_ops, conv, losses)
 
 
 def _public(mod: ModuleType) -> dict[str, object]:
+    hidden = getattr(mod, "NOT_TOP_LEVEL", ())  # e.g. linalg's decompositions: only in new_grad.linalg
     return {
         n: v
         for n, v in vars(mod).items()
-        if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == mod.__name__
+        if not n.startswith("_") and n not in hidden and callable(v) and getattr(v, "__module__", None) == mod.__name__
     }
 
 

@@ -1,0 +1,584 @@
+"""Convolution and pooling: fused ops with closed-form backward, one tape entry each.
+
+A convolution is im2col + one GEMM: a strided *view* of the (padded) input puts every
+receptive field on its own row (no Python loop over pixels), and a matrix product with
+the flattened kernel does the rest. Its two gradients are themselves convolutions:
+
+- the gradient for the input is ``conv2d_input`` (the adjoint of conv2d in ``x``, which is
+  also what ``conv_transpose2d`` computes), and
+- the gradient for the weight is ``conv2d_weight`` (the receptive fields times the
+  upstream gradient).
+
+``conv2d``, ``conv2d_input`` and ``conv2d_weight`` differentiate into each other, so
+gradients of gradients (``create_graph=True``) work through convolutions. The names
+and argument orders are PyTorch's (``torch.nn.functional`` and ``torch.nn.grad``).
+
+Pooling: max pooling is the maximum of ``kh·kw`` strided views (much faster than a
+reshape + max); average pooling, with or without padding, is separable, so it is two
+matrix products with small constant averaging matrices (``A_h @ x @ A_wᵀ``), whose
+backward is the transposed products.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..backend import namespace
+from ..errors import ShapeError
+from ._core import primitive
+from .linalg import matmul
+from .reductions import sum as _sum
+from .shape import expand_dims, reshape
+
+_Pads = tuple[tuple[int, int], tuple[int, int]]
+
+# -- argument normalisation -------------------------------------------------------------------------
+
+
+def _pair(v: Any, name: str, op: str) -> tuple[int, int]:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    t = tuple(int(a) for a in v)
+    if len(t) == 1:
+        return t[0], t[0]
+    if len(t) != 2:
+        raise ShapeError(f"{op}: {name}={v!r} must be an int or a pair (h, w)")
+    return t  # type: ignore[return-value]
+
+
+def _pads(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int], op: str) -> _Pads:
+    """``padding`` (int, (h, w), 'valid', 'same' or ((top, bottom), (left, right))) as per-side pairs."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ShapeError(f"{op}: padding='same' needs stride=1 (got stride={stride}), as in PyTorch")
+            out = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                out.append((total // 2, total - total // 2))  # PyTorch: the extra one goes right/bottom
+            return out[0], out[1]
+        raise ShapeError(f"{op}: padding={padding!r}; use an int, a pair, 'valid' or 'same'")
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and not isinstance(padding[0], (int, np.integer)):
+        return (int(padding[0][0]), int(padding[0][1])), (int(padding[1][0]), int(padding[1][1]))
+    ph, pw = _pair(padding, "padding", op)
+    if ph < 0 or pw < 0:
+        raise ShapeError(f"{op}: padding={padding!r} must not be negative")
+    return (ph, ph), (pw, pw)
+
+
+def _out_size(n: int, pads: tuple[int, int], k: int, s: int, d: int) -> int:
+    return (n + pads[0] + pads[1] - d * (k - 1) - 1) // s + 1
+
+
+def _check_conv(x: Any, w: Any, groups: int, op: str, transposed: bool = False) -> None:
+    if x.ndim != 4 or w.ndim != 4:
+        raise ShapeError(
+            f"{op}: input {tuple(x.shape)} and weight {tuple(w.shape)} must both be 4-d: input (N, C, H, W), "
+            f"weight {'(C_in, C_out/groups, kH, kW)' if transposed else '(C_out, C_in/groups, kH, kW)'}"
+        )
+    c_in = w.shape[0] if transposed else w.shape[1] * groups
+    if x.shape[1] != c_in:
+        raise ShapeError(
+            f"{op}: input {tuple(x.shape)} has {x.shape[1]} channels but weight {tuple(w.shape)} with "
+            f"groups={groups} expects {c_in}"
+        )
+    if groups < 1 or (w.shape[0] % groups) or (transposed and w.shape[0] % groups):
+        raise ShapeError(f"{op}: weight {tuple(w.shape)}: channels must be divisible by groups={groups}")
+
+
+# -- kernels (plain array code) ----------------------------------------------------------------------
+
+
+def _pad(x: Any, pads: _Pads, value: float = 0.0) -> Any:
+    if not any(pads[0]) and not any(pads[1]):
+        return x
+    return namespace(x).pad(x, ((0, 0), (0, 0), pads[0], pads[1]), constant_values=value)
+
+
+def _windows(a: Any, kh: int, kw: int, ho: int, wo: int, stride: tuple[int, int], dil: tuple[int, int]) -> Any:
+    """A read-only strided view (N, C, Ho, Wo, kh, kw) of every receptive field of ``a``: no copy."""
+    n, c = a.shape[:2]
+    s = a.strides
+    return namespace(a).lib.stride_tricks.as_strided(
+        a, (n, c, ho, wo, kh, kw), (s[0], s[1], s[2] * stride[0], s[3] * stride[1], s[2] * dil[0], s[3] * dil[1])
+    )
+
+
+def _cols(x: Any, kshape: tuple[int, int], ho: int, wo: int, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
+    """im2col: (G, N·Ho·Wo, C/G·kh·kw), one receptive field per row (this is the one copy)."""
+    n, c = x.shape[:2]
+    kh, kw = kshape
+    win = _windows(_pad(x, pads), kh, kw, ho, wo, stride, dil)
+    if groups == 1:
+        return win.transpose(0, 2, 3, 1, 4, 5).reshape(1, n * ho * wo, c * kh * kw)
+    cg = c // groups
+    win = win.reshape(n, groups, cg, ho, wo, kh, kw)
+    return win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * ho * wo, cg * kh * kw)
+
+
+def _grad_rows(g: Any, groups: int) -> Any:
+    """(N, O, Ho, Wo) -> (G, N·Ho·Wo, O/G): the upstream gradient laid out like the GEMM's output."""
+    n, o, ho, wo = g.shape
+    return g.reshape(n, groups, o // groups, ho, wo).transpose(1, 0, 3, 4, 2).reshape(groups, n * ho * wo, o // groups)
+
+
+def _conv_forward(x: Any, w: Any, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
+    n, _, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    ho, wo = _out_size(h, pads[0], kh, stride[0], dil[0]), _out_size(wd, pads[1], kw, stride[1], dil[1])
+    if ho < 1 or wo < 1:
+        raise ShapeError(
+            f"conv2d: input {tuple(x.shape)} padded by {pads} is smaller than the dilated kernel "
+            f"{(kh, kw)} (dilation {dil}); pad the input or use a smaller kernel"
+        )
+    cols = _cols(x, (kh, kw), ho, wo, stride, pads, dil, groups)
+    if groups == 1:
+        y = cols[0] @ w.reshape(o, cg * kh * kw).T  # (N·Ho·Wo, O)
+        return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+    og = o // groups
+    y = cols @ w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)  # (G, N·Ho·Wo, O/G)
+    return y.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
+
+
+def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
+    """The adjoint of conv2d in its input (col2im): scatter-add every kernel tap, vectorised over pixels."""
+    xp = namespace(g)
+    n, c, h, wd = xshape
+    o, cg, kh, kw = w.shape
+    _, _, ho, wo = g.shape
+    cols = _grad_rows(g, groups) @ w.reshape(groups, o // groups, cg * kh * kw)  # (G, N·Ho·Wo, Cg·kh·kw)
+    cols = cols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(1, 0, 4, 5, 6, 2, 3)  # (N, G, Cg, kh, kw, Ho, Wo)
+    hp, wp = h + pads[0][0] + pads[0][1], wd + pads[1][0] + pads[1][1]
+    hp = max(hp, (ho - 1) * stride[0] + dil[0] * (kh - 1) + 1)
+    wp = max(wp, (wo - 1) * stride[1] + dil[1] * (kw - 1) + 1)
+    gx = xp.zeros((n, groups, cg, hp, wp), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            hs, ws = i * dil[0], j * dil[1]
+            gx[:, :, :, hs : hs + stride[0] * (ho - 1) + 1 : stride[0], ws : ws + stride[1] * (wo - 1) + 1 : stride[1]] += cols[:, :, :, i, j]
+    gx = gx.reshape(n, c, hp, wp)
+    return gx[:, :, pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + wd]
+
+
+def _conv_weight(x: Any, g: Any, wshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
+    _, _, ho, wo = g.shape
+    cols = _cols(x, wshape[2:], ho, wo, stride, pads, dil, groups)
+    rows = _grad_rows(g, groups)
+    if groups == 1:
+        return (rows[0].T @ cols[0]).reshape(wshape)
+    return (rows.transpose(0, 2, 1) @ cols).reshape(wshape)
+
+
+def _bias_grad(g: Any, axes: tuple[int, ...]) -> Any:
+    return _sum(g, axis=axes)
+
+
+def _conv_args(x: Any, w: Any, stride: Any, padding: Any, dilation: Any, op: str) -> tuple:
+    s = _pair(stride, "stride", op)
+    d = _pair(dilation, "dilation", op)
+    return s, _pads(padding, tuple(w.shape[2:]), d, s, op), d
+
+
+# -- conv2d and its two gradients -------------------------------------------------------------------
+
+
+def conv2d_backward(
+    grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+) -> tuple:
+    """∂x = conv2d_input(G, W) (a transposed convolution), ∂W = conv2d_weight(x, G), ∂b = Σ G over N, H, W."""
+    s, p, d = _conv_args(input, weight, stride, padding, dilation, "conv2d")
+    g = grad_output
+    gx = conv2d_input(input.shape, weight, g, s, p, d, groups) if needs[0] else None
+    gw = conv2d_weight(input, weight.shape, g, s, p, d, groups) if needs[1] else None
+    gb = _bias_grad(g, (0, 2, 3)) if bias is not None and needs[2] else None
+    return gx, gw, gb, None, None, None, None
+
+
+@primitive(conv2d_backward, formula="∂x = conv_transpose(G, W), ∂W = Σ windows(x)·G, ∂b = ΣG")
+def conv2d(
+    input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> Any:
+    """PyTorch's ``F.conv2d`` (cross-correlation), NCHW; ``padding`` may also be 'same' or 'valid'."""
+    _check_conv(input, weight, groups, "conv2d")
+    s, p, d = _conv_args(input, weight, stride, padding, dilation, "conv2d")
+    y = _conv_forward(input, weight, s, p, d, groups)
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1)
+    return y
+
+
+def conv2d_input_backward(
+    grad_output: Any, input_size: Any, weight: Any, grad: Any, stride: Any = 1, padding: Any = 0,
+    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+) -> tuple:
+    """Linear in W and in G: ∂W = conv2d_weight(Gx, W.shape, G), ∂G = conv2d(Gx, W)."""
+    s, p, d = _conv_args(None, weight, stride, padding, dilation, "conv2d_input")
+    gw = conv2d_weight(grad_output, weight.shape, grad, s, p, d, groups) if needs[1] else None
+    gg = conv2d(grad_output, weight, None, s, p, d, groups) if needs[2] else None
+    return None, gw, gg, None, None, None, None
+
+
+@primitive(conv2d_input_backward, formula="∂W = conv2d_weight(Gx, G), ∂G = conv2d(Gx, W)")
+def conv2d_input(
+    input_size: Any, weight: Any, grad_output: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+    groups: int = 1,
+) -> Any:
+    """``torch.nn.grad.conv2d_input``: the gradient of conv2d for its input, given the upstream gradient."""
+    s, p, d = _conv_args(None, weight, stride, padding, dilation, "conv2d_input")
+    return _conv_input(grad_output, weight, tuple(input_size), s, p, d, groups)
+
+
+def conv2d_weight_backward(
+    grad_output: Any, input: Any, weight_size: Any, grad: Any, stride: Any = 1, padding: Any = 0,
+    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+) -> tuple:
+    """Linear in x and in G: ∂x = conv2d_input(x.shape, Gw, G), ∂G = conv2d(x, Gw)."""
+    s = _pair(stride, "stride", "conv2d_weight")
+    d = _pair(dilation, "dilation", "conv2d_weight")
+    p = _pads(padding, tuple(weight_size[2:]), d, s, "conv2d_weight")
+    gx = conv2d_input(input.shape, grad_output, grad, s, p, d, groups) if needs[0] else None
+    gg = conv2d(input, grad_output, None, s, p, d, groups) if needs[2] else None
+    return gx, None, gg, None, None, None, None
+
+
+@primitive(conv2d_weight_backward, formula="∂x = conv2d_input(Gw, G), ∂G = conv2d(x, Gw)")
+def conv2d_weight(
+    input: Any, weight_size: Any, grad_output: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+    groups: int = 1,
+) -> Any:
+    """``torch.nn.grad.conv2d_weight``: the gradient of conv2d for its weight, given the upstream gradient."""
+    s = _pair(stride, "stride", "conv2d_weight")
+    d = _pair(dilation, "dilation", "conv2d_weight")
+    p = _pads(padding, tuple(weight_size[2:]), d, s, "conv2d_weight")
+    return _conv_weight(input, grad_output, tuple(weight_size), s, p, d, groups)
+
+
+# -- conv_transpose2d -------------------------------------------------------------------------------
+
+
+def _transpose_geometry(x: Any, w: Any, stride: Any, padding: Any, output_padding: Any, groups: int, dilation: Any):
+    op = "conv_transpose2d"
+    s, d = _pair(stride, "stride", op), _pair(dilation, "dilation", op)
+    ph, pw = _pair(padding, "padding", op)
+    oph, opw = _pair(output_padding, "output_padding", op)
+    if oph >= max(s[0], d[0]) or opw >= max(s[1], d[1]):
+        raise ShapeError(f"{op}: output_padding={output_padding!r} must be smaller than stride or dilation")
+    n, _, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    ho = (h - 1) * s[0] - 2 * ph + d[0] * (kh - 1) + oph + 1
+    wo = (wd - 1) * s[1] - 2 * pw + d[1] * (kw - 1) + opw + 1
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"{op}: input {tuple(x.shape)} with padding {padding} gives an empty output ({ho}, {wo})")
+    return (n, w.shape[1] * groups, ho, wo), s, ((ph, ph), (pw, pw)), d
+
+
+def conv_transpose2d_backward(
+    grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+    output_padding: Any = 0, groups: int = 1, dilation: Any = 1, *, out: Any = None, needs: Any = (True,) * 8,
+) -> tuple:
+    """The adjoint of conv2d: ∂x = conv2d(G, W), ∂W = conv2d_weight(G, W.shape, x), ∂b = ΣG."""
+    _, s, p, d = _transpose_geometry(input, weight, stride, padding, output_padding, groups, dilation)
+    g = grad_output
+    gx = conv2d(g, weight, None, s, p, d, groups) if needs[0] else None
+    gw = conv2d_weight(g, weight.shape, input, s, p, d, groups) if needs[1] else None
+    gb = _bias_grad(g, (0, 2, 3)) if bias is not None and needs[2] else None
+    return gx, gw, gb, None, None, None, None, None
+
+
+@primitive(conv_transpose2d_backward, formula="∂x = conv2d(G, W), ∂W = conv2d_weight(G, x), ∂b = ΣG")
+def conv_transpose2d(
+    input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+    groups: int = 1, dilation: Any = 1,
+) -> Any:
+    """PyTorch's ``F.conv_transpose2d``; weight (C_in, C_out/groups, kH, kW)."""
+    _check_conv(input, weight, groups, "conv_transpose2d", transposed=True)
+    shape, s, p, d = _transpose_geometry(input, weight, stride, padding, output_padding, groups, dilation)
+    y = _conv_input(input, weight, shape, s, p, d, groups)
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1)
+    return y
+
+
+# -- conv1d: conv2d on a height-1 image -------------------------------------------------------------
+
+
+def _conv1d_args(weight: Any, stride: Any, padding: Any, dilation: Any) -> tuple:
+    op = "conv1d"
+    (s,), (d,) = _single(stride, "stride", op), _single(dilation, "dilation", op)
+    if isinstance(padding, str):
+        p = _pads(padding, (1, weight.shape[-1]), (1, d), (1, s), op)[1]
+    else:
+        (p,) = _single(padding, "padding", op)
+        p = (p, p)
+    return (1, s), ((0, 0), p), (1, d)
+
+
+def _single(v: Any, name: str, op: str) -> tuple[int]:
+    if isinstance(v, (int, np.integer)):
+        return (int(v),)
+    t = tuple(int(a) for a in v)
+    if len(t) != 1:
+        raise ShapeError(f"{op}: {name}={v!r} must be an int or a 1-tuple")
+    return t  # type: ignore[return-value]
+
+
+def conv1d_backward(
+    grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+) -> tuple:
+    """conv2d's gradients on height-1 views of x, W and G."""
+    s, p, d = _conv1d_args(weight, stride, padding, dilation)
+    g4 = expand_dims(grad_output, 2)
+    gx = gw = gb = None
+    if needs[0]:
+        x4 = (input.shape[0], input.shape[1], 1, input.shape[2])
+        gx = reshape(conv2d_input(x4, expand_dims(weight, 2), g4, s, p, d, groups), input.shape)
+    if needs[1]:
+        w4 = (*weight.shape[:2], 1, weight.shape[2])
+        gw = reshape(conv2d_weight(expand_dims(input, 2), w4, g4, s, p, d, groups), weight.shape)
+    if bias is not None and needs[2]:
+        gb = _bias_grad(grad_output, (0, 2))
+    return gx, gw, gb, None, None, None, None
+
+
+@primitive(conv1d_backward, formula="conv2d's gradients with H = 1")
+def conv1d(
+    input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> Any:
+    """PyTorch's ``F.conv1d``: input (N, C, L), weight (C_out, C_in/groups, k)."""
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ShapeError(
+            f"conv1d: input {tuple(input.shape)} must be (N, C, L) and weight {tuple(weight.shape)} "
+            "(C_out, C_in/groups, k)"
+        )
+    _check_conv(input[:, :, None], weight[:, :, None], groups, "conv1d")
+    s, p, d = _conv1d_args(weight, stride, padding, dilation)
+    y = _conv_forward(input[:, :, None, :], weight[:, :, None, :], s, p, d, groups)[:, :, 0, :]
+    if bias is not None:
+        y += bias.reshape(-1, 1)
+    return y
+
+
+# -- max pooling --------------------------------------------------------------------------------------
+
+
+def _pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size (in ceil mode the last window must start inside the input)."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _pool_args(x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, op: str):
+    k = _pair(kernel_size, "kernel_size", op)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(stride, "stride", op)
+    p = _pair(padding, "padding", op)
+    d = _pair(dilation, "dilation", op)
+    if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
+        raise ShapeError(f"{op}: padding {p} must be at most half the kernel size {k}, as in PyTorch")
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"{op}: input {tuple(x.shape)} must be (N, C, H, W) or (C, H, W)")
+    h, w = x.shape[-2:]
+    ho, wo = _pool_out(h, k[0], s[0], p[0], d[0], ceil_mode), _pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"{op}: input {tuple(x.shape)} is smaller than the kernel {k} (padding {p}, dilation {d})")
+    return k, s, p, d, ho, wo
+
+
+def _tap(a: Any, i: int, j: int, s: tuple, d: tuple, ho: int, wo: int) -> Any:
+    """The strided view of ``a`` that kernel tap (i, j) reads for every output pixel."""
+    hs, ws = i * d[0], j * d[1]
+    return a[..., hs : hs + s[0] * (ho - 1) + 1 : s[0], ws : ws + s[1] * (wo - 1) + 1 : s[1]]
+
+
+def _pool_pad(x: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int, value: float) -> Any:
+    h, w = x.shape[-2:]
+    extra_h = max(0, (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1 - (h + 2 * p[0]))
+    extra_w = max(0, (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1 - (w + 2 * p[1]))
+    if not (p[0] or p[1] or extra_h or extra_w):
+        return x
+    widths = [(0, 0)] * (x.ndim - 2) + [(p[0], p[0] + extra_h), (p[1], p[1] + extra_w)]
+    return namespace(x).pad(x, widths, constant_values=value)
+
+
+def _max_pool(x: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> Any:
+    xp = namespace(x)
+    a = _pool_pad(x, k, s, p, d, ho, wo, -xp.inf)
+    y = _tap(a, 0, 0, s, d, ho, wo).copy()
+    for i in range(k[0]):
+        for j in range(k[1]):
+            if i or j:
+                xp.maximum(y, _tap(a, i, j, s, d, ho, wo), out=y)
+    return y
+
+
+def _max_pool_grad(g: Any, x: Any, y: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> Any:
+    """Route each output's gradient to the first maximum of its window (PyTorch's choice on ties)."""
+    xp = namespace(x)
+    a = _pool_pad(x, k, s, p, d, ho, wo, -xp.inf)
+    ga = xp.zeros(a.shape, dtype=g.dtype)
+    taken = None
+    for i in range(k[0]):
+        for j in range(k[1]):
+            hit = _tap(a, i, j, s, d, ho, wo) == y
+            if taken is None:
+                taken = hit
+            else:
+                hit &= ~taken
+                taken |= hit
+            tap = _tap(ga, i, j, s, d, ho, wo)
+            tap += g * hit
+    h, w = x.shape[-2:]
+    return ga[..., p[0] : p[0] + h, p[1] : p[1] + w]
+
+
+def max_pool2d_backward(
+    grad_output: Any, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+    ceil_mode: bool = False, return_indices: bool = False, *, out: Any = None, needs: Any = None,
+) -> tuple:
+    """∂x: each output's gradient goes to the (first) maximum of its window; first-order only."""
+    geo = _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    y = out if out is not None else _max_pool(input, *geo)
+    return (_max_pool_grad(grad_output, input, y, *geo),) + (None,) * 6
+
+
+@primitive(max_pool2d_backward, formula="∂x = G routed to the argmax of each window")
+def max_pool2d(
+    input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """PyTorch's ``F.max_pool2d`` (``stride`` defaults to ``kernel_size``); no ``return_indices``."""
+    if return_indices:
+        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
+    return _max_pool(input, *_pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d"))
+
+
+def _as1d(v: Any, name: str) -> Any:
+    if v is None:
+        return None
+    (a,) = _single(v, name, "max_pool1d")
+    return (1, a)
+
+
+def max_pool1d_backward(
+    grad_output: Any, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+    ceil_mode: bool = False, return_indices: bool = False, *, out: Any = None, needs: Any = None,
+) -> tuple:
+    """max_pool2d's rule on a height-1 view."""
+    k, s = _as1d(kernel_size, "kernel_size"), _as1d(stride, "stride")
+    p, d = (0, _single(padding, "padding", "max_pool1d")[0]), _as1d(dilation, "dilation")
+    x4 = input[..., None, :]
+    geo = _pool_args(x4, k, s, p, d, ceil_mode, "max_pool1d")
+    y = out[..., None, :] if out is not None else _max_pool(x4, *geo)
+    return (_max_pool_grad(grad_output[..., None, :], x4, y, *geo)[..., 0, :],) + (None,) * 6
+
+
+@primitive(max_pool1d_backward, formula="∂x = G routed to the argmax of each window")
+def max_pool1d(
+    input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """PyTorch's ``F.max_pool1d`` on (N, C, L) or (C, L)."""
+    if return_indices:
+        raise NotImplementedError("max_pool1d: return_indices=True is not supported")
+    k, s = _as1d(kernel_size, "kernel_size"), _as1d(stride, "stride")
+    p, d = (0, _single(padding, "padding", "max_pool1d")[0]), _as1d(dilation, "dilation")
+    x4 = input[..., None, :]
+    return _max_pool(x4, *_pool_args(x4, k, s, p, d, ceil_mode, "max_pool1d"))[..., 0, :]
+
+
+# -- average pooling: separable, so two small matrix products ----------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _avg_matrix(n: int, k: int, s: int, p: int, out: int, count_include_pad: bool, divide: bool) -> np.ndarray:
+    """(out, n): row o averages window o of a length-n axis (PyTorch's divisor rules)."""
+    m = np.zeros((out, n))
+    for o in range(out):
+        start = o * s - p
+        end = min(start + k, n + p)
+        lo, hi = max(start, 0), min(end, n)
+        size = (end - start) if count_include_pad else (hi - lo)
+        m[o, lo:hi] = 1.0 / size if divide else 1.0
+    return m
+
+
+@functools.lru_cache(maxsize=256)
+def _adaptive_matrix(n: int, out: int) -> np.ndarray:
+    """(out, n): PyTorch's adaptive windows [⌊o·n/out⌋, ⌈(o+1)·n/out⌉)."""
+    m = np.zeros((out, n))
+    for o in range(out):
+        lo, hi = (o * n) // out, -(-((o + 1) * n) // out)
+        m[o, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def _const(m: np.ndarray, like: Any) -> Any:
+    return namespace(like).asarray(m, dtype=like.dtype)
+
+
+def _avg_matrices(input: Any, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool,
+                  divisor_override: Any) -> tuple:
+    k, s, p, _, ho, wo = _pool_args(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    h, w = input.shape[-2:]
+    divide = divisor_override is None
+    ah = _avg_matrix(h, k[0], s[0], p[0], ho, count_include_pad, divide)
+    aw = _avg_matrix(w, k[1], s[1], p[1], wo, count_include_pad, divide)
+    if not divide:
+        ah = ah / divisor_override
+    return _const(ah, input), _const(aw, input)
+
+
+def _separable(x: Any, ah: Any, aw: Any) -> Any:
+    return (ah @ x) @ aw.T
+
+
+def avg_pool2d_backward(
+    grad_output: Any, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, divisor_override: Any = None, *, out: Any = None, needs: Any = None,
+) -> tuple:
+    """y = A_h x A_wᵀ is linear: ∂x = A_hᵀ G A_w."""
+    ah, aw = _avg_matrices(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return (matmul(matmul(ah.T, grad_output), aw),) + (None,) * 6
+
+
+@primitive(avg_pool2d_backward, formula="y = A_h x A_wᵀ: ∂x = A_hᵀ G A_w")
+def avg_pool2d(
+    input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, divisor_override: Any = None,
+) -> Any:
+    """PyTorch's ``F.avg_pool2d`` (all its options), as two matrix products."""
+    ah, aw = _avg_matrices(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _separable(input, ah, aw)
+
+
+def _adaptive_matrices(input: Any, output_size: Any) -> tuple:
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"adaptive_avg_pool2d: input {tuple(input.shape)} must be (N, C, H, W) or (C, H, W)")
+    h, w = input.shape[-2:]
+    oh, ow = (output_size, output_size) if isinstance(output_size, (int, np.integer)) else tuple(output_size)
+    oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"adaptive_avg_pool2d: output_size={output_size!r} must be positive")
+    return _const(_adaptive_matrix(h, oh), input), _const(_adaptive_matrix(w, ow), input)
+
+
+def adaptive_avg_pool2d_backward(grad_output: Any, input: Any, output_size: Any) -> tuple:
+    """y = A_h x A_wᵀ is linear: ∂x = A_hᵀ G A_w."""
+    ah, aw = _adaptive_matrices(input, output_size)
+    return matmul(matmul(ah.T, grad_output), aw), None
+
+
+@primitive(adaptive_avg_pool2d_backward, formula="y = A_h x A_wᵀ: ∂x = A_hᵀ G A_w")
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Any:
+    """PyTorch's ``F.adaptive_avg_pool2d``: windows [⌊i·H/h⌋, ⌈(i+1)·H/h⌉); None keeps a side."""
+    ah, aw = _adaptive_matrices(input, output_size)
+    return _separable(input, ah, aw)
