@@ -30,6 +30,7 @@ from .autograd_engine import (
 from .backend import get_default_dtype, namespace, set_default_dtype
 from .errors import NewGradError
 from .ops import *  # noqa: F403 - every op at the top level, under NumPy's names
+from .serialization import load, save
 from .utils import MemoryBuffer
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "no_grad",
     "ops",
     "optim",
+    "save",
+    "load",
     "set_default_dtype",
     *ops.__all__,
 ]

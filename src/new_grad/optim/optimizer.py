@@ -3,96 +3,215 @@
 Takes what PyTorch's take — ``model.parameters()``, a list of groups
 (``[{"params": ..., "lr": ...}]``) — plus a course-style model with a
 ``layers`` list whose layers hold ``W``/``dW`` and ``b``/``db``.
+
+There is no ``.grad`` attribute on a NumPy array, so each parameter travels
+with its gradient array: backward fills the gradient in place, ``step()``
+reads it and updates the parameter in place. Per-parameter buffers live in
+``self.state`` keyed by ``id(param)`` (the groups keep every parameter alive,
+so an id is never reused while the optimiser exists).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
-from ..errors import NewGradError
+from ..backend import namespace
+from ..errors import OptimizerError, shape_str
 
 Pair = tuple[Any, Any]
 
 
-def _pairs(params: Any) -> list[Pair]:
+def _pairs(params: Any, who: str) -> list[Pair]:
+    """(param, grad) pairs from a Module, a course-style model or an iterable of pairs."""
     if hasattr(params, "parameters") and callable(params.parameters):
-        return list(params.parameters())
-    if hasattr(params, "layers"):  # the course's models: a list of layers with W/dW, b/db
-        out = []
+        pairs = list(params.parameters())
+    elif hasattr(params, "layers"):  # the course's models: a list of layers with W/dW, b/db
+        pairs = []
         for layer in params.layers:
             for p, g in (("W", "dW"), ("b", "db")):
                 if getattr(layer, p, None) is not None and getattr(layer, g, None) is not None:
-                    out.append((getattr(layer, p), getattr(layer, g)))
-        return out
-    pairs = list(params)
-    for item in pairs:
+                    pairs.append((getattr(layer, p), getattr(layer, g)))
+    elif hasattr(params, "shape"):
+        raise OptimizerError(
+            f"{who}: got a single array {shape_str(params)}; optimisers need (param, grad) pairs, "
+            "e.g. model.parameters() or [(W, dW), (b, db)]"
+        )
+    else:
+        pairs = list(params)
+    for i, item in enumerate(pairs):
         if not (isinstance(item, tuple) and len(item) == 2):
-            raise NewGradError(
-                f"optimizer: expected (param, grad) pairs such as model.parameters(), got {type(item).__name__}"
+            raise OptimizerError(
+                f"{who}: parameter {i} is a {type(item).__name__}; expected (param, grad) pairs such as "
+                "model.parameters() or [(W, dW), (b, db)]"
             )
+        p, g = item
+        if getattr(p, "shape", None) is None or getattr(g, "shape", None) != p.shape:
+            raise OptimizerError(
+                f"{who}: parameter {i} is {shape_str(p)} but its gradient is {shape_str(g)}; "
+                "each gradient array must have its parameter's shape"
+            )
+        if p.dtype.kind not in "fc":
+            raise OptimizerError(f"{who}: parameter {i} has dtype {p.dtype}; only floating parameters can be optimised")
     return pairs
 
 
 class Optimizer:
-    """Base class: ``param_groups``, per-parameter ``state``, ``zero_grad``, ``step``, state dicts."""
+    """Base class: ``param_groups``, per-parameter ``state``, ``zero_grad``, ``step``, state dicts.
+
+    Subclasses set their hyper-parameter defaults and implement ``_step_group(group)``,
+    the update of one parameter group.
+    """
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
-        groups: Iterable[Any]
-        if isinstance(params, (list, tuple)) and params and isinstance(params[0], dict):
-            groups = params
-        else:
-            groups = [{"params": params}]
-        self.param_groups: list[dict[str, Any]] = []
-        for g in groups:
-            group = {**defaults, **{k: v for k, v in g.items() if k != "params"}}
-            group["params"] = _pairs(g["params"])
-            self.param_groups.append(group)
-        if not any(g["params"] for g in self.param_groups):
-            raise NewGradError(f"{type(self).__name__}: got an empty parameter list")
-        for g in self.param_groups:
-            g.setdefault("initial_lr", g["lr"])
         self.state: dict[int, dict[str, Any]] = {}  # id(param) -> its buffers
+        self.param_groups: list[dict[str, Any]] = []
+        if hasattr(params, "parameters") or hasattr(params, "layers"):
+            groups: list[Any] = [{"params": params}]
+        else:
+            items = list(params)
+            if items and all(isinstance(g, dict) for g in items):
+                groups = items
+            else:
+                groups = [{"params": items}]
+        for g in groups:
+            self.add_param_group(g)
+        if not any(g["params"] for g in self.param_groups):
+            raise OptimizerError(f"{type(self).__name__}: got an empty parameter list")
 
-    def zero_grad(self) -> None:
-        """Zero every gradient array in place (the arrays stay bound to their parameters)."""
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group (``{"params": ..., "lr": ...}``); unset hyper-parameters take the defaults."""
+        who = type(self).__name__
+        if "params" not in param_group:
+            raise OptimizerError(f"{who}.add_param_group: the group has no 'params' entry")
+        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+        pairs = _pairs(param_group["params"], who)
+        seen: set[int] = set()
+        unique = []
+        for pair in pairs:  # a parameter listed twice in one group would be updated twice
+            if id(pair[0]) not in seen:
+                seen.add(id(pair[0]))
+                unique.append(pair)
+        existing = {id(p) for g in self.param_groups for p, _ in g["params"]}
+        if seen & existing:
+            raise OptimizerError(f"{who}.add_param_group: some parameters appear in more than one parameter group")
+        group["params"] = unique
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Zero every gradient array in place.
+
+        The arrays stay bound to their parameters (backward writes into them), so
+        ``set_to_none`` is accepted for PyTorch compatibility and also zeroes.
+        """
         for group in self.param_groups:
             for _, grad in group["params"]:
                 grad[...] = 0
 
-    def step(self) -> None:
-        raise NotImplementedError
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter from its gradient array; returns ``closure()`` if given."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement _step_group")
 
     def _index(self) -> list[Pair]:
         return [pair for g in self.param_groups for pair in g["params"]]
 
+    # -- state dicts -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Hyper-parameters per group and the buffers per parameter, by position (like PyTorch)."""
+        """``{"state": {i: buffers}, "param_groups": [hyper-parameters + "params": [i, ...]]}``, like PyTorch.
+
+        Parameters are numbered by position across the groups; arrays are copies.
+        """
         index = {id(p): i for i, (p, _) in enumerate(self._index())}
-        groups = []
-        for g in self.param_groups:
-            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p, _ in g["params"]]})
-        state = {index[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in s.items()} for k, s in self.state.items() if k in index}
+        groups = [
+            {
+                **{k: copy.deepcopy(v) for k, v in g.items() if k != "params"},
+                "params": [index[id(p)] for p, _ in g["params"]],
+            }
+            for g in self.param_groups
+        ]
+        state = {
+            index[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in s.items()}
+            for k, s in self.state.items()
+            if k in index
+        }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        pairs = self._index()
+        """Restore hyper-parameters and buffers saved by ``state_dict()`` (parameters matched by position).
+
+        Buffers are copied onto each parameter's array library and dtype, as PyTorch
+        casts them to the parameter's device and dtype.
+        """
+        who = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise OptimizerError(f"{who}: expected a dict with 'state' and 'param_groups', as state_dict() returns")
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
             len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)
         ):
-            raise NewGradError(
-                f"{type(self).__name__}.load_state_dict: the saved optimiser has "
-                f"{[len(g['params']) for g in groups]} parameters per group, this one "
-                f"{[len(g['params']) for g in self.param_groups]}"
+            raise OptimizerError(
+                f"{who}: the saved optimiser has {[len(g['params']) for g in groups]} parameters per group, "
+                f"this one {[len(g['params']) for g in self.param_groups]}; build it over the same parameters"
             )
+        pairs = self._index()
+        saved_order = [int(i) for g in groups for i in g["params"]]
+        by_saved = dict(zip(saved_order, pairs))  # saved index -> this optimiser's pair at that position
+        new_state: dict[int, dict[str, Any]] = {}
+        for i, buffers in state_dict["state"].items():
+            if int(i) not in by_saved:
+                raise OptimizerError(f"{who}: state for parameter {i}, which no saved group lists")
+            p = by_saved[int(i)][0]
+            restored = {}
+            for name, v in buffers.items():
+                if name == "step":  # a count, kept as a Python float like PyTorch's step.item()
+                    v = float(v)
+                elif hasattr(v, "shape"):
+                    if tuple(v.shape) != tuple(p.shape):
+                        raise OptimizerError(
+                            f"{who}: buffer {name!r} of parameter {i} is {shape_str(v)} but the parameter is "
+                            f"{shape_str(p)}"
+                        )
+                    v = namespace(p).asarray(v, dtype=p.dtype).copy()
+                else:
+                    v = copy.deepcopy(v)
+                restored[name] = v
+            new_state[id(p)] = restored
         for saved, group in zip(groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
-                    group[k] = v
-        self.state = {}
-        for i, s in state_dict["state"].items():
-            p = pairs[int(i)][0]
-            self.state[id(p)] = {n: copy.deepcopy(v) for n, v in s.items()}
+                    group[k] = copy.deepcopy(v)
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _lerp(start: Any, end: Any, weight: float) -> Any:
+    """``start + weight·(end − start)``, in place on ``start``, in PyTorch's two-branch form."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+    return start
+
+
+def _check(who: str, **values: float) -> None:
+    """Reject negative hyper-parameters with PyTorch's rule (every value given here must be ≥ 0)."""
+    for name, v in values.items():
+        if not v >= 0.0:
+            raise OptimizerError(f"{who}: invalid {name} {v!r}; it must be ≥ 0")

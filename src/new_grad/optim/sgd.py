@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import NewGradError
-from .optimizer import Optimizer
+from ..errors import OptimizerError
+from .optimizer import Optimizer, _check
 
 
 class SGD(Optimizer):
@@ -14,6 +14,7 @@ class SGD(Optimizer):
     Per step, as in ``torch.optim.SGD``: ``g = grad + wd·p``; with momentum
     ``buf = g`` on the first step, then ``buf = μ·buf + (1 − dampening)·g``;
     ``g = g + μ·buf`` if Nesterov, else ``g = buf``; ``p -= lr·g``.
+    ``maximize`` ascends instead (``g = −grad``).
     """
 
     def __init__(
@@ -24,30 +25,36 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         weight_decay: float = 0.0,
         nesterov: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise NewGradError(f"SGD: lr={lr}, momentum={momentum}, weight_decay={weight_decay} must be ≥ 0")
+        _check("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise NewGradError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(
-            params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+            raise OptimizerError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
         )
+        super().__init__(params, defaults)
 
-    def step(self) -> None:
-        for group in self.param_groups:
-            lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov = group["weight_decay"], group["nesterov"]
-            for p, grad in group["params"]:
-                g = grad
-                if wd:
-                    g = g + wd * p
-                if mu:
-                    state = self.state.setdefault(id(p), {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = g.copy()
-                    else:
-                        buf *= mu
-                        buf += (1 - damp) * g if damp else g
-                    g = g + mu * buf if nesterov else buf
-                p -= lr * g
+    def _step_group(self, group: dict[str, Any]) -> None:
+        lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
+        wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+        for p, grad in group["params"]:
+            g = -grad if maximize else grad
+            if wd != 0:
+                g = g + wd * p
+            if mu != 0:
+                state = self.state.setdefault(id(p), {})
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = g.copy()
+                else:
+                    buf *= mu
+                    buf += (1 - damp) * g
+                g = g + mu * buf if nesterov else buf
+            p += -lr * g
