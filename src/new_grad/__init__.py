@@ -28,9 +28,12 @@ from .autograd_engine import (
     no_grad,
 )
 from .backend import get_default_dtype, namespace, set_default_dtype
+from .custom import custom_op, defvjp
 from .errors import NewGradError
+from .gradcheck import gradcheck
 from .ops import *  # noqa: F403 - every op at the top level, under NumPy's names
 from .serialization import load, save
+from .transforms import grad, hessian, hvp, jacobian, jacrev, value_and_grad, vjp
 from .utils import MemoryBuffer
 
 __all__ = [
@@ -56,4 +59,14 @@ __all__ = [
     "load",
     "set_default_dtype",
     *ops.__all__,
+    "custom_op",
+    "defvjp",
+    "gradcheck",
+    "grad",
+    "value_and_grad",
+    "vjp",
+    "jacobian",
+    "jacrev",
+    "hessian",
+    "hvp",
 ]

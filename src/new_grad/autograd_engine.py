@@ -163,6 +163,7 @@ class Operation:
         return f"Operation({self.name}: ({ins}) -> {shape_str(self.output)})"
 
 
+_NO_SLOT = object()  # mem.get's default: "this array has no slot" (None is a lazy slot)
 _NONES: list[tuple[None, ...]] = [(None,) * n for n in range(8)]
 
 
@@ -269,7 +270,11 @@ class Autograd:
         if type(output) is not ndarray and isinstance(output, np.generic):
             output = np.asarray(output)  # 0-d results must be arrays to get a slot
         known[id(output)] = output
-        self._append(Operation(inputs, output, gtu or _nones(len(inputs)), backward, name, extended))
+        op = Operation(inputs, output, gtu or _nones(len(inputs)), backward, name, extended)
+        self._consumed = False  # recording after a backward starts a new step on this engine
+        self.operation_list.append(op)
+        if self.detect_anomaly:
+            self._check_finite(op, output, "output")
         return output
 
     def _append(self, op: Operation) -> None:
@@ -317,6 +322,8 @@ class Autograd:
                     "backward(create_graph=True) records the backward pass on a second engine: "
                     "run it inside `with other_engine:` (new_grad.grad does this for you)"
                 )
+            if mem[id(out)] is not divergence:  # a seed made here is a constant, not a new leaf
+                constant(mem[id(out)])
         else:
             STATE.engine = None  # backward functions use new_grad ops: don't record them
         try:
@@ -324,11 +331,12 @@ class Autograd:
                 for op in reversed(ops):
                     self._backprop(op, mem.get(id(op.output)), mem, create_graph)
             else:
+                pop, forget, take, backprop = ops.pop, known.pop, mem.pop, self._backprop
                 while ops:
-                    op = ops.pop()
+                    op = pop()
                     k = id(op.output)
-                    known.pop(k, None)
-                    self._backprop(op, mem.pop(k, None), mem, create_graph)
+                    forget(k, None)
+                    backprop(op, take(k, None), mem, create_graph)
                 self._consumed = True
         finally:
             STATE.engine = saved
@@ -342,7 +350,7 @@ class Autograd:
             grads = op.backward_operation(
                 g,
                 *ins,
-                out=None if create_graph else op.output,
+                out=_graph_out(op.output) if create_graph else op.output,
                 needs=tuple([id(x) in mem or u is not None for x, u in zip(ins, op.gradients_to_update)]),
             )
         else:
@@ -367,13 +375,13 @@ class Autograd:
                 upd += gx
                 continue
             k = id(x)
-            if k not in mem:  # numbers, constants, ints: no slot, no gradient
+            cur = mem.get(k, _NO_SLOT)
+            if cur is _NO_SLOT:  # numbers, constants, ints: no slot, no gradient
                 continue
             if type(gx) is not type(x) or gx.shape != x.shape or gx.dtype is not x.dtype:
                 gx = self._fix_grad(op, x, gx, x.shape, x.dtype)
             if self.detect_anomaly:
                 self._check_finite(op, gx, "gradient")
-            cur = mem[k]
             # the first gradient is stored by reference (never mutated later); a second one
             # makes a new sum, so aliasing between returned gradients is always safe.
             mem[k] = gx if cur is None else (cur + gx if not create_graph else _add(cur, gx))
@@ -449,6 +457,13 @@ class Autograd:
 
 
 # create_graph helpers: accumulation and casts must themselves be recorded ops.
+def _graph_out(output: Any) -> Any:
+    """The forward output for a recorded backward: reusable only if the recording engine has it on its tape
+    (else ``None``: the backward recomputes it from the inputs, so its dependence on them is recorded)."""
+    eng = STATE.engine
+    return output if eng is not None and eng.memory_buffer._arrays.get(id(output)) is output else None
+
+
 def _add(a: Any, b: Any) -> Any:
     from .ops.elementwise import add
 

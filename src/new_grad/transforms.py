@@ -1,0 +1,322 @@
+"""Function transforms: ``grad``, ``value_and_grad``, ``jacobian``, ``hessian``, ``hvp``.
+
+Each call runs the function on an engine of its own and reads the gradients out
+of that engine's memory buffer, so the user's tapes are left alone::
+
+    df = new_grad.grad(lambda x: new_grad.sum(new_grad.tanh(x)))
+    df(x)                      # a plain array: 1 - tanh(x)**2
+
+**Higher order.** When a transform runs while another engine is active (inside
+``with engine:``, or inside an outer transform), the function's forward pass is
+recorded on that *outer* engine, and the inner engine is a view of the part of
+the outer tape the function just recorded. The inner backward then runs with
+``create_graph=True``: every backward function is written with new_grad's own
+ops, so the gradient computation itself lands on the outer tape, and the
+outer engine can differentiate it again. ``grad(grad(f))``, ``hessian(f)`` and
+``hvp(f, x, v)`` are all built this way; so is a gradient penalty inside a
+training step (``with engine: loss = f(x) + sum(grad(g)(x) ** 2)``).
+
+Inside a transform, build modules without a fixed engine (``Linear(3, 4)``) so
+they record on the active one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .autograd_engine import STATE, Autograd, Operation, constant, is_constant
+from .backend import is_array, namespace
+from .errors import DtypeError, ShapeError, shape_str
+
+Argnums = int | Sequence[int]
+
+__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "hvp"]
+
+
+# -- running a function on an engine of its own --------------------------------------------------
+
+
+class _enable_grad:
+    """Transforms work under ``no_grad()`` too (like ``torch.func``); their result is not recorded."""
+
+    __slots__ = ("saved",)
+
+    def __enter__(self) -> None:
+        self.saved = STATE.no_grad_depth
+        STATE.no_grad_depth = 0
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.no_grad_depth = self.saved
+
+
+def _as_tuple(argnums: Argnums) -> tuple[int, ...]:
+    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+
+def _prepare_input(who: str, i: int, x: Any, nested: bool) -> Any:
+    """A fresh leaf for argument ``i`` (so repeated or constant arguments still get their own gradient)."""
+    if isinstance(x, bool) or (isinstance(x, (int, np.integer)) and not is_array(x)):
+        raise DtypeError(
+            f"{who}: argument {i} is the integer {x!r}; gradients need floating point inputs. "
+            f"Pass {float(x)!r} (or an array of dtype float64/float32)."
+        )
+    if isinstance(x, (float, np.floating)) and not is_array(x):
+        x = np.asarray(x, dtype=np.result_type(x, np.float32) if isinstance(x, np.floating) else np.float64)
+        return x
+    if not is_array(x):
+        raise DtypeError(
+            f"{who}: argument {i} is a {type(x).__name__}; only arrays (and Python floats) can be "
+            "differentiated. Convert it with numpy.asarray(..., dtype=float)."
+        )
+    if x.dtype.kind not in "fc":
+        raise DtypeError(
+            f"{who}: argument {i} {shape_str(x)} has no gradient (dtype {x.dtype}); convert it with "
+            "x.astype(numpy.float64) (or float32) to differentiate with respect to it"
+        )
+    if nested and not is_constant(x):
+        from .ops.shape import identity
+
+        return identity(x)  # recorded on the outer engine: the outer derivative flows through
+    return x.copy() if nested else x.view()
+
+
+class _Trace:
+    """``f`` run on a private engine: the output, the aux value, the engine, the leaves."""
+
+    __slots__ = ("engine", "outer", "out", "aux", "leaves")
+
+    def __init__(self, engine: Autograd, outer: Autograd | None, out: Any, aux: Any, leaves: tuple) -> None:
+        self.engine, self.outer, self.out, self.aux, self.leaves = engine, outer, out, aux, leaves
+
+
+def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], has_aux: bool) -> _Trace:
+    """Run ``f(*args)`` so the ops it records can be backpropagated from its output.
+
+    At top level ``f`` records on a fresh engine. Nested (another engine active),
+    it records on the outer engine and the fresh engine gets a copy of that
+    stretch of tape (see the module docstring).
+    """
+    for i in argnums:
+        if not -len(args) <= i < len(args):
+            raise ShapeError(f"{who}: argnums {argnums} out of range for {len(args)} positional arguments")
+    outer = STATE.engine
+    nested = outer is not None
+    inner = Autograd()
+    host = outer if nested else inner
+    args = list(args)
+    leaves = []
+    with host:
+        for i in argnums:
+            args[i] = _prepare_input(who, i, args[i], nested)
+            leaves.append(args[i])
+        start = len(host.operation_list)  # the leaves' identity ops stay outside: their slots must survive
+        res = f(*args, **kwargs)
+        aux = None
+        if has_aux:
+            if not isinstance(res, (tuple, list)) or len(res) != 2:
+                raise ShapeError(f"{who}: with has_aux=True the function must return a pair (output, aux)")
+            res, aux = res
+        out = res
+        if not is_array(out) and isinstance(out, (int, float, np.generic)):
+            out = np.asarray(out)
+        ops = host.operation_list
+        tracked = is_array(out) and (id(out) in host.memory_buffer._arrays or any(out is x for x in leaves))
+        if tracked and (len(ops) == start or ops[-1].output is not out):
+            from .ops.shape import identity
+
+            out = identity(out)  # backward starts at the last op: make the output that op
+    if nested:
+        tape = outer.operation_list[start:]
+        mem = outer.memory_buffer.memory
+        for op in tape:
+            inner.operation_list.append(
+                Operation(op.inputs, op.output, (None,) * len(op.inputs), op.backward_operation, op.name, op.extended)
+            )
+            for x in op.inputs:
+                if is_array(x) and id(x) in mem:
+                    inner.memory_buffer.add_spot(x)
+            inner.memory_buffer._arrays[id(op.output)] = op.output
+    else:
+        for op in inner.operation_list:  # gradients go to the buffer, never into a module's dW
+            if any(u is not None for u in op.gradients_to_update):
+                op.gradients_to_update = (None,) * len(op.inputs)
+    return _Trace(inner, outer, out, aux, tuple(leaves))
+
+
+def _connected(t: _Trace) -> bool:
+    ops = t.engine.operation_list
+    return bool(ops) and ops[-1].output is t.out
+
+
+def _backward(t: _Trace, seed: Any, retain: bool) -> tuple:
+    """Backpropagate ``seed`` from the output; the gradient of every leaf (zeros where none arrived)."""
+    eng = t.engine
+    mem = eng.memory_buffer.memory
+    connected = _connected(t)
+    if connected:
+        if retain:  # a fresh pass: the engine resets intermediate slots, we reset the leaves
+            for k in mem:
+                mem[k] = None
+        eng.backward(seed, retain_graph=retain, create_graph=t.outer is not None)
+    grads = []
+    for x in t.leaves:
+        g = mem.get(id(x)) if connected else None
+        if g is None:
+            g = namespace(x).zeros(x.shape, dtype=x.dtype)
+        elif t.outer is None and not getattr(getattr(g, "flags", None), "writeable", True):
+            g = g.copy()  # e.g. a read-only broadcast view: give the user an array they own
+        grads.append(g)
+    return tuple(grads)
+
+
+def _scalar_output(who: str, out: Any) -> None:
+    size = getattr(out, "size", None)
+    if size != 1:
+        raise ShapeError(
+            f"{who}: the function must return a scalar (one element), got {shape_str(out)}; "
+            "reduce it first (new_grad.sum / mean), or use new_grad.jacobian for vector outputs"
+        )
+
+
+def _check_float_out(who: str, out: Any) -> None:
+    if not is_array(out) or out.dtype.kind not in "fc":
+        raise DtypeError(f"{who}: the function returned {shape_str(out)}; it must return a float array")
+
+
+# -- the transforms ---------------------------------------------------------------------------------
+
+
+def value_and_grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
+    """``f`` → a function returning ``(f(*args), ∂f/∂args[argnums])`` (``((value, aux), grad)`` with aux).
+
+    ``f`` must return a scalar (one element). ``argnums`` is an int (one gradient)
+    or a tuple (a tuple of gradients), as in JAX.
+    """
+    nums = _as_tuple(argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with _enable_grad():
+            t = _trace("value_and_grad", f, args, kwargs, nums, has_aux)
+            _check_float_out("value_and_grad", t.out)
+            _scalar_output("value_and_grad", t.out)
+            seed = constant(namespace(t.out).ones(t.out.shape, dtype=t.out.dtype))
+            grads = _backward(t, seed, retain=False)
+        g = grads[0] if isinstance(argnums, int) else grads
+        return ((t.out, t.aux) if has_aux else t.out), g
+
+    return wrapped
+
+
+def grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
+    """``f`` → ``∂f/∂args[argnums]`` (JAX's ``grad``); nest it for higher derivatives: ``grad(grad(f))``."""
+    vg = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return wrapped
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """``(f(*primals), vjp_fn)`` where ``vjp_fn(v)`` is ``vᵀ ∂f/∂primals`` (a tuple, one per primal)."""
+    nums = tuple(range(len(primals)))
+    with _enable_grad():
+        t = _trace("vjp", f, primals, {}, nums, False)
+    _check_float_out("vjp", t.out)
+
+    def vjp_fn(v: Any) -> tuple:
+        seed = namespace(t.out).asarray(v, dtype=t.out.dtype)
+        if t.outer is None or id(seed) not in t.outer.memory_buffer._arrays:
+            seed = constant(seed.view())  # a plain cotangent: no gradient flows into it
+        if seed.shape != t.out.shape:
+            raise ShapeError(f"vjp: cotangent {shape_str(seed)} must have the output's shape {shape_str(t.out)}")
+        with _enable_grad():
+            if t.outer is not None:
+                with t.outer:
+                    return _backward(t, seed, retain=True)
+            return _backward(t, seed, retain=True)
+
+    return t.out, vjp_fn
+
+
+def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
+    """``f`` → its Jacobian, of shape ``out.shape + x.shape`` (JAX's ``jacrev``): one backward per output entry."""
+    nums = _as_tuple(argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with _enable_grad():
+            t = _trace("jacobian", f, args, kwargs, nums, has_aux)
+            _check_float_out("jacobian", t.out)
+            out = t.out
+            xp = namespace(out)
+            m = out.size
+            rows: list[tuple] = []
+            for j in range(m):
+                seed = xp.zeros(m, dtype=out.dtype)
+                seed[j] = 1
+                rows.append(_backward(t, constant(seed.reshape(out.shape)), retain=True))
+            jac = tuple(_assemble([r[i] for r in rows], out, x) for i, x in enumerate(t.leaves))
+        res = jac[0] if isinstance(argnums, int) else jac
+        return (res, t.aux) if has_aux else res
+
+    return wrapped
+
+
+jacrev = jacobian
+
+
+def _assemble(rows: list, out: Any, x: Any) -> Any:
+    """Stack the per-output-entry gradients into ``out.shape + x.shape`` (recorded when nested)."""
+    shape = tuple(out.shape) + tuple(x.shape)
+    xp = namespace(x)
+    if STATE.engine is None or not rows:
+        if not rows:
+            return xp.zeros(shape, dtype=x.dtype)
+        return xp.stack(rows).reshape(shape)
+    from .ops.elementwise import add, multiply
+    from .ops.shape import expand_dims, reshape
+
+    # J = Σ_j e_j ⊗ row_j with new_grad ops, so an outer engine can differentiate it
+    m = len(rows)
+    total = None
+    for j, r in enumerate(rows):
+        e = xp.zeros((m,) + (1,) * x.ndim, dtype=x.dtype)
+        e[j] = 1
+        constant(e)
+        term = multiply(e, expand_dims(r, 0))
+        total = term if total is None else add(total, term)
+    return reshape(total, shape)
+
+
+def hessian(f: Callable, argnums: int = 0) -> Callable:
+    """``f`` (scalar) → its Hessian, of shape ``x.shape + x.shape``: ``jacobian(grad(f))``."""
+    if not isinstance(argnums, int):
+        raise ShapeError("hessian: argnums must be one int (differentiate with respect to one argument)")
+    return jacobian(grad(f, argnums), argnums)
+
+
+def hvp(f: Callable, x: Any, v: Any, *args: Any) -> Any:
+    """The Hessian-vector product ``∇²f(x) · v`` without forming the Hessian (two backward passes).
+
+    ``f(x, *args)`` must return a scalar; ``v`` has ``x``'s shape.
+    """
+    from .ops.elementwise import multiply
+    from .ops.reductions import sum as _sum
+
+    if getattr(v, "shape", np.shape(v)) != getattr(x, "shape", np.shape(x)):
+        raise ShapeError(f"hvp: v {shape_str(v)} must have the shape of x {shape_str(x)}")
+    gf = grad(f)
+    v = constant(v.view()) if is_array(v) else v  # the direction is data, not a variable
+
+    def directional(x_: Any) -> Any:
+        return _sum(multiply(gf(x_, *args), v))
+
+    return grad(directional)(x)
