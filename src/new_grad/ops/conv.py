@@ -95,6 +95,12 @@ def _check_conv(x: Any, w: Any, groups: int, op: str, transposed: bool = False) 
 
 
 def _pad(x: Any, pads: _Pads, value: float = 0.0) -> Any:
+    """Pad H and W per side; a negative pad crops (gradients of transposed convs use it)."""
+    if min(*pads[0], *pads[1]) < 0:
+        h, w = x.shape[-2:]
+        (t, b), (left, r) = pads
+        x = x[..., max(0, -t) : h - max(0, -b), max(0, -left) : w - max(0, -r)]
+        pads = (max(0, t), max(0, b)), (max(0, left), max(0, r))
     if not any(pads[0]) and not any(pads[1]):
         return x
     return namespace(x).pad(x, ((0, 0), (0, 0), pads[0], pads[1]), constant_values=value)
@@ -178,6 +184,19 @@ def _bias_grad(g: Any, axes: tuple[int, ...]) -> Any:
     return _sum(g, axis=axes)
 
 
+def _fit(pads: _Pads, x_hw: tuple, out_hw: tuple, w: Any, s: tuple, d: tuple) -> _Pads:
+    """Trim the bottom/right pads so conv2d of an ``x_hw`` image gives exactly ``out_hw``.
+
+    A transposed conv's output can have rows no input pixel reads (output_padding ≥ stride);
+    conv2d of its gradient must ignore them to land back on the input's shape.
+    """
+    fitted = []
+    for n, o, k, st, dl, (lo, hi) in zip(x_hw, out_hw, w.shape[2:], s, d, pads):
+        excess = n + lo + hi - dl * (k - 1) - 1 - (o - 1) * st
+        fitted.append((lo, hi - excess))
+    return fitted[0], fitted[1]
+
+
 def _conv_args(x: Any, w: Any, stride: Any, padding: Any, dilation: Any, op: str) -> tuple:
     s = _pair(stride, "stride", op)
     d = _pair(dilation, "dilation", op)
@@ -220,7 +239,9 @@ def conv2d_input_backward(
     """Linear in W and in G: ∂W = conv2d_weight(Gx, W.shape, G), ∂G = conv2d(Gx, W)."""
     s, p, d = _conv_args(None, weight, stride, padding, dilation, "conv2d_input")
     gw = conv2d_weight(grad_output, weight.shape, grad, s, p, d, groups) if needs[1] else None
-    gg = conv2d(grad_output, weight, None, s, p, d, groups) if needs[2] else None
+    gg = None
+    if needs[2]:
+        gg = conv2d(grad_output, weight, None, s, _fit(p, input_size[2:], grad.shape[2:], weight, s, d), d, groups)
     return None, gw, gg, None, None, None, None
 
 
@@ -285,7 +306,7 @@ def conv_transpose2d_backward(
     """The adjoint of conv2d: ∂x = conv2d(G, W), ∂W = conv2d_weight(G, W.shape, x), ∂b = ΣG."""
     _, s, p, d = _transpose_geometry(input, weight, stride, padding, output_padding, groups, dilation)
     g = grad_output
-    gx = conv2d(g, weight, None, s, p, d, groups) if needs[0] else None
+    gx = conv2d(g, weight, None, s, _fit(p, g.shape[2:], input.shape[2:], weight, s, d), d, groups) if needs[0] else None
     gw = conv2d_weight(g, weight.shape, input, s, p, d, groups) if needs[1] else None
     gb = _bias_grad(g, (0, 2, 3)) if bias is not None and needs[2] else None
     return gx, gw, gb, None, None, None, None, None
