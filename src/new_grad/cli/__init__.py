@@ -1,0 +1,261 @@
+"""The ``new-grad`` command (also ``python -m new_grad``): train, tape, bench.
+
+The only layer of new_grad that parses arguments, prints progress and draws
+plots. Every mistake a user can make ends in one line on stderr and a non-zero
+exit status; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .. import __version__
+from ..errors import NewGradError
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class UsageError(Exception):
+    """A malformed command line (argparse's errors, as one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number ≥ 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _nonneg_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _nonneg_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1)")
+    return value
+
+
+def _dataset(text: str) -> str:
+    kind, sep, where = text.partition(":")
+    if kind == "digits" and not sep:
+        return text
+    if kind in ("mnist-npy", "mnist-idx") and sep and where:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: use digits (bundled with scikit-learn), mnist-npy:DIR (train_data.npy, ...) or mnist-idx:DIR"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import DEFAULT_LR, DEFAULTS, OPTIMIZERS, SCHEDULERS
+
+    p = _Parser(
+        prog="new-grad",
+        description="new_grad: reverse-mode autodiff on NumPy arrays. Train a model, look at its tape, run the benchmarks.",
+    )
+    p.add_argument("--version", action="version", version=f"new_grad {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{train,tape,bench}")
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    t = sub.add_parser(
+        "train",
+        help="train a model (default: an MLP on scikit-learn's digits, under a minute)",
+        description="Train a reference model, with a progress bar per epoch, one line per epoch, "
+        "and metrics.json, PNG plots and checkpoints in --out. Ctrl-C saves a checkpoint; --resume continues it.",
+        formatter_class=fmt,
+    )
+    t.add_argument("--model", choices=["mlp", "cnn", "gru"], help=f"architecture (default {DEFAULTS['model']})")
+    t.add_argument("--hidden", type=_positive_int, help="hidden width (default: 128 for mlp, 64 for cnn and gru)")
+    t.add_argument("--dataset", type=_dataset, metavar="{digits,mnist-npy:DIR,mnist-idx:DIR}",
+                   help=f"training data (default {DEFAULTS['dataset']}): scikit-learn's bundled 8x8 digits, MNIST "
+                   "as the course's .npy files, or MNIST's IDX files (gzip or not)")
+    t.add_argument("--epochs", type=_positive_int, help=f"passes over the training set (default {DEFAULTS['epochs']})")
+    t.add_argument("--batch-size", type=_positive_int, help=f"samples per step (default {DEFAULTS['batch_size']})")
+    t.add_argument("--optimizer", choices=list(OPTIMIZERS), help=f"update rule (default {DEFAULTS['optimizer']})")
+    t.add_argument("--lr", type=_positive_float,
+                   help="learning rate (default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    t.add_argument("--momentum", type=_nonneg_float, help="momentum for sgd (default 0.9) and rmsprop (default 0)")
+    t.add_argument("--weight-decay", type=_nonneg_float, help="L2 penalty (decoupled for adamw) (default 0)")
+    t.add_argument("--scheduler", choices=list(SCHEDULERS),
+                   help="learning-rate schedule (default none): step (×0.1 every third of the run), exponential "
+                   "(×0.9 per epoch), cosine (to 0 over the run), onecycle (per batch, peak --lr), plateau (×0.1 "
+                   "when val loss stalls 2 epochs)")
+    t.add_argument("--dtype", choices=["float32", "float64"], help=f"parameter and data precision (default {DEFAULTS['dtype']})")
+    t.add_argument("--seed", type=_int, help=f"seeds initialisation, validation split and shuffling (default {DEFAULTS['seed']})")
+    t.add_argument("--val-fraction", type=_fraction,
+                   help=f"share of the training set held out for validation (default {DEFAULTS['val_fraction']}; "
+                   "mnist-npy uses its val_*.npy files when present)")
+    t.add_argument("--out", type=Path, help="output directory (default runs/<UTC timestamp>, or the resumed run's)")
+    t.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="continue the run saved in this checkpoint (last.npz); --epochs may extend it")
+    t.add_argument("--device", choices=["cpu", "gpu"], help="where to compute (gpu needs CuPy) (default cpu)")
+    t.add_argument("--threads", type=_positive_int, default=1,
+                   help="BLAS threads (small models run fastest on one, and a busy machine slows more threads down)")
+    t.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    t.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    t.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    t.add_argument("--stop-after-steps", type=_positive_int, help=argparse.SUPPRESS)  # tests: a Ctrl-C on cue
+
+    tp = sub.add_parser(
+        "tape",
+        help="run one training step and print the tape (the operation list)",
+        description="Build a model, run one training step on a small batch, and print the operation list the "
+        "engine recorded: index, op, input and output shapes, dtype and bytes held, with totals.",
+        formatter_class=fmt,
+    )
+    tp.add_argument("--model", choices=["mlp", "cnn", "gru"], default="mlp", help="architecture")
+    tp.add_argument("--hidden", type=_positive_int, help="hidden width (default per model)")
+    tp.add_argument("--batch-size", type=_positive_int, default=8, help="samples in the step")
+    tp.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="precision")
+    tp.add_argument("--seed", type=_int, default=0, help="random seed")
+    tp.add_argument("--dot", type=Path, metavar="FILE", help="also write the tape as Graphviz DOT to FILE")
+    tp.add_argument("--svg", type=Path, metavar="FILE", help="also render the tape to FILE with Graphviz's dot")
+    tp.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    tp.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    b = sub.add_parser(
+        "bench",
+        help="run the benchmark suite against the peers and print its table",
+        description="Run new_grad's benchmark suite (the benchmarks package of a source checkout) and print its table. "
+        "Options after `--` go to the suite.",
+    )
+    b.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark suite")
+    b.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return p
+
+
+def _out_dir(out: Path | None, resume: Path | None) -> Path:
+    """Create (and check we can write) the output directory."""
+    if out is None:
+        if resume is not None:
+            out = resume.parent
+        else:
+            out = Path("runs") / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+            n = 1
+            base = out
+            while out.exists():
+                n += 1
+                out = base.with_name(f"{base.name}-{n}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".new-grad-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise OSError(f"cannot write to the output directory {out} ({e.strerror or e}); choose another with --out") from None
+    return out
+
+
+def blas_threads(n: int | None) -> Any:
+    """Limit the BLAS thread pool to ``n`` threads inside the block (needs threadpoolctl; else no-op)."""
+    if n is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(n, user_api="blas")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .train import DEFAULTS, Interrupted, Trainer, resolve_config
+
+    options = {k: getattr(args, k) for k in DEFAULTS}
+    saved = None
+    if args.resume is not None:
+        saved = load_checkpoint(args.resume)
+        if not isinstance(saved.get("config"), dict):
+            raise NewGradError(f"--resume: {args.resume} holds no run configuration")
+    cfg = resolve_config(options, saved["config"] if saved else None)
+    out = _out_dir(args.out, args.resume)
+    trainer = Trainer(cfg, out, quiet=args.quiet, resume=saved, stop_after_steps=args.stop_after_steps,
+                      plots=not args.no_plots)
+    try:
+        with blas_threads(args.threads):
+            trainer.run()
+    except Interrupted:
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_tape(args: argparse.Namespace) -> int:
+    from .tape import run_tape
+
+    return run_tape(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    return run_bench(list(args.args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``new-grad``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        commands: dict[str, Any] = {"train": cmd_train, "tape": cmd_tape, "bench": cmd_bench}
+        return int(commands[args.command](args) or 0)
+    except UsageError as e:
+        print(f"{e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("new-grad: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (NewGradError, OSError) as e:
+        if debug:
+            raise
+        print(f"new-grad: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+__all__ = ["main", "build_parser"]

@@ -1,0 +1,96 @@
+"""The run's pictures: loss and error curves (train and validation) and the test confusion matrix.
+
+matplotlib with the Agg backend (files only, no window), imported only here: the
+command line is the one layer that draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
+
+TRAIN, VAL, BEST = "#1f77b4", "#d62728", "#7f7f7f"
+
+
+def _curve(history: list[dict[str, Any]], key: str, out: Path, title: str, ylabel: str, percent: bool) -> None:
+    epochs = [r["epoch"] for r in history]
+    train = [r[f"train_{key}"] for r in history]
+    val = [r[f"val_{key}"] for r in history]
+    scale = 100.0 if percent else 1.0
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    ax.plot(epochs, [v * scale for v in train], "-o", color=TRAIN, ms=3.5, lw=1.8, label="train")
+    if any(v is not None for v in val):
+        vals = [np.nan if v is None else v * scale for v in val]
+        ax.plot(epochs, vals, "-s", color=VAL, ms=3.5, lw=1.8, label="validation")
+        best = int(np.nanargmin([np.nan if r["val_loss"] is None else r["val_loss"] for r in history]))
+        ax.axvline(epochs[best], color=BEST, ls=":", lw=1.2, label=f"best val loss (epoch {epochs[best]})")
+        ax.annotate(f"{vals[best]:.2f}{'%' if percent else ''}", (epochs[best], vals[best]),
+                    textcoords="offset points", xytext=(6, 8), color=VAL, fontsize=9)
+    positive = [v for v in train + [x for x in val if x is not None] if v is not None and v > 0]
+    if positive and max(positive) / min(positive) > 30:
+        ax.set_yscale("log")
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=1 if max(train) * scale < 10 else 0))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}: {ylabel}", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def confusion_matrix(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts ``cm[true, predicted]``."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels.astype(np.int64), preds.astype(np.int64)), 1)
+    return cm
+
+
+def _confusion(cm: np.ndarray, out: Path, title: str) -> None:
+    k = cm.shape[0]
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = cm / np.maximum(rows, 1)
+    acc = np.trace(cm) / max(1, cm.sum())
+    size = min(9.0, 3.0 + 0.45 * k)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=120)
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    if k <= 30:
+        for i in range(k):
+            for j in range(k):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=9 if k <= 12 else 6,
+                            color="white" if frac[i, j] > 0.5 else ("#b00000" if i != j else "black"))
+        ax.set_xticks(range(k))
+        ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{title}: test confusion matrix\naccuracy {100 * acc:.2f}% on {cm.sum()} samples", fontsize=11)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cbar.set_label("fraction of the true class")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def write_all(history: list[dict[str, Any]], preds: np.ndarray, labels: np.ndarray, num_classes: int, out: Path,
+              title: str) -> list[str]:
+    """``loss.png``, ``error.png`` and ``confusion.png`` in ``out``; returns their names."""
+    names = []
+    if history:
+        _curve(history, "loss", out / "loss.png", title, "cross-entropy loss", percent=False)
+        _curve(history, "error", out / "error.png", title, "error rate", percent=True)
+        names += ["loss.png", "error.png"]
+    _confusion(confusion_matrix(preds, labels, num_classes), out / "confusion.png", title)
+    return [*names, "confusion.png"]
