@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import namespace
-from ._core import primitive, unbroadcast
+from ._core import nondifferentiable, primitive, unbroadcast
 
 # -- arithmetic ------------------------------------------------------------------------------
 
@@ -191,3 +191,517 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 def erf(x: Any) -> Any:
     """The error function (needed by exact GELU)."""
     return _erf_impl(np.asarray(x) if not hasattr(x, "dtype") else x)
+
+
+# -- helpers for the ops below -----------------------------------------------------------------
+
+
+def _like(mask: Any, g: Any) -> Any:
+    """A constant derivative factor (bool or float64) in the gradient's dtype (keeps float32)."""
+    return mask.astype(g.dtype, copy=False)
+
+
+def _cast_back(g: Any, x: Any) -> Any:
+    """``g`` in ``x``'s dtype (ops that compute in a wider dtype than their input)."""
+    if g is None or not hasattr(x, "dtype") or g.dtype == x.dtype:
+        return g
+    return astype(g, x.dtype)
+
+
+# Piecewise-constant ops (sign, floor, ceil, round): the derivative is 0 almost everywhere.
+# ``None`` is "no gradient": the input's slot stays a lazy zero, which reads as PyTorch's zeros.
+
+
+def sign_backward(grad_output: Any, x: Any) -> tuple:
+    return (None,)
+
+
+def floor_backward(grad_output: Any, x: Any) -> tuple:
+    return (None,)
+
+
+def ceil_backward(grad_output: Any, x: Any) -> tuple:
+    return (None,)
+
+
+def round_backward(grad_output: Any, x: Any, decimals: int = 0) -> tuple:
+    return None, None
+
+
+# -- more arithmetic ---------------------------------------------------------------------------
+
+
+def positive_backward(grad_output: Any, x: Any) -> tuple:
+    return (grad_output,)
+
+
+@primitive(positive_backward, formula="∂(+x)/∂x = 1")
+def positive(x: Any) -> Any:
+    """+x: a copy (NumPy's ``positive``)."""
+    return namespace(x).positive(x)
+
+
+def square_backward(grad_output: Any, x: Any) -> tuple:
+    return (multiply(grad_output, multiply(2, x)),)
+
+
+@primitive(square_backward, formula="∂x²/∂x = 2x")
+def square(x: Any) -> Any:
+    return namespace(x).square(x)
+
+
+def reciprocal_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    r = reciprocal(x) if out is None else out
+    return (negative(multiply(grad_output, multiply(r, r))),)
+
+
+@primitive(reciprocal_backward, formula="∂(1/x)/∂x = −1/x²")
+def reciprocal(x: Any) -> Any:
+    """1/x (floating point; NumPy's integer ``reciprocal`` truncates, so ints become floats)."""
+    xp = namespace(x)
+    return xp.reciprocal(x) if x.dtype.kind in "fc" else 1.0 / x
+
+
+def abs_backward(grad_output: Any, x: Any) -> tuple:
+    # sign(0) = 0: PyTorch's subgradient at the kink
+    return (multiply(grad_output, namespace(x).sign(x)),)
+
+
+@primitive(abs_backward, formula="∂|x|/∂x = sign(x)")
+def abs(x: Any) -> Any:
+    return namespace(x).abs(x)
+
+
+absolute = abs
+
+
+@primitive(sign_backward, formula="∂sign(x)/∂x = 0 (a.e.)")
+def sign(x: Any) -> Any:
+    return namespace(x).sign(x)
+
+
+@primitive(floor_backward, formula="∂⌊x⌋/∂x = 0 (a.e.)")
+def floor(x: Any) -> Any:
+    return namespace(x).floor(x)
+
+
+@primitive(ceil_backward, formula="∂⌈x⌉/∂x = 0 (a.e.)")
+def ceil(x: Any) -> Any:
+    return namespace(x).ceil(x)
+
+
+@primitive(round_backward, formula="∂round(x)/∂x = 0 (a.e.)")
+def round(x: Any, decimals: int = 0) -> Any:
+    """Round half to even (NumPy's and PyTorch's rule) to ``decimals`` places."""
+    return namespace(x).round(x, decimals)
+
+
+def float_power_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+    ga, gb = power_backward(grad_output, _f64(a), _f64(b))
+    return _cast_back(ga, a), _cast_back(gb, b)
+
+
+def _f64(v: Any) -> Any:
+    if hasattr(v, "dtype") and v.dtype != np.float64 and v.dtype.kind in "fc":
+        return astype(v, np.float64)
+    return v
+
+
+@primitive(float_power_backward, formula="as power, computed in float64; gradients in the inputs' dtypes")
+def float_power(a: Any, b: Any) -> Any:
+    """aᵇ in float64 whatever the inputs (NumPy's ``float_power``)."""
+    return namespace(a, b).float_power(a, b)
+
+
+# -- exponentials and logarithms, more ----------------------------------------------------------
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+def exp2_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    return (multiply(grad_output, multiply(exp2(x) if out is None else out, _LN2)),)
+
+
+@primitive(exp2_backward, formula="∂2ˣ/∂x = 2ˣ ln 2")
+def exp2(x: Any) -> Any:
+    return namespace(x).exp2(x)
+
+
+def expm1_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    return (multiply(grad_output, exp(x) if out is None else add(out, 1)),)
+
+
+@primitive(expm1_backward, formula="∂(eˣ − 1)/∂x = eˣ")
+def expm1(x: Any) -> Any:
+    return namespace(x).expm1(x)
+
+
+def log2_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, multiply(x, _LN2)),)
+
+
+@primitive(log2_backward, formula="∂log₂x/∂x = 1/(x ln 2)")
+def log2(x: Any) -> Any:
+    return namespace(x).log2(x)
+
+
+def log10_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, multiply(x, _LN10)),)
+
+
+@primitive(log10_backward, formula="∂log₁₀x/∂x = 1/(x ln 10)")
+def log10(x: Any) -> Any:
+    return namespace(x).log10(x)
+
+
+def log1p_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, add(x, 1)),)
+
+
+@primitive(log1p_backward, formula="∂log(1 + x)/∂x = 1/(1 + x)")
+def log1p(x: Any) -> Any:
+    return namespace(x).log1p(x)
+
+
+def sqrt_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    return (divide(grad_output, multiply(2, sqrt(x) if out is None else out)),)
+
+
+@primitive(sqrt_backward, formula="∂√x/∂x = 1/(2√x)")
+def sqrt(x: Any) -> Any:
+    return namespace(x).sqrt(x)
+
+
+def cbrt_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    c = cbrt(x) if out is None else out
+    return (divide(grad_output, multiply(3, multiply(c, c))),)
+
+
+@primitive(cbrt_backward, formula="∂∛x/∂x = 1/(3∛x²)")
+def cbrt(x: Any) -> Any:
+    return namespace(x).cbrt(x)
+
+
+# -- trigonometric and hyperbolic --------------------------------------------------------------
+
+
+def sin_backward(grad_output: Any, x: Any) -> tuple:
+    return (multiply(grad_output, cos(x)),)
+
+
+@primitive(sin_backward, formula="∂sin x/∂x = cos x")
+def sin(x: Any) -> Any:
+    return namespace(x).sin(x)
+
+
+def cos_backward(grad_output: Any, x: Any) -> tuple:
+    return (negative(multiply(grad_output, sin(x))),)
+
+
+@primitive(cos_backward, formula="∂cos x/∂x = −sin x")
+def cos(x: Any) -> Any:
+    return namespace(x).cos(x)
+
+
+def tan_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    t = tan(x) if out is None else out
+    return (multiply(grad_output, add(1, multiply(t, t))),)
+
+
+@primitive(tan_backward, formula="∂tan x/∂x = 1 + tan²x")
+def tan(x: Any) -> Any:
+    return namespace(x).tan(x)
+
+
+def arcsin_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, sqrt(subtract(1, multiply(x, x)))),)
+
+
+@primitive(arcsin_backward, formula="∂arcsin x/∂x = 1/√(1 − x²)")
+def arcsin(x: Any) -> Any:
+    return namespace(x).arcsin(x)
+
+
+def arccos_backward(grad_output: Any, x: Any) -> tuple:
+    return (negative(divide(grad_output, sqrt(subtract(1, multiply(x, x))))),)
+
+
+@primitive(arccos_backward, formula="∂arccos x/∂x = −1/√(1 − x²)")
+def arccos(x: Any) -> Any:
+    return namespace(x).arccos(x)
+
+
+def arctan_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, add(1, multiply(x, x))),)
+
+
+@primitive(arctan_backward, formula="∂arctan x/∂x = 1/(1 + x²)")
+def arctan(x: Any) -> Any:
+    return namespace(x).arctan(x)
+
+
+def sinh_backward(grad_output: Any, x: Any) -> tuple:
+    return (multiply(grad_output, cosh(x)),)
+
+
+@primitive(sinh_backward, formula="∂sinh x/∂x = cosh x")
+def sinh(x: Any) -> Any:
+    return namespace(x).sinh(x)
+
+
+def cosh_backward(grad_output: Any, x: Any) -> tuple:
+    return (multiply(grad_output, sinh(x)),)
+
+
+@primitive(cosh_backward, formula="∂cosh x/∂x = sinh x")
+def cosh(x: Any) -> Any:
+    return namespace(x).cosh(x)
+
+
+def arcsinh_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, sqrt(add(multiply(x, x), 1))),)
+
+
+@primitive(arcsinh_backward, formula="∂arsinh x/∂x = 1/√(x² + 1)")
+def arcsinh(x: Any) -> Any:
+    return namespace(x).arcsinh(x)
+
+
+def arccosh_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, sqrt(subtract(multiply(x, x), 1))),)
+
+
+@primitive(arccosh_backward, formula="∂arcosh x/∂x = 1/√(x² − 1)")
+def arccosh(x: Any) -> Any:
+    return namespace(x).arccosh(x)
+
+
+def arctanh_backward(grad_output: Any, x: Any) -> tuple:
+    return (divide(grad_output, subtract(1, multiply(x, x))),)
+
+
+@primitive(arctanh_backward, formula="∂artanh x/∂x = 1/(1 − x²)")
+def arctanh(x: Any) -> Any:
+    return namespace(x).arctanh(x)
+
+
+# -- two-argument functions --------------------------------------------------------------------
+
+
+def _arr(v: Any, xp: Any) -> Any:
+    return v if hasattr(v, "dtype") else xp.asarray(v)
+
+
+def maximum_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    # PyTorch's rule: the larger input takes the gradient, ties split it ½ / ½
+    xp = namespace(a, b)
+    a_, b_ = _arr(a, xp), _arr(b, xp)
+    tie = a_ == b_
+    ga = gb = None
+    if needs[0]:
+        ga = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ < b_)), grad_output)), a)
+    if needs[1]:
+        gb = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ > b_)), grad_output)), b)
+    return ga, gb
+
+
+@primitive(maximum_backward, formula="∂max(a,b)/∂a = [a > b] + ½[a = b]")
+def maximum(a: Any, b: Any) -> Any:
+    """Elementwise max, NaN-propagating (``fmax`` ignores NaNs)."""
+    return namespace(a, b).maximum(a, b)
+
+
+def minimum_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    xp = namespace(a, b)
+    a_, b_ = _arr(a, xp), _arr(b, xp)
+    tie = a_ == b_
+    ga = gb = None
+    if needs[0]:
+        ga = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ > b_)), grad_output)), a)
+    if needs[1]:
+        gb = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ < b_)), grad_output)), b)
+    return ga, gb
+
+
+@primitive(minimum_backward, formula="∂min(a,b)/∂a = [a < b] + ½[a = b]")
+def minimum(a: Any, b: Any) -> Any:
+    """Elementwise min, NaN-propagating (``fmin`` ignores NaNs)."""
+    return namespace(a, b).minimum(a, b)
+
+
+def fmax_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    # PyTorch's rule: a takes the gradient where a ≥ b or b is NaN, b elsewhere (no tie split)
+    xp = namespace(a, b)
+    a_, b_ = _arr(a, xp), _arr(b, xp)
+    take_a = (a_ >= b_) | xp.isnan(b_)
+    ga = unbroadcast(multiply(grad_output, _like(take_a, grad_output)), a) if needs[0] else None
+    gb = unbroadcast(multiply(grad_output, _like(~take_a, grad_output)), b) if needs[1] else None
+    return ga, gb
+
+
+@primitive(fmax_backward, formula="∂fmax(a,b)/∂a = [a ≥ b or b is NaN]")
+def fmax(a: Any, b: Any) -> Any:
+    """Elementwise max that ignores NaNs."""
+    return namespace(a, b).fmax(a, b)
+
+
+def fmin_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    xp = namespace(a, b)
+    a_, b_ = _arr(a, xp), _arr(b, xp)
+    take_a = (a_ <= b_) | xp.isnan(b_)
+    ga = unbroadcast(multiply(grad_output, _like(take_a, grad_output)), a) if needs[0] else None
+    gb = unbroadcast(multiply(grad_output, _like(~take_a, grad_output)), b) if needs[1] else None
+    return ga, gb
+
+
+@primitive(fmin_backward, formula="∂fmin(a,b)/∂a = [a ≤ b or b is NaN]")
+def fmin(a: Any, b: Any) -> Any:
+    """Elementwise min that ignores NaNs."""
+    return namespace(a, b).fmin(a, b)
+
+
+def hypot_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    h = hypot(a, b) if out is None else out
+    g = divide(grad_output, h)
+    ga = unbroadcast(multiply(g, a), a) if needs[0] else None
+    gb = unbroadcast(multiply(g, b), b) if needs[1] else None
+    return ga, gb
+
+
+@primitive(hypot_backward, formula="∂√(a² + b²)/∂a = a/h, ∂/∂b = b/h")
+def hypot(a: Any, b: Any) -> Any:
+    return namespace(a, b).hypot(a, b)
+
+
+def arctan2_backward(grad_output: Any, y: Any, x: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    g = divide(grad_output, add(multiply(x, x), multiply(y, y)))
+    gy = unbroadcast(multiply(g, x), y) if needs[0] else None
+    gx = unbroadcast(negative(multiply(g, y)), x) if needs[1] else None
+    return gy, gx
+
+
+@primitive(arctan2_backward, formula="∂atan2(y,x)/∂y = x/(x² + y²), ∂/∂x = −y/(x² + y²)")
+def arctan2(y: Any, x: Any) -> Any:
+    """The angle of the point (x, y), argument order as NumPy's (and ``torch.atan2``)."""
+    return namespace(y, x).arctan2(y, x)
+
+
+def clip_backward(
+    grad_output: Any, x: Any, a_min: Any = None, a_max: Any = None, *, out: Any = None, needs: Any = (True,) * 3
+) -> tuple:
+    """PyTorch's ``clamp`` rule: x passes the gradient where min ≤ x ≤ max (boundaries included);
+    array bounds take it where they are the value (min where x < min < max, max where x > max or max < min)."""
+    inside = None
+    if a_min is not None:
+        inside = x >= a_min
+    if a_max is not None:
+        inside = (x <= a_max) if inside is None else inside & (x <= a_max)
+    gx = unbroadcast(where(inside, grad_output, 0), x) if needs[0] else None
+    gmin = gmax = None
+    if needs[1] and a_min is not None:
+        takes = x < a_min if a_max is None else (x < a_min) & (a_min < a_max)
+        gmin = unbroadcast(where(takes, grad_output, 0), a_min)
+    if needs[2] and a_max is not None:
+        takes = x > a_max if a_min is None else (x > a_max) | (a_max < a_min)
+        gmax = unbroadcast(where(takes, grad_output, 0), a_max)
+    return gx, gmin, gmax
+
+
+@primitive(clip_backward, formula="∂x = [a_min ≤ x ≤ a_max]; array bounds get the rest")
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
+    """Limit ``x`` to [a_min, a_max] (either may be None, or an array; torch's ``clamp``)."""
+    if a_min is None and a_max is None:
+        from ..errors import ArgumentError
+
+        raise ArgumentError(f"clip: x {tuple(x.shape)} got neither a_min nor a_max; give at least one bound")
+    xp = namespace(x, a_min, a_max)
+    if a_min is None:
+        return xp.minimum(x, a_max)
+    if a_max is None:
+        return xp.maximum(x, a_min)
+    return xp.minimum(xp.maximum(x, a_min), a_max)
+
+
+# -- dtype ---------------------------------------------------------------------------------------
+
+
+def astype_backward(grad_output: Any, x: Any, dtype: Any) -> tuple:
+    # the gradient goes back in x's dtype; a cast to int/bool cuts the graph (no gradient)
+    if grad_output.dtype.kind not in "fc" or x.dtype.kind not in "fc":
+        return None, None
+    return (grad_output if grad_output.dtype == x.dtype else astype(grad_output, x.dtype)), None
+
+
+@primitive(astype_backward, formula="∂x = the gradient cast back to x's dtype")
+def astype(x: Any, dtype: Any) -> Any:
+    """A copy of ``x`` in ``dtype`` (the recorded ``x.astype(dtype)``)."""
+    return x.astype(dtype)
+
+
+# -- comparisons and logic: never recorded (their outputs are bool, nothing to differentiate) -----
+
+
+@nondifferentiable
+def equal(a: Any, b: Any) -> Any:
+    return namespace(a, b).equal(a, b)
+
+
+@nondifferentiable
+def not_equal(a: Any, b: Any) -> Any:
+    return namespace(a, b).not_equal(a, b)
+
+
+@nondifferentiable
+def less(a: Any, b: Any) -> Any:
+    return namespace(a, b).less(a, b)
+
+
+@nondifferentiable
+def less_equal(a: Any, b: Any) -> Any:
+    return namespace(a, b).less_equal(a, b)
+
+
+@nondifferentiable
+def greater(a: Any, b: Any) -> Any:
+    return namespace(a, b).greater(a, b)
+
+
+@nondifferentiable
+def greater_equal(a: Any, b: Any) -> Any:
+    return namespace(a, b).greater_equal(a, b)
+
+
+@nondifferentiable
+def logical_and(a: Any, b: Any) -> Any:
+    return namespace(a, b).logical_and(a, b)
+
+
+@nondifferentiable
+def logical_or(a: Any, b: Any) -> Any:
+    return namespace(a, b).logical_or(a, b)
+
+
+@nondifferentiable
+def logical_xor(a: Any, b: Any) -> Any:
+    return namespace(a, b).logical_xor(a, b)
+
+
+@nondifferentiable
+def logical_not(x: Any) -> Any:
+    return namespace(x).logical_not(x)
+
+
+@nondifferentiable
+def isfinite(x: Any) -> Any:
+    return namespace(x).isfinite(x)
+
+
+@nondifferentiable
+def isnan(x: Any) -> Any:
+    return namespace(x).isnan(x)
+
+
+@nondifferentiable
+def isinf(x: Any) -> Any:
+    return namespace(x).isinf(x)
