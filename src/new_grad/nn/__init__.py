@@ -3,7 +3,19 @@
 from . import functional
 from .activation import Activation, Identity, ReLU, Sigmoid, Tanh
 from .linear import Linear
-from .loss import MSELoss, SoftmaxCrossEntropy
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    CTCLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    SoftmaxCrossEntropy,
+)
 from .module import Module
 
 __all__ = [
@@ -17,4 +29,13 @@ __all__ = [
     "ReLU",
     "MSELoss",
     "SoftmaxCrossEntropy",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "KLDivLoss",
+    "CTCLoss",
 ]

@@ -1,31 +1,48 @@
-"""The seed's losses: called ``loss(y, y_hat)`` (targets first), returning a (1,) mean.
+"""Loss modules: PyTorch's (``loss(input, target)``) and the seed's (``loss(y, y_hat)``).
 
-``loss_val`` keeps the value; ``backward()`` runs the engine's backward from it.
+Every loss is a thin Module over one fused op of :mod:`new_grad.ops.losses`
+(``new_grad.nn.functional.cross_entropy`` etc.), keeps its last value in
+``loss_val`` and has a ``backward()`` that runs the recording engine's backward.
+
+The seed's two losses keep the course's convention exactly: ``MSELoss(engine)``
+and ``SoftmaxCrossEntropy(engine)`` are called ``loss(y, y_hat)`` (targets
+first) and return the mean as an array of shape (1,). ``MSELoss`` is also
+PyTorch's: built without an engine, or with a ``reduction``, it returns PyTorch's
+shapes (0-d for ``'mean'``/``'sum'``). Squared error is symmetric, so the
+argument order does not change its value or gradients; only the (1,) shape marks
+the seed mode.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import ops
 from ..autograd_engine import STATE, Autograd
+from ..backend import get_default_dtype, namespace
 from ..errors import EmptyTapeError, ShapeError
 from .module import Module
 
 
-class _SeedLoss(Module):
-    def __init__(self, autograd_engine: Autograd | None = None) -> None:
+class _Loss(Module):
+    """Base: ``reduction``, ``loss_val``, ``backward()``; subclasses define ``forward``."""
+
+    def __init__(self, reduction: str = "mean", autograd_engine: Autograd | None = None) -> None:
         super().__init__(autograd_engine)
+        if reduction not in self._reductions:
+            raise ValueError(f"{type(self).__name__}: reduction={reduction!r} is not one of {self._reductions}")
+        self.reduction = reduction
         self.loss_val: Any = None
         self._engine: Autograd | None = None
 
-    def __call__(self, y: Any, y_hat: Any) -> Any:
-        return self.forward(y, y_hat)
+    _reductions: tuple[str, ...] = ("none", "mean", "sum")
 
     def _finish(self, loss: Any) -> Any:
-        self.loss_val = ops.reshape(loss, (1,))
+        self.loss_val = loss
         self._engine = STATE.engine
-        return self.loss_val
+        return loss
 
     def backward(self) -> None:
         """Backpropagate from this loss through the engine that recorded it."""
@@ -37,15 +54,60 @@ class _SeedLoss(Module):
             )
         eng.backward(1)
 
+    def _weight_buffer(self, name: str, value: Any, dtype: Any) -> None:
+        if value is not None:
+            xp = namespace(value)
+            value = xp.asarray(value)
+            if dtype is not None:
+                value = value.astype(np.dtype(dtype))
+            elif value.dtype.kind != "f":
+                value = value.astype(get_default_dtype())
+        self.register_buffer(name, value)
 
-class MSELoss(_SeedLoss):
-    """Mean over all elements of (y_hat − y)²."""
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
 
-    def forward(self, y: Any, y_hat: Any) -> Any:
-        if y.shape != y_hat.shape:
-            raise ShapeError(f"MSELoss: targets {tuple(y.shape)} and predictions {tuple(y_hat.shape)} differ in shape")
-        diff = ops.subtract(y_hat, y)
-        return self._finish(ops.mean(ops.multiply(diff, diff)))
+
+class _SeedLoss(_Loss):
+    """The course's losses: ``loss(y, y_hat)``, targets first, a (1,) mean."""
+
+    def __init__(self, autograd_engine: Autograd | None = None) -> None:
+        super().__init__("mean", autograd_engine)
+
+    def __call__(self, y: Any, y_hat: Any) -> Any:
+        return self.forward(y, y_hat)
+
+    def _finish(self, loss: Any) -> Any:
+        return super()._finish(ops.reshape(loss, (1,)))
+
+
+class MSELoss(_Loss):
+    """Mean (or sum, or none) of the squared error.
+
+    ``MSELoss(engine)``: the seed's loss, called ``loss(y, y_hat)``, returning a (1,) mean.
+    ``MSELoss(reduction=...)`` / ``MSELoss()``: PyTorch's, called ``loss(input, target)``.
+    """
+
+    def __init__(
+        self,
+        autograd_engine: Autograd | str | None = None,
+        reduction: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        if isinstance(autograd_engine, str):  # MSELoss('sum'): PyTorch style, positionally
+            autograd_engine, reduction = None, autograd_engine
+        self.__dict__["seed"] = autograd_engine is not None and reduction is None
+        super().__init__(reduction or "mean", autograd_engine)
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        if self.seed:  # (y, y_hat): same value and gradients, the course's (1,) shape
+            if np.shape(input) != np.shape(target):
+                raise ShapeError(
+                    f"MSELoss: targets {tuple(np.shape(input))} and predictions {tuple(np.shape(target))} "
+                    "differ in shape"
+                )
+            return self._finish(ops.reshape(ops.mse_loss(target, input), (1,)))
+        return self._finish(ops.mse_loss(input, target, self.reduction))
 
 
 class SoftmaxCrossEntropy(_SeedLoss):
@@ -53,3 +115,177 @@ class SoftmaxCrossEntropy(_SeedLoss):
 
     def forward(self, y: Any, y_hat: Any) -> Any:
         return self._finish(ops.softmax_cross_entropy(y_hat, y))
+
+
+class L1Loss(_Loss):
+    """|input − target|, reduced."""
+
+    def __init__(self, *, reduction: str = "mean", autograd_engine: Autograd | None = None, dtype: Any = None) -> None:
+        super().__init__(reduction, autograd_engine)
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(ops.l1_loss(input, target, self.reduction))
+
+
+class SmoothL1Loss(_Loss):
+    """Quadratic for |d| < ``beta``, linear beyond (``beta=0``: L1)."""
+
+    def __init__(
+        self, *, reduction: str = "mean", beta: float = 1.0, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self.beta = beta
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(ops.smooth_l1_loss(input, target, self.reduction, self.beta))
+
+
+class HuberLoss(_Loss):
+    """Quadratic for |d| < ``delta``, then linear with slope ``delta``."""
+
+    def __init__(
+        self, *, reduction: str = "mean", delta: float = 1.0, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self.delta = delta
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(ops.huber_loss(input, target, self.reduction, self.delta))
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities; ``weight`` rescales each element."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        *,
+        reduction: str = "mean",
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self._weight_buffer("weight", weight, dtype)
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(ops.binary_cross_entropy(input, target, self.weight, self.reduction))
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid + binary cross-entropy, stable; ``pos_weight`` (per class) weights positive targets."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        *,
+        reduction: str = "mean",
+        pos_weight: Any = None,
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self._weight_buffer("weight", weight, dtype)
+        self._weight_buffer("pos_weight", pos_weight, dtype)
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(
+            ops.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
+        )
+
+
+class KLDivLoss(_Loss):
+    """KL(target ‖ exp(input)) for log-probability inputs; use ``reduction='batchmean'`` for the true KL."""
+
+    _reductions = ("none", "mean", "sum", "batchmean")
+
+    def __init__(
+        self,
+        *,
+        reduction: str = "mean",
+        log_target: bool = False,
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self.log_target = log_target
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(ops.kl_div(input, target, self.reduction, self.log_target))
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of class indices given log-probabilities (N, C, ...)."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self._weight_buffer("weight", weight, dtype)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(ops.nll_loss(input, target, self.weight, self.ignore_index, self.reduction))
+
+
+class CrossEntropyLoss(_Loss):
+    """log_softmax + NLL of logits (N, C, ...): class-index or probability targets.
+
+    ``weight`` per class, ``ignore_index``, ``label_smoothing``; the weighted mean
+    is PyTorch's (divided by the summed weights of the targets not ignored).
+    """
+
+    def __init__(
+        self,
+        weight: Any = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self._weight_buffer("weight", weight, dtype)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(
+            ops.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+        )
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification: ``loss(log_probs, targets, input_lengths, target_lengths)``."""
+
+    def __init__(
+        self,
+        blank: int = 0,
+        *,
+        reduction: str = "mean",
+        zero_infinity: bool = False,
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(reduction, autograd_engine)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def __call__(self, log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any) -> Any:
+        return self.forward(log_probs, targets, input_lengths, target_lengths)
+
+    def forward(self, log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any) -> Any:
+        return self._finish(
+            ops.ctc_loss(
+                log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
+            )
+        )
