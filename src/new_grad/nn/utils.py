@@ -12,6 +12,8 @@ import types
 import warnings
 from typing import Any
 
+import numpy as np
+
 from ..backend import namespace
 from ..errors import AnomalyError, OptimizerError
 
@@ -85,8 +87,9 @@ def clip_grads_with_norm_(parameters: Any, max_norm: float, total_norm: Any, for
     xp = namespace(grads[0])
     clip_coef = float(max_norm) / (xp.asarray(total_norm) + 1e-6)
     clip_coef_clamped = xp.minimum(clip_coef, 1.0)
-    for g in grads:
-        g *= clip_coef_clamped
+    with np.errstate(invalid="ignore"):  # an infinite norm scales to NaN, silently as in PyTorch
+        for g in grads:
+            g *= clip_coef_clamped
 
 
 def clip_grad_norm_(
