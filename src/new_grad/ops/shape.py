@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from ..backend import namespace
-from ._core import primitive, unbroadcast_to
+import numpy as np
+
+from ..backend import is_array, namespace
+from ..errors import ShapeError, shape_str
+from ._core import primitive, record, register, unbroadcast_to
 
 
 def reshape_backward(grad_output: Any, x: Any, shape: Any) -> tuple:
@@ -66,3 +70,389 @@ def identity_backward(grad_output: Any, x: Any) -> tuple:
 def identity(x: Any) -> Any:
     """A new view of ``x`` (a recorded op must never return its input object)."""
     return x.view()
+
+
+# -- helpers shared by the ops below ---------------------------------------------------------------
+
+
+def _axis(axis: int, ndim: int, op: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{op}: axis {axis} is out of bounds for an array of {ndim} dimensions; use -{ndim}..{ndim - 1}")
+    return axis % ndim
+
+
+def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(a % ndim for a in axes)
+
+
+def _scatter(grad: Any, shape: tuple[int, ...], key: Any) -> Any:
+    """A zero array of ``shape`` with ``grad`` added at ``key``: the backward of every gather."""
+    from .indexing import _zeros_constant, index_add
+
+    return index_add(_zeros_constant(shape, grad), key, grad)
+
+
+def _slice_along(x: Any, axis: int, start: int, stop: int) -> Any:
+    from .indexing import getitem
+
+    return getitem(x, (slice(None),) * axis + (slice(start, stop),))
+
+
+# -- reshaping ---------------------------------------------------------------------------------------
+
+
+def ravel_backward(grad_output: Any, a: Any) -> tuple:
+    return (reshape(grad_output, a.shape),)
+
+
+@primitive(ravel_backward, formula="reshape the gradient back to a's shape")
+def ravel(a: Any) -> Any:
+    return namespace(a).reshape(a, (-1,))
+
+
+def squeeze_backward(grad_output: Any, a: Any, axis: Any = None) -> tuple:
+    return reshape(grad_output, a.shape), None
+
+
+@primitive(squeeze_backward, formula="reshape the gradient back (re-insert the size-1 axes)")
+def squeeze(a: Any, axis: Any = None) -> Any:
+    return namespace(a).squeeze(a, axis=axis)
+
+
+def moveaxis_backward(grad_output: Any, a: Any, source: Any, destination: Any) -> tuple:
+    return moveaxis(grad_output, destination, source), None, None
+
+
+@primitive(moveaxis_backward, formula="move the gradient's axes back")
+def moveaxis(a: Any, source: Any, destination: Any) -> Any:
+    return namespace(a).moveaxis(a, source, destination)
+
+
+# -- joining (variadic: recorded with record()) --------------------------------------------------------
+
+
+def _joined_backward(pieces: list[tuple[int, tuple[int, ...]]], axis: int) -> Any:
+    """Backward of a join: slice each input's stretch of ``axis`` out of the gradient, reshape it back."""
+
+    def join_backward(grad_output: Any, *arrays: Any) -> tuple:
+        grads = []
+        start = 0
+        for (size, shape), x in zip(pieces, arrays):
+            if is_array(x) and x.dtype.kind in "fc":
+                grads.append(reshape(_slice_along(grad_output, axis, start, start + size), shape))
+            else:
+                grads.append(None)
+            start += size
+        return tuple(grads)
+
+    return join_backward
+
+
+def _join(name: str, arrays: Any, axis: int, lift: Any) -> Any:
+    """Concatenate ``lift(a)`` (a plain NumPy reshape of each input) along ``axis``; record one op."""
+    arrays = tuple(arrays)
+    if not arrays:
+        raise ShapeError(f"{name}: need at least one array to join")
+    xp = namespace(*arrays)
+    lifted = [lift(xp.asarray(a)) for a in arrays]
+    try:
+        out = xp.concatenate(lifted, axis=axis)
+    except ValueError as err:
+        shapes = ", ".join(shape_str(a) for a in arrays)
+        raise ShapeError(
+            f"{name}({shapes}, axis={axis}): {err}. All arrays must have the same shape except along the "
+            "joined axis"
+        ) from err
+    ax = axis % out.ndim
+    pieces = [(b.shape[ax], getattr(a, "shape", ())) for a, b in zip(arrays, lifted)]
+    return record(name, _joined_backward(pieces, ax), arrays, out)
+
+
+def concatenate(arrays: Any, axis: int | None = 0) -> Any:
+    """Join arrays along an existing axis (``axis=None``: flatten them first)."""
+    if axis is None:
+        return _join("concatenate", arrays, 0, lambda a: a.reshape(-1))
+    return _join("concatenate", arrays, axis, lambda a: a)
+
+
+def stack(arrays: Any, axis: int = 0) -> Any:
+    """Join arrays along a new axis."""
+    arrays = tuple(arrays)
+    nd = getattr(arrays[0], "ndim", 0) + 1 if arrays else 1
+    ax = _axis(axis, nd, "stack")
+    return _join("stack", arrays, ax, lambda a: namespace(a).expand_dims(a, ax))
+
+
+def hstack(tup: Any) -> Any:
+    """Join along the second axis (the first for 1-d arrays), like ``np.hstack``."""
+    tup = tuple(tup)
+    one_d = all(getattr(a, "ndim", 0) <= 1 for a in tup)
+    return _join("hstack", tup, 0 if one_d else 1, lambda a: a.reshape(-1) if a.ndim == 0 else a)
+
+
+def vstack(tup: Any) -> Any:
+    """Join along the first axis after making every input at least 2-d, like ``np.vstack``."""
+    tup = tuple(tup)
+    return _join("vstack", tup, 0, lambda a: a.reshape(1, -1) if a.ndim < 2 else a)
+
+
+register("concatenate", None, concatenate, formula="slice each input's part out of the gradient")
+register("stack", None, stack, formula="take each input's index along the new axis of the gradient")
+register("hstack", None, hstack, formula="slice each input's part out of the gradient")
+register("vstack", None, vstack, formula="slice each input's part out of the gradient")
+
+
+# -- splitting: several outputs, so each piece is its own recorded slice -----------------------------------
+
+
+def _split_points(n: int, indices_or_sections: Any, op: str, even: bool) -> list[int]:
+    if isinstance(indices_or_sections, int) or getattr(indices_or_sections, "ndim", 1) == 0:
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise ShapeError(f"{op}: number of sections must be larger than 0, got {sections}")
+        if even and n % sections:
+            raise ShapeError(
+                f"{op}: an axis of size {n} does not split into {sections} equal sections; "
+                "use array_split for unequal ones"
+            )
+        size, extra = divmod(n, sections)
+        bounds = [0]
+        for i in range(sections):
+            bounds.append(bounds[-1] + size + (1 if i < extra else 0))
+        return bounds
+    return [0, *[int(i) for i in indices_or_sections], n]
+
+
+def _split(op: str, ary: Any, indices_or_sections: Any, axis: int, even: bool) -> list[Any]:
+    ax = _axis(axis, ary.ndim, op)
+    n = ary.shape[ax]
+    b = _split_points(n, indices_or_sections, op, even)
+    pieces = []
+    for lo, hi in zip(b[:-1], b[1:]):
+        lo = min(max(lo + n if lo < 0 else lo, 0), n)
+        hi = min(max(hi + n if hi < 0 else hi, 0), n)
+        pieces.append(_slice_along(ary, ax, lo, max(lo, hi)))
+    return pieces
+
+
+def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    """Split into equal sections (or at the given indices); each piece is a recorded slice."""
+    return _split("split", ary, indices_or_sections, axis, even=True)
+
+
+def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    """Like :func:`split`, but the sections may differ in size by one."""
+    return _split("array_split", ary, indices_or_sections, axis, even=False)
+
+
+register("split", None, split, formula="each piece is a getitem slice: its gradient fills its slice")
+register("array_split", None, array_split, formula="each piece is a getitem slice: its gradient fills its slice")
+
+
+# -- rearranging -------------------------------------------------------------------------------------------
+
+
+def flip_backward(grad_output: Any, m: Any, axis: Any = None) -> tuple:
+    return flip(grad_output, axis), None
+
+
+@primitive(flip_backward, formula="flip the gradient back")
+def flip(m: Any, axis: Any = None) -> Any:
+    return namespace(m).flip(m, axis)
+
+
+def roll_backward(grad_output: Any, a: Any, shift: Any, axis: Any = None) -> tuple:
+    back = -shift if isinstance(shift, int) else tuple(-s for s in shift)
+    return roll(grad_output, back, axis), None, None
+
+
+@primitive(roll_backward, formula="roll the gradient back by −shift")
+def roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    return namespace(a).roll(a, shift, axis)
+
+
+def tile_backward(grad_output: Any, A: Any, reps: Any) -> tuple:
+    from .reductions import sum as _sum
+
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    d = builtins.max(A.ndim, len(reps))
+    shape = (1,) * (d - A.ndim) + tuple(A.shape)
+    reps = (1,) * (d - len(reps)) + reps
+    # output axis i is (reps[i] copies) × (shape[i]): split it in two and sum the copies away
+    split_shape = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    g = _sum(reshape(grad_output, split_shape), axis=tuple(range(0, 2 * d, 2)))
+    return reshape(g, A.shape), None
+
+
+@primitive(tile_backward, formula="sum the gradient over the copies")
+def tile(A: Any, reps: Any) -> Any:
+    return namespace(A).tile(A, reps)
+
+
+def repeat_backward(grad_output: Any, a: Any, repeats: Any, axis: Any = None) -> tuple:
+    xp = namespace(a)
+    if axis is None:  # a was flattened first
+        idx = xp.repeat(xp.arange(a.size), repeats)
+        return reshape(_scatter(grad_output, (a.size,), idx), a.shape), None, None
+    ax = axis % a.ndim
+    idx = xp.repeat(xp.arange(a.shape[ax]), repeats)
+    return _scatter(grad_output, a.shape, (slice(None),) * ax + (idx,)), None, None
+
+
+@primitive(repeat_backward, formula="sum the gradient over each element's repeats")
+def repeat(a: Any, repeats: Any, axis: Any = None) -> Any:
+    return namespace(a).repeat(a, repeats, axis)
+
+
+def _pad_widths(pad_width: Any, ndim: int) -> list[tuple[int, int]]:
+    return [(int(lo), int(hi)) for lo, hi in np.broadcast_to(np.asarray(pad_width, dtype=int), (ndim, 2))]
+
+
+def pad_backward(grad_output: Any, array: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> tuple:
+    from .indexing import getitem
+
+    widths = _pad_widths(pad_width, array.ndim)
+    if mode == "constant":  # the padding is constant: keep the centre
+        key = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, array.shape))
+        return getitem(grad_output, key), None, None, None
+    # the other modes gather: the output at i is the input at src[i] on each axis
+    xp = namespace(array)
+    src = [xp.asarray(np.pad(np.arange(n), w, mode=mode)) for n, w in zip(array.shape, widths)]
+    return _scatter(grad_output, array.shape, xp.ix_(*src)), None, None, None
+
+
+@primitive(pad_backward, formula="constant: the gradient's centre; other modes: scatter-add to the source")
+def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Any:
+    """``np.pad``: modes constant (with ``constant_values``), edge, reflect, symmetric, wrap."""
+    xp = namespace(array)
+    if mode == "constant":
+        return xp.pad(array, pad_width, mode="constant", constant_values=constant_values)
+    if mode not in ("edge", "reflect", "symmetric", "wrap"):
+        raise ShapeError(f"pad: mode {mode!r} is not supported; use constant, edge, reflect, symmetric or wrap")
+    return xp.pad(array, pad_width, mode=mode)
+
+
+# -- diagonals and triangles -----------------------------------------------------------------------------
+
+
+def _diag_key(shape: tuple[int, ...], offset: int, xp: Any) -> tuple[tuple[int, ...], Any]:
+    """The index of the ``offset`` diagonal of the last two axes: ``(..., rows, cols)``."""
+    n, m = shape[-2], shape[-1]
+    k = builtins.max(0, builtins.min(n + builtins.min(offset, 0), m - builtins.max(offset, 0)))
+    i = xp.arange(k)
+    return (Ellipsis, i + builtins.max(-offset, 0), i + builtins.max(offset, 0))
+
+
+def _diag_scatter(grad: Any, shape: tuple[int, ...], offset: int, axis1: int, axis2: int) -> Any:
+    """Zeros of ``shape`` with ``grad`` (diagonal last) added onto the (axis1, axis2) diagonal."""
+    nd = len(shape)
+    a1, a2 = axis1 % nd, axis2 % nd
+    rest = [s for i, s in enumerate(shape) if i not in (a1, a2)]
+    moved = (*rest, shape[a1], shape[a2])
+    z = _scatter(grad, moved, _diag_key(moved, offset, namespace(grad)))
+    return moveaxis(z, (-2, -1), (a1, a2))
+
+
+def diagonal_backward(grad_output: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> tuple:
+    return _diag_scatter(grad_output, a.shape, offset, axis1, axis2), None, None, None
+
+
+@primitive(diagonal_backward, formula="put the gradient back on the diagonal")
+def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    return namespace(a).diagonal(a, offset, axis1, axis2)
+
+
+def diag_backward(grad_output: Any, v: Any, k: int = 0) -> tuple:
+    if v.ndim == 1:
+        return diagonal(grad_output, k), None
+    return _diag_scatter(grad_output, v.shape, k, 0, 1), None
+
+
+@primitive(diag_backward, formula="1-d: the gradient's k-th diagonal; 2-d: put it back on the diagonal")
+def diag(v: Any, k: int = 0) -> Any:
+    return namespace(v).diag(v, k)
+
+
+def trace_backward(grad_output: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> tuple:
+    nd = a.ndim
+    a1, a2 = axis1 % nd, axis2 % nd
+    n, m = a.shape[a1], a.shape[a2]
+    k = builtins.max(0, builtins.min(n + builtins.min(offset, 0), m - builtins.max(offset, 0)))
+    g = broadcast_to(expand_dims(grad_output, -1), (*grad_output.shape, k))
+    return _diag_scatter(g, a.shape, offset, a1, a2), None, None, None
+
+
+@primitive(trace_backward, formula="∂tr(A)/∂A = I (on the offset diagonal)")
+def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    return namespace(a).asarray(namespace(a).trace(a, offset, axis1, axis2))
+
+
+def triu_backward(grad_output: Any, m: Any, k: int = 0) -> tuple:
+    return unbroadcast_to(triu(grad_output, k), m.shape), None
+
+
+@primitive(triu_backward, formula="the gradient's upper triangle")
+def triu(m: Any, k: int = 0) -> Any:
+    return namespace(m).triu(m, k)
+
+
+def tril_backward(grad_output: Any, m: Any, k: int = 0) -> tuple:
+    return unbroadcast_to(tril(grad_output, k), m.shape), None
+
+
+@primitive(tril_backward, formula="the gradient's lower triangle")
+def tril(m: Any, k: int = 0) -> Any:
+    return namespace(m).tril(m, k)
+
+
+# -- gathers ---------------------------------------------------------------------------------------------------
+
+
+def take_backward(grad_output: Any, a: Any, indices: Any, axis: Any = None) -> tuple:
+    xp = namespace(a)
+    idx = xp.asarray(indices)
+    if axis is None:
+        return reshape(_scatter(grad_output, (a.size,), idx), a.shape), None, None
+    return _scatter(grad_output, a.shape, (slice(None),) * (axis % a.ndim) + (idx,)), None, None
+
+
+@primitive(take_backward, formula="scatter-add the gradient to the taken positions")
+def take(a: Any, indices: Any, axis: Any = None) -> Any:
+    try:
+        return namespace(a).take(a, indices, axis=axis)
+    except IndexError as err:
+        from .indexing import _index_error
+
+        raise _index_error("take", a, indices, err) from err
+
+
+def _along_axis_key(arr: Any, indices: Any, axis: int) -> tuple:
+    """The fancy index equivalent to ``take_along_axis(arr, indices, axis)``."""
+    xp = namespace(arr)
+    nd = arr.ndim
+    key = []
+    for i in range(nd):
+        if i == axis:
+            key.append(indices)
+        else:
+            shape = [1] * nd
+            shape[i] = indices.shape[i]
+            key.append(xp.arange(indices.shape[i]).reshape(shape))
+    return tuple(key)
+
+
+def take_along_axis_backward(grad_output: Any, arr: Any, indices: Any, axis: Any = -1) -> tuple:
+    if axis is None:
+        return reshape(_scatter(grad_output, (arr.size,), indices), arr.shape), None, None
+    return _scatter(grad_output, arr.shape, _along_axis_key(arr, indices, axis % arr.ndim)), None, None
+
+
+@primitive(take_along_axis_backward, formula="scatter-add the gradient along the axis")
+def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
+    try:
+        return namespace(arr).take_along_axis(arr, indices, axis=axis)
+    except IndexError as err:
+        from .indexing import _index_error
+
+        raise _index_error("take_along_axis", arr, indices, err) from err
