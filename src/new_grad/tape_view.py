@@ -1,13 +1,27 @@
-"""The tape as text: a table for the terminal and a Graphviz DOT graph (the teaching window)."""
+"""The tape as text: a table for the terminal and a Graphviz DOT graph (the teaching window).
+
+Each row is one :class:`Operation`: its index, the op, its inputs, its output's
+shape and dtype, and the bytes the tape keeps alive for it. An input that an
+earlier op produced is written ``#i (shape)``, so the table shows the graph:
+follow the ``#`` references backwards and you are doing backpropagation.
+Arguments that are not arrays (an axis, a flag) appear as ``name=value`` when
+they differ from the op's default. Part of the engine layer: it imports nothing
+of new_grad but the engine's own modules.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .autograd_engine import is_constant
 from .errors import shape_str
 
 if TYPE_CHECKING:
-    from .autograd_engine import Autograd
+    from .autograd_engine import Autograd, Operation
+
+_EMPTY = inspect.Parameter.empty
 
 
 def _shape(x: Any) -> str:
@@ -29,41 +43,111 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def tape_rows(engine: Autograd) -> list[tuple[str, ...]]:
-    """One row per operation: index, op, input shapes, output shape, dtype, bytes held."""
+def _short(value: Any, limit: int = 12) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None), tuple)) else type(value).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _arg_names(op: Operation) -> list[tuple[str, Any]]:
+    """(name, default) of each input, from the backward's signature (it mirrors the forward's)."""
+    try:
+        params = list(inspect.signature(op.backward_operation).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return []
+    return [(p.name, p.default) for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b) or (a is None and b is None)
+    except Exception:
+        return False
+
+
+def _input_cells(op: Operation, producers: Mapping[int, int], names: Mapping[int, str] | None) -> str:
+    """``#0 (8,32)``, ``fc1.W (32,64)``, ``(8,) int64``, ``reduction='sum'``: one op's inputs, in order."""
+    sig = _arg_names(op)
+    out_dtype = getattr(op.output, "dtype", None)
+    cells = []
+    for i, x in enumerate(op.inputs):
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            label = f"#{producers[id(x)]}" if id(x) in producers else (names or {}).get(id(x), "")
+            if not label and is_constant(x):
+                label = "const"
+            cell = f"{label} {_shape(x)}".strip()
+            if out_dtype is not None and x.dtype != out_dtype:
+                cell += f" {x.dtype}"
+            cells.append(cell)
+            continue
+        name, default = sig[i] if i < len(sig) else (None, _EMPTY)
+        if default is not _EMPTY and _same(x, default):
+            continue  # an argument left at its default says nothing
+        cells.append(f"{name}={_short(x)}" if name else _short(x))
+    return ", ".join(cells)
+
+
+def _producers(engine: Autograd) -> dict[int, int]:
+    """id(array) → index of the op that produced it (outputs of earlier ops)."""
+    return {id(op.output): i for i, op in enumerate(engine.operation_list)}
+
+
+def tape_rows(engine: Autograd, names: Mapping[int, str] | None = None) -> list[tuple[str, ...]]:
+    """One row per operation: index, op, inputs, output shape, dtype, bytes held."""
+    producers = _producers(engine)
     rows = []
     for i, op in enumerate(engine.operation_list):
         arrays = [x for x in op.inputs if hasattr(x, "nbytes")] + [op.output]
         held = sum(_nbytes(x) for x in {id(a): a for a in arrays}.values())
-        ins = ", ".join(_shape(x) for x in op.inputs)
+        local = {k: v for k, v in producers.items() if v < i}
+        ins = _input_cells(op, local, names)
         dtype = str(getattr(op.output, "dtype", ""))
         rows.append((str(i), op.name, ins, _shape(op.output), dtype, human_bytes(held)))
     return rows
 
 
-def format_tape(engine: Autograd) -> str:
-    """A plain-text table of the operation list with totals."""
+_STYLE = {"head": "1", "rule": "2", "index": "2", "op": "1;36", "total": "1"}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"\033[{_STYLE[style]}m{text}\033[0m" if color and text else text
+
+
+def format_tape(
+    engine: Autograd, names: Mapping[int, str] | None = None, color: bool = False, max_inputs_width: int = 60
+) -> str:
+    """A plain-text table of the operation list with totals.
+
+    ``names`` maps ``id(array)`` to a label (``fc1.W``, ``x``) shown beside its shape;
+    ``color`` adds ANSI styles for a terminal.
+    """
     head = ("#", "op", "inputs", "output", "dtype", "held")
-    rows = tape_rows(engine)
+    rows = tape_rows(engine, names)
     if not rows:
         state = "consumed by backward" if engine._consumed else "empty"
         return f"Autograd tape: {state} ({len(engine.memory_buffer.memory)} gradient slots)"
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
-    widths[2] = min(widths[2], 48)
+    widths[2] = min(widths[2], max_inputs_width)
+    right = (0, 5)
 
-    def fmt(r: tuple[str, ...]) -> str:
+    def fmt(r: tuple[str, ...], styles: tuple[str | None, ...] = (None,) * 6) -> str:
         cells = [r[c] if len(r[c]) <= widths[c] else r[c][: widths[c] - 1] + "…" for c in range(len(r))]
-        return "  ".join(
-            cell.rjust(w) if c in (0, 5) else cell.ljust(w) for c, (cell, w) in enumerate(zip(cells, widths))
-        ).rstrip()
+        out = []
+        for c, (cell, w) in enumerate(zip(cells, widths)):
+            text = cell.rjust(w) if c in right else cell.ljust(w)
+            out.append(_paint(text, styles[c], color) if styles[c] else text)
+        return "  ".join(out).rstrip()
 
     total = sum(_nbytes(a) for a in _tape_arrays(engine))
     grads = sum(_nbytes(g) for g in engine.memory_buffer.memory.values() if g is not None)
-    lines = [fmt(head), "  ".join("-" * w for w in widths)]
-    lines += [fmt(r) for r in rows]
+    lines = [fmt(head, ("head",) * 6), _paint("  ".join("-" * w for w in widths), "rule", color)]
+    lines += [fmt(r, ("index", "op", None, None, None, None)) for r in rows]
     lines.append(
-        f"{len(rows)} ops; arrays held by the tape: {human_bytes(total)}; gradient slots: "
-        f"{len(engine.memory_buffer.memory)} ({human_bytes(grads)} allocated)"
+        _paint(
+            f"{len(rows)} ops; arrays held by the tape: {human_bytes(total)}; gradient slots: "
+            f"{len(engine.memory_buffer.memory)} ({human_bytes(grads)} allocated)",
+            "total",
+            color,
+        )
     )
     return "\n".join(lines)
 
@@ -77,24 +161,41 @@ def _tape_arrays(engine: Autograd) -> list[Any]:
     return list(seen.values())
 
 
-def tape_to_dot(engine: Autograd) -> str:
-    """Graphviz DOT: arrays are boxes (labelled by shape), ops are ellipses, in tape order."""
+def _dot_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def tape_to_dot(engine: Autograd, names: Mapping[int, str] | None = None) -> str:
+    """Graphviz DOT: arrays are boxes (labelled by name and shape), ops are ellipses, in tape order.
+
+    Leaves (parameters, data) are shaded apart from intermediates; the last output is outlined.
+    """
     lines = [
         "digraph tape {",
         "  rankdir=LR;",
+        '  graph [fontname="Helvetica", nodesep=0.25, ranksep=0.35];',
         '  node [fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=8, color="#555555"];',
     ]
-    names: dict[int, str] = {}
+    names = names or {}
+    produced = _producers(engine)
+    last = id(engine.operation_list[-1].output) if engine.operation_list else None
+    ids: dict[int, str] = {}
 
     def node(x: Any) -> str:
         k = id(x)
-        if k not in names:
-            names[k] = f"a{len(names)}"
-            lines.append(f'  {names[k]} [shape=box, label="{shape_str(x)}"];')
-        return names[k]
+        if k not in ids:
+            ids[k] = f"a{len(ids)}"
+            label = _dot_escape((names[k] + "\\n" if k in names else "") + shape_str(x))
+            if k in produced:
+                style = 'style="rounded,bold", color="#c0392b"' if k == last else 'style=rounded'
+            else:
+                style = 'style="filled", fillcolor="#f3f3f3"'
+            lines.append(f'  {ids[k]} [shape=box, {style}, label="{label}"];')
+        return ids[k]
 
     for i, op in enumerate(engine.operation_list):
-        lines.append(f'  op{i} [shape=ellipse, style=filled, fillcolor="#dde8ff", label="#{i} {op.name}"];')
+        lines.append(f'  op{i} [shape=ellipse, style=filled, fillcolor="#dde8ff", label="#{i} {_dot_escape(op.name)}"];')
         for j, x in enumerate(op.inputs):
             if hasattr(x, "shape"):
                 lines.append(f'  {node(x)} -> op{i} [label="{j}"];')
