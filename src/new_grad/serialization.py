@@ -97,10 +97,11 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         return node
     if isinstance(node, dict) and len(node) == 1:
         ((tag, value),) = node.items()
-        if tag == "array":
-            return arrays[value]
-        if tag == "scalar":
-            return arrays[value][()]
+        if tag in ("array", "scalar"):
+            arr = arrays[value]
+            if not isinstance(arr, np.ndarray):
+                raise ValueError(f"member {value!r} is not an .npy array")
+            return arr if tag == "array" else arr[()]
         if tag == "float":
             return float(value)
         if tag == "dict":
@@ -208,7 +209,10 @@ def load(path: PathLike | IO[bytes]) -> Any:
                     f"load: {name} is an .npz archive but not a new_grad checkpoint (no {STRUCTURE} entry; it holds "
                     f"{shown or 'nothing'}); open it with numpy.load"
                 )
-            doc = json.loads(z[STRUCTURE].tobytes().decode("utf-8"))
+            raw = z[STRUCTURE]
+            if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8:
+                raise ValueError(f"its {STRUCTURE} entry is not the byte array new_grad.save writes")
+            doc = json.loads(raw.tobytes().decode("utf-8"))
             arrays = {k: z[k] for k in z.files if k != STRUCTURE}
     except CheckpointError:
         raise
