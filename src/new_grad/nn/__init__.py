@@ -1,7 +1,25 @@
 """Neural-network layers, activations and losses built on new_grad's ops."""
 
-from . import functional
-from .activation import Activation, Identity, ReLU, Sigmoid, Tanh
+from . import functional, init
+from .activation import (
+    ELU,
+    GELU,
+    Activation,
+    Identity,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from .container import ModuleList, Sequential
+from .conv import Conv1d, Conv2d, ConvTranspose2d
+from .dropout import Dropout
+from .embedding import Embedding
+from .flatten import Flatten, Unflatten
 from .linear import Linear
 from .loss import (
     BCELoss,
@@ -17,9 +35,36 @@ from .loss import (
     SoftmaxCrossEntropy,
 )
 from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool1d, MaxPool2d
 
 __all__ = [
     "functional",
+    "init",
+    "Sequential",
+    "ModuleList",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "Flatten",
+    "Unflatten",
+    "Dropout",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "LayerNorm",
+    "GroupNorm",
+    "Embedding",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "SiLU",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
     "Module",
     "Linear",
     "Activation",

@@ -63,8 +63,28 @@ class Module:
         bind_gradient(value, grad)
 
     def register_buffer(self, name: str, value: Any) -> None:
+        """Non-trainable state saved in ``state_dict`` (running statistics): never gets a gradient."""
         self.__dict__["_buffers"][name] = None
         self.__dict__[name] = value
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` under ``name`` (what assignment does, for names that aren't identifiers)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module({name!r}): {type(module).__name__} is not a Module")
+        if module is None:
+            self.__dict__["_modules"].pop(name, None)
+            self.__dict__[name] = None
+            return
+        self.__dict__["_modules"][name] = module
+        self.__dict__[name] = module
+
+    register_module = add_module
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        for reg in ("_parameters", "_buffers", "_modules"):
+            d[reg].pop(name, None)
+        object.__delattr__(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
@@ -109,6 +129,16 @@ class Module:
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def apply(self, fn: Any) -> Module:
+        """Call ``fn`` on every submodule, then on this one (e.g. a custom initialisation)."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, tuple[Any, Any]]]:
         """``(name, (param, grad))`` for every parameter, submodules included, each once."""
         seen: set[int] = set()
@@ -128,7 +158,12 @@ class Module:
     def named_buffers(self) -> Iterator[tuple[str, Any]]:
         for mname, m in self.named_modules():
             for b in m._buffers:
-                yield (f"{mname}.{b}" if mname else b), m.__dict__[b]
+                if m.__dict__[b] is not None:
+                    yield (f"{mname}.{b}" if mname else b), m.__dict__[b]
+
+    def buffers(self) -> Iterator[Any]:
+        for _, b in self.named_buffers():
+            yield b
 
     # -- modes -----------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -171,24 +206,26 @@ class Module:
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing} (in the model, not in the state dict)")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected} (in the state dict, not in the model)")
             raise ShapeError(
-                f"load_state_dict({type(self).__name__}): missing keys {missing}, unexpected keys "
-                f"{unexpected}; pass strict=False to load the keys that match"
+                f"load_state_dict({type(self).__name__}): {'; '.join(parts)}. Check that the state dict "
+                "comes from the same architecture, or pass strict=False to load the keys that match"
             )
-        for k, (m, name) in own.items():
-            if k not in state:
-                continue
-            cur = m.__dict__[name]
-            new = state[k]
+        todo = [(k, m, name) for k, (m, name) in own.items() if k in state]
+        for k, m, name in todo:  # check every shape before changing anything
+            cur, new = m.__dict__[name], state[k]
             if tuple(np.shape(new)) != tuple(cur.shape):
                 raise ShapeError(
                     f"load_state_dict({type(self).__name__}): {k} has shape {tuple(np.shape(new))} in the "
-                    f"state dict but {tuple(cur.shape)} in the model"
+                    f"state dict but {tuple(cur.shape)} in the model; nothing was loaded"
                 )
-            if name in m._parameters:
-                cur[...] = namespace(cur).asarray(new, dtype=cur.dtype)
-            else:
-                m.__dict__[name] = namespace(cur).asarray(new, dtype=cur.dtype).copy()
+        for k, m, name in todo:
+            cur = m.__dict__[name]
+            cur[...] = namespace(cur).asarray(state[k], dtype=cur.dtype)  # in place: optimisers keep their arrays
         return missing, unexpected
 
     # -- printing --------------------------------------------------------------------------------------
@@ -205,6 +242,9 @@ class Module:
         lines = [f"{type(self).__name__}("]
         for name, m in self._modules.items():
             sub = repr(m).replace("\n", "\n  ")
+            n = m.num_parameters()
+            if not m._modules and n:
+                sub += f"  [{n:,} parameters]"
             lines.append(f"  ({name}): {sub}")
         lines.append(f") [{self.num_parameters():,} parameters]")
         return "\n".join(lines)

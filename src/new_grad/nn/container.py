@@ -1,0 +1,103 @@
+"""Containers: ``Sequential`` (a chain) and ``ModuleList`` (a registered list), as in PyTorch."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..autograd_engine import Autograd
+from .module import Module
+
+
+class Sequential(Module):
+    """Modules applied in order; each output is the next input.
+
+    ``Sequential(a, b, c)`` names them ``0``, ``1``, ``2`` (the keys of ``state_dict``);
+    ``Sequential(OrderedDict(conv=..., relu=...))`` uses the given names.
+    """
+
+    def __init__(self, *modules: Any, autograd_engine: Autograd | None = None) -> None:
+        super().__init__(autograd_engine)
+        if len(modules) == 1 and isinstance(modules[0], (OrderedDict, dict)):
+            for name, m in modules[0].items():
+                self.add_module(str(name), m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[idx]), autograd_engine=self.autograd_engine)
+        return mods[idx]
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (a plain list's would be invisible)."""
+
+    def __init__(self, modules: Iterable[Module] | None = None, autograd_engine: Autograd | None = None) -> None:
+        super().__init__(autograd_engine)
+        if modules is not None:
+            self.extend(modules)
+
+    def _renumber(self, mods: list[Module]) -> None:
+        for k in list(self._modules):
+            del self.__dict__[k]
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        self._renumber(mods)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return ModuleList(mods[idx], autograd_engine=self.autograd_engine)
+        return mods[idx]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        mods = list(self._modules.values())
+        mods[idx] = module
+        self._renumber(mods)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        mods = list(self._modules.values())
+        del mods[idx]
+        self._renumber(mods)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList has no forward(); iterate over it in your module's forward")
