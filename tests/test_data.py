@@ -1,0 +1,254 @@
+"""Datasets, the loader, random_split, and the digits / MNIST (.npy and IDX) loaders on small fake files."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+import new_grad as ng
+from new_grad.data import (
+    ArrayDataset,
+    DataLoader,
+    Dataset,
+    Subset,
+    load_digits,
+    load_mnist_idx,
+    load_mnist_npy,
+    random_split,
+    read_idx,
+)
+from new_grad.errors import DataError
+
+# -- datasets and the loader ---------------------------------------------------------------------
+
+
+def test_array_dataset_rows_and_length_check():
+    x, y = np.arange(12.0).reshape(6, 2), np.arange(6)
+    ds = ArrayDataset(x, y)
+    assert len(ds) == 6
+    xi, yi = ds[2]
+    assert np.array_equal(xi, x[2]) and yi == 2
+    with pytest.raises(DataError, match="different numbers of samples"):
+        ArrayDataset(x, y[:5])
+    with pytest.raises(DataError):
+        ArrayDataset()
+
+
+def test_loader_covers_every_sample_once_and_is_seeded():
+    ds = ArrayDataset(np.arange(10.0)[:, None], np.arange(10))
+    a = [y.tolist() for _, y in DataLoader(ds, batch_size=3, shuffle=True, seed=7)]
+    b = [y.tolist() for _, y in DataLoader(ds, batch_size=3, shuffle=True, seed=7)]
+    assert a == b  # same seed, same batches
+    assert [len(y) for y in a] == [3, 3, 3, 1]
+    assert sorted(sum(a, [])) == list(range(10))
+    loader = DataLoader(ds, batch_size=3, shuffle=True, seed=7)
+    first, second = ([y.tolist() for _, y in loader] for _ in range(2))
+    assert first != second  # a new permutation every epoch
+    plain = [y.tolist() for _, y in DataLoader(ds, batch_size=4)]
+    assert plain == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_loader_drop_last_len_and_bad_batch_size():
+    ds = ArrayDataset(np.zeros((10, 2)), np.zeros(10, dtype=np.int64))
+    loader = DataLoader(ds, batch_size=4, drop_last=True)
+    assert len(loader) == 2 and [len(x) for x, _ in loader] == [4, 4]
+    assert len(DataLoader(ds, batch_size=4)) == 3
+    with pytest.raises(DataError, match="batch_size"):
+        DataLoader(ds, batch_size=0)
+
+
+def test_loader_state_dict_replays_an_epoch():
+    ds = ArrayDataset(np.arange(20.0), np.arange(20))
+    loader = DataLoader(ds, batch_size=5, shuffle=True, seed=3)
+    next(iter(loader))
+    state = loader.state_dict()
+    epoch = [y.tolist() for _, y in loader]
+    loader.load_state_dict(state)
+    assert [y.tolist() for _, y in loader] == epoch
+
+
+def test_batches_are_constants_and_record_nothing():
+    x = np.random.randn(8, 3)
+    ds = ArrayDataset(x, np.arange(8))
+    xb, yb = next(iter(DataLoader(ds, batch_size=4)))
+    assert ng.is_constant(xb) and ng.is_constant(yb)
+    eng = ng.Autograd()
+    with eng:
+        ng.sum(ng.exp(xb))
+    assert eng.operation_list == []  # no input needs a gradient: nothing recorded
+
+
+class Squares(Dataset):
+    """A map-style dataset without __getitems__: the loader collates sample by sample."""
+
+    def __len__(self) -> int:
+        return 5
+
+    def __getitem__(self, i: int):
+        return np.full(2, float(i)), i * i
+
+
+def test_generic_dataset_default_and_custom_collate():
+    xb, yb = next(iter(DataLoader(Squares(), batch_size=3)))
+    assert xb.shape == (3, 2) and yb.tolist() == [0, 1, 4]
+    got = list(DataLoader(Squares(), batch_size=2, collate_fn=lambda s: [t[1] for t in s]))
+    assert got == [[0, 1], [4, 9], [16]]
+    with pytest.raises(NotImplementedError):
+        len(Dataset())
+
+
+def test_random_split_lengths_fractions_and_reproducibility():
+    ds = ArrayDataset(np.arange(10))
+    a, b = random_split(ds, [7, 3], generator=0)
+    assert isinstance(a, Subset) and (len(a), len(b)) == (7, 3)
+    ia, ib = set(a.indices.tolist()), set(b.indices.tolist())
+    assert not ia & ib and ia | ib == set(range(10))
+    a2, _ = random_split(ds, [7, 3], generator=np.random.default_rng(0))
+    assert a2.indices.tolist() == a.indices.tolist()
+    parts = random_split(ds, [0.5, 0.3, 0.2], generator=1)
+    assert [len(p) for p in parts] == [5, 3, 2]
+    (xs,) = next(iter(DataLoader(b, batch_size=3)))  # a Subset batches through __getitems__
+    assert sorted(xs.tolist()) == sorted(ib)
+    with pytest.raises(DataError, match="sum to 9"):
+        random_split(ds, [6, 3])
+    with pytest.raises(DataError, match="add up to 1"):
+        random_split(ds, [0.5, 0.4])
+
+
+# -- scikit-learn's digits -----------------------------------------------------------------------------
+
+
+def test_digits_splits_shapes_and_fixed_test_set():
+    d = load_digits()
+    assert (len(d.train), len(d.val), len(d.test)) == (1294, 144, 359)
+    x, y = d.test.arrays
+    assert x.shape == (359, 1, 8, 8) and x.dtype == np.float32 and y.dtype == np.int64
+    assert 0.0 <= x.min() and x.max() <= 1.0 and set(np.unique(y)) == set(range(10))
+    other = load_digits(seed=5, dtype=np.float64)
+    assert np.array_equal(other.test.arrays[1], y)  # the test set does not depend on the seed
+    assert other.test.arrays[0].dtype == np.float64
+    assert other.val.indices.tolist() != d.val.indices.tolist()
+    assert load_digits(val_fraction=0).val is None
+
+
+# -- MNIST as .npy files ---------------------------------------------------------------------------
+
+
+def _fake_npy(root, n=12, layout=(784,), one_hot=False, val=True):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test") if val else ("train", "test"):
+        np.save(root / f"{split}_data.npy", rng.integers(0, 256, (n, *layout), dtype=np.uint8))
+        labels = rng.integers(0, 10, n)
+        np.save(root / f"{split}_labels.npy", np.eye(10)[labels] if one_hot else labels)
+
+
+@pytest.mark.parametrize("layout", [(784,), (28, 28), (1, 28, 28)])
+def test_mnist_npy_layouts(tmp_path, layout):
+    _fake_npy(tmp_path, layout=layout)
+    d = load_mnist_npy(tmp_path)
+    x, y = d.train.arrays
+    assert x.shape == (12, 1, 28, 28) and x.dtype == np.float32 and x.max() <= 1.0
+    assert y.dtype == np.int64 and len(d.val) == 12 and d.num_classes == 10
+
+
+def test_mnist_npy_one_hot_labels_and_no_val_files(tmp_path):
+    _fake_npy(tmp_path, n=20, one_hot=True, val=False)
+    d = load_mnist_npy(tmp_path, val_fraction=0.25)
+    assert (len(d.train), len(d.val), len(d.test)) == (15, 5, 20)
+    assert d.test.arrays[1].ndim == 1
+
+
+def test_mnist_npy_errors(tmp_path):
+    with pytest.raises(DataError, match="not a directory"):
+        load_mnist_npy(tmp_path / "nope")
+    _fake_npy(tmp_path)
+    (tmp_path / "test_labels.npy").unlink()
+    with pytest.raises(DataError, match="missing file .*test_labels.npy"):
+        load_mnist_npy(tmp_path)
+    np.save(tmp_path / "test_labels.npy", np.zeros(11, dtype=np.int64))
+    with pytest.raises(DataError, match="11 labels for 12 images"):
+        load_mnist_npy(tmp_path)
+    np.save(tmp_path / "test_labels.npy", np.full(12, 10))
+    with pytest.raises(DataError, match="0..9"):
+        load_mnist_npy(tmp_path)
+    np.save(tmp_path / "test_labels.npy", np.zeros(12, dtype=np.int64))
+    np.save(tmp_path / "test_data.npy", np.zeros((12, 783)))
+    with pytest.raises(DataError, match="not square"):
+        load_mnist_npy(tmp_path)
+    (tmp_path / "test_data.npy").write_bytes(b"garbage, not an array")
+    with pytest.raises(DataError, match="not a readable .npy"):
+        load_mnist_npy(tmp_path)
+
+
+# -- MNIST as IDX files ---------------------------------------------------------------------------------
+
+
+def _idx_bytes(a: np.ndarray) -> bytes:
+    code = {np.uint8: 0x08, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}[a.dtype.type]
+    head = bytes([0, 0, code, a.ndim]) + np.asarray(a.shape, dtype=">u4").tobytes()
+    return head + a.astype(a.dtype.newbyteorder(">")).tobytes()
+
+
+def _write_idx(path, a, gz=False):
+    data = _idx_bytes(a)
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_round_trip(tmp_path, dtype, gz):
+    a = (np.arange(24).reshape(2, 3, 4) * 3).astype(dtype)
+    got = read_idx(_write_idx(tmp_path / "a.idx", a, gz))
+    assert got.shape == a.shape and np.array_equal(got, a) and got.dtype.isnative
+
+
+def test_read_idx_errors(tmp_path):
+    with pytest.raises(DataError, match="missing file"):
+        read_idx(tmp_path / "none")
+    (tmp_path / "bad").write_bytes(b"\x12\x34\x08\x01abcd")
+    with pytest.raises(DataError, match="magic number 1234"):
+        read_idx(tmp_path / "bad")
+    good = _idx_bytes(np.zeros((4, 2, 2), dtype=np.uint8))
+    (tmp_path / "short").write_bytes(good[:-3])
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(tmp_path / "short")
+
+
+def _fake_idx_dir(root, n=10, gz=True):
+    rng = np.random.default_rng(1)
+    sfx = ".gz" if gz else ""
+    for prefix, m in (("train", n), ("t10k", n // 2)):
+        _write_idx(root / f"{prefix}-images-idx3-ubyte{sfx}", rng.integers(0, 256, (m, 28, 28)).astype(np.uint8), gz)
+        _write_idx(root / f"{prefix}-labels-idx1-ubyte{sfx}", rng.integers(0, 10, m).astype(np.uint8), gz)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_idx_from_directory_and_paths(tmp_path, gz):
+    _fake_idx_dir(tmp_path, gz=gz)
+    d = load_mnist_idx(tmp_path, val_fraction=0.2)
+    assert (len(d.train), len(d.val), len(d.test)) == (8, 2, 5)
+    assert d.test.arrays[0].shape == (5, 1, 28, 28) and d.test.arrays[1].dtype == np.int64
+    sfx = ".gz" if gz else ""
+    d2 = load_mnist_idx(
+        train_images=tmp_path / f"train-images-idx3-ubyte{sfx}",
+        train_labels=tmp_path / f"train-labels-idx1-ubyte{sfx}",
+        test_images=tmp_path / f"t10k-images-idx3-ubyte{sfx}",
+        test_labels=tmp_path / f"t10k-labels-idx1-ubyte{sfx}",
+        val_fraction=0,
+    )
+    assert len(d2.train) == 10 and d2.val is None
+
+
+def test_mnist_idx_errors(tmp_path):
+    with pytest.raises(DataError, match="give a directory or all four paths"):
+        load_mnist_idx(train_images=tmp_path / "x")
+    _fake_idx_dir(tmp_path, gz=False)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError, match="no test labels file"):
+        load_mnist_idx(tmp_path)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4, dtype=np.uint8))
+    with pytest.raises(DataError, match="4 labels for 5 images"):
+        load_mnist_idx(tmp_path)
