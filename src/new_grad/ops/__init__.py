@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import activations, conv, elementwise, indexing, linalg, losses, nn_ops, norm, reductions, shape
+from . import activations, conv, elementwise, indexing, linalg, losses, nn_ops, norm, recurrent, reductions, shape
 from ._core import REGISTRY, OpInfo, nondifferentiable, primitive, record, register, unbroadcast, unbroadcast_to
 
-FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, activations, shape, indexing, linalg, nn_ops, conv, norm, losses)
+FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, activations, shape, indexing, linalg, nn_ops, conv, norm, losses, recurrent)
 
 
 def _public(mod: ModuleType) -> dict[str, object]:
