@@ -315,3 +315,40 @@ def test_clip_grad_value_matches_torch():
     for g, t in zip(grads, tparams):
         assert np.array_equal(g, t.grad.numpy())
     assert ng.optim.clip_grad_value_ is ng.nn.utils.clip_grad_value_
+
+
+# -- GPU ----------------------------------------------------------------------------------------------------
+def _cuda() -> bool:
+    from new_grad.backends import cuda_available
+
+    return cuda_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("kind,kw", [CASES[3], CASES[8], CASES[17], CASES[21]], ids=lambda v: str(v))
+def test_cupy_arrays_follow_the_numpy_trajectory(kind, kw, tmp_path):
+    import cupy as cp
+
+    rng = np.random.default_rng(8)
+    params = [rng.standard_normal(s) for s in SHAPES]
+    grads = [np.zeros_like(p) for p in params]
+    gparams = [cp.asarray(p) for p in params]
+    ggrads = [cp.zeros_like(p) for p in gparams]
+    cls = getattr(ng.optim, kind)
+    opt, gopt = cls(list(zip(params, grads)), **kw), cls(list(zip(gparams, ggrads)), **kw)
+    for _ in range(20):
+        for g, gg in zip(grads, ggrads):
+            g[...] = rng.standard_normal(g.shape)
+            gg[...] = cp.asarray(g)
+        ng.optim.clip_grad_norm_(grads, 1.0)
+        ng.optim.clip_grad_norm_(ggrads, 1.0)
+        opt.step()
+        gopt.step()
+    for p, gp in zip(params, gparams):
+        assert isinstance(gp, cp.ndarray)
+        np.testing.assert_allclose(cp.asnumpy(gp), p, rtol=0, atol=1e-10)
+    ng.save(gopt.state_dict(), tmp_path / "g.npz")  # CuPy buffers are written from host copies
+    fresh = cls(list(zip([p.copy() for p in gparams], [g.copy() for g in ggrads])), **kw)
+    fresh.load_state_dict(ng.load(tmp_path / "g.npz"))  # and come back onto the GPU
+    assert all(isinstance(v, cp.ndarray) for s in fresh.state.values() for v in s.values() if hasattr(v, "shape"))
