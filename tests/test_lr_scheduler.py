@@ -143,6 +143,8 @@ def test_lambda_state_dict_skips_functions():
 def test_step_with_epoch_uses_closed_form_and_warns():
     ours, theirs = pair("SGD", dict(lr=0.1))
     s, ts = ngs.StepLR(ours, step_size=3, gamma=0.5), tls.StepLR(theirs, step_size=3, gamma=0.5)
+    ours.step()
+    theirs.step()
     with pytest.warns(UserWarning, match="deprecated"):
         s.step(7)
     with warnings.catch_warnings():
@@ -164,7 +166,19 @@ def test_errors():
     with pytest.raises(OptimizerError, match="initial_lr"):
         ngs.StepLR(ng.optim.SGD([(np.zeros(1), np.zeros(1))], lr=0.1), step_size=2, last_epoch=3)
     s = ngs.OneCycleLR(ours, max_lr=0.1, total_steps=2)
+    ours.step()
     s.step()
     s.step()
     with pytest.raises(OptimizerError, match="total_steps is 2"):
+        s.step()
+
+
+def test_warns_when_stepped_before_the_optimizer():
+    ours, _ = pair("SGD", dict(lr=0.1))
+    s = ngs.ExponentialLR(ours, gamma=0.5)
+    with pytest.warns(UserWarning, match="before optimizer.step"):
+        s.step()
+    ours.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         s.step()

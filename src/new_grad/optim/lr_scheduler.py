@@ -95,6 +95,13 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or iteration) and write the new rates into the optimiser."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn(
+                f"{type(self).__name__}.step() was called before optimizer.step(); call it after, or the first "
+                "value of the schedule is skipped (PyTorch's order since 1.1)",
+                UserWarning,
+                stacklevel=2,
+            )
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1

@@ -115,6 +115,7 @@ class Optimizer:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             self._step_group(group)
+        self._opt_called = True  # lets a scheduler warn when it is stepped first (as PyTorch does)
         return loss
 
     def _step_group(self, group: dict[str, Any]) -> None:
