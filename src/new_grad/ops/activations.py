@@ -22,18 +22,10 @@ from ..backend import namespace
 from ..errors import ArgumentError
 from ._core import primitive
 from .elementwise import _erf_impl, add, erf, exp, multiply, sigmoid, subtract, tanh, where
-from .reductions import normalize_axes
+from .reductions import keep_reduced, normalize_axes
 from .reductions import sum as _sum
-from .shape import expand_dims
 
 # -- softmax family --------------------------------------------------------------------------------
-
-
-def _reduced_to_keepdims(y: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    """A reduction's result with its reduced axes back as size 1 (so it broadcasts against ``x``)."""
-    if keepdims or not x.ndim:
-        return y
-    return expand_dims(y, normalize_axes(axis, x.ndim))
 
 
 def softmax_backward(grad_output: Any, x: Any, axis: int = -1, *, out: Any = None, needs: Any = None) -> tuple:
@@ -73,8 +65,8 @@ def logsumexp_backward(
     grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None, needs: Any = None
 ) -> tuple:
     """∂x = g · exp(x − logsumexp(x)) = g · softmax(x) over the reduced axes."""
-    lse = logsumexp(x, axis, True) if out is None else _reduced_to_keepdims(out, x, axis, keepdims)
-    g = _reduced_to_keepdims(grad_output, x, axis, keepdims)
+    lse = logsumexp(x, axis, True) if out is None else keep_reduced(out, x, axis, keepdims)
+    g = keep_reduced(grad_output, x, axis, keepdims)
     return multiply(g, exp(subtract(x, lse))), None, None
 
 

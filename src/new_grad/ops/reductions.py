@@ -1,14 +1,21 @@
-"""Reductions: sum, mean, max. Their backward spreads the gradient back over the reduced axes."""
+"""Reductions: their backward spreads the gradient back over the reduced axes.
+
+``axis`` is None (all axes), an int or a tuple, negatives allowed; ``keepdims``
+as in NumPy. ``max``/``min`` (alias ``amax``/``amin``) share the gradient among
+tied extrema, like PyTorch's ``amax``. ``argmax``, ``argmin`` and ``argsort``
+return indices and are never recorded; ``sort``'s values are differentiable.
+"""
 
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 from ..backend import namespace
-from ._core import primitive
-from .elementwise import divide, multiply
-from .shape import broadcast_to, expand_dims
+from ._core import nondifferentiable, primitive, unbroadcast_to
+from .elementwise import divide, multiply, subtract, where
+from .shape import broadcast_to, expand_dims, reshape
 
 
 def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -24,6 +31,13 @@ def expand_reduced(grad: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     if not keepdims and x.ndim:
         grad = expand_dims(grad, normalize_axes(axis, x.ndim))
     return broadcast_to(grad, x.shape)
+
+
+def keep_reduced(y: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """A reduction's result (or gradient) with its reduced axes back as size 1, to broadcast against ``x``."""
+    if keepdims or not x.ndim:
+        return y
+    return expand_dims(y, normalize_axes(axis, x.ndim))
 
 
 def sum_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
@@ -63,3 +77,220 @@ def max_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = Fa
 @primitive(max_backward, formula="∂max(x)/∂xᵢ = [xᵢ = max] / #ties")
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
     return namespace(x).max(x, axis=axis, keepdims=keepdims)
+
+
+def min_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
+    # the gradient goes to the minima; ties share it equally (PyTorch's amin rule)
+    xp = namespace(x)
+    mask = x == xp.min(x, axis=axis, keepdims=True)
+    share = (mask / xp.sum(mask, axis=axis, keepdims=True)).astype(x.dtype)  # a constant
+    return multiply(expand_reduced(grad_output, x, axis, keepdims), share), None, None
+
+
+@primitive(min_backward, formula="∂min(x)/∂xᵢ = [xᵢ = min] / #ties")
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
+    return namespace(x).min(x, axis=axis, keepdims=keepdims)
+
+
+amax = max  # NumPy's aliases (PyTorch's amax/amin are these: ties share the gradient)
+amin = min
+
+
+def _prod_of_others(x: Any, axis: Any) -> Any:
+    """For each element, the product of the others in its reduced slice (exact with zeros)."""
+    xp = namespace(x)
+    axes = normalize_axes(axis, x.ndim)
+    k = len(axes)
+    moved = xp.moveaxis(x, axes, tuple(range(x.ndim - k, x.ndim)))
+    flat = moved.reshape(moved.shape[: x.ndim - k] + (-1,))
+    one = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
+    left = xp.concatenate([one, xp.cumprod(flat[..., :-1], axis=-1)], axis=-1)  # Π_{j<i}
+    right = xp.flip(xp.concatenate([one, xp.cumprod(xp.flip(flat[..., 1:], -1), axis=-1)], axis=-1), -1)  # Π_{j>i}
+    others = (left * right).reshape(moved.shape)
+    return xp.moveaxis(others, tuple(range(x.ndim - k, x.ndim)), axes)
+
+
+def prod_backward(
+    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None, needs: Any = None
+) -> tuple:
+    """∂Πx/∂xᵢ = Π_{j≠i} xⱼ: prod/xᵢ when no factor is 0, else exclusive products.
+
+    With zeros the factor is computed as a constant, so second derivatives there are not recorded.
+    """
+    xp = namespace(x)
+    g = keep_reduced(grad_output, x, axis, keepdims)
+    if x.size and not bool(xp.any(x == 0)):
+        p = prod(x, axis, True) if out is None else keep_reduced(out, x, axis, keepdims)
+        return multiply(g, divide(p, x)), None, None
+    if x.ndim == 0 or x.size == 0:
+        return multiply(g, xp.ones_like(x)), None, None
+    return multiply(g, _prod_of_others(x, axis)), None, None
+
+
+@primitive(prod_backward, formula="∂Πx/∂xᵢ = Π_{j≠i} xⱼ")
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return namespace(x).prod(x, axis=axis, keepdims=keepdims)
+
+
+def _dof(x: Any, axis: Any, ddof: float) -> float:
+    return _count(x, axis) - ddof
+
+
+def var_backward(grad_output: Any, x: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> tuple:
+    n = _dof(x, axis, ddof)
+    scale = 2.0 / n if n else math.inf
+    d = subtract(x, mean(x, axis, True))
+    return multiply(keep_reduced(grad_output, x, axis, keepdims), multiply(d, scale)), None, None, None
+
+
+@primitive(var_backward, formula="∂var/∂xᵢ = 2(xᵢ − x̄)/(N − ddof)")
+def var(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
+    """Variance with NumPy's default ``ddof=0`` (PyTorch's ``var`` defaults to ``correction=1``)."""
+    return namespace(x).var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def std_backward(
+    grad_output: Any, x: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False, *, out: Any = None,
+    needs: Any = None,
+) -> tuple:
+    """∂std/∂xᵢ = (xᵢ − x̄)/((N − ddof)·std), and 0 where std = 0 (PyTorch's choice, not NaN)."""
+    s = std(x, axis, ddof=ddof, keepdims=True) if out is None else keep_reduced(out, x, axis, keepdims)
+    n = _dof(x, axis, ddof)
+    zero = s == 0
+    coef = divide(keep_reduced(grad_output, x, axis, keepdims), multiply(where(zero, 1, s), n if n else math.nan))
+    d = subtract(x, mean(x, axis, True))
+    return multiply(where(zero, 0, coef), d), None, None, None
+
+
+@primitive(std_backward, formula="∂std/∂xᵢ = (xᵢ − x̄)/((N − ddof)·std)")
+def std(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
+    """Standard deviation with NumPy's default ``ddof=0`` (PyTorch's defaults to ``correction=1``)."""
+    return namespace(x).std(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def average_backward(
+    grad_output: Any, a: Any, axis: Any = None, weights: Any = None, keepdims: bool = False, *, out: Any = None,
+    needs: Any = (True,) * 4,
+) -> tuple:
+    """avg = Σwx/Σw:  ∂a = w/Σw,  ∂w = (a − avg)/Σw."""
+    if weights is None:
+        return mean_backward(grad_output, a, axis, keepdims)[0], None, None, None
+    wb = weights if weights.shape == a.shape else reshape(weights, _weights_shape(a, axis, weights))
+    total = sum(wb, axis, True)
+    g = keep_reduced(grad_output, a, axis, keepdims)
+    ga = gw = None
+    if needs[0]:
+        ga = unbroadcast_to(multiply(g, divide(wb, total)), a.shape)
+    if needs[2]:
+        avg = average(a, axis, weights, keepdims=True) if out is None else keep_reduced(out, a, axis, keepdims)
+        gwb = unbroadcast_to(multiply(g, divide(subtract(a, avg), total)), wb.shape)
+        gw = gwb if wb is weights else reshape(gwb, weights.shape)
+    return ga, None, gw, None
+
+
+def _weights_shape(a: Any, axis: Any, weights: Any) -> tuple[int, ...]:
+    """1-D (or per-axes) weights laid out along ``axis`` so they broadcast against ``a``."""
+    shape = [1] * a.ndim
+    for i, ax in enumerate(normalize_axes(axis, a.ndim) if axis is not None else ()):
+        shape[ax] = weights.shape[i]
+    return tuple(shape)
+
+
+@primitive(average_backward, formula="∂a = w/Σw, ∂w = (a − avg)/Σw")
+def average(a: Any, axis: Any = None, weights: Any = None, *, keepdims: bool = False) -> Any:
+    """Weighted mean Σwa/Σw over ``axis``; the weights are differentiable too."""
+    return namespace(a).average(a, axis=axis, weights=weights, keepdims=keepdims)
+
+
+# -- cumulative ------------------------------------------------------------------------------------
+
+
+def _reverse_cumsum(g: Any, axis: int) -> Any:
+    """Σ_{j ≥ i} g_j along ``axis``: the adjoint of cumsum."""
+    from .shape import flip
+
+    return flip(cumsum(flip(g, axis), axis), axis)
+
+
+def cumsum_backward(grad_output: Any, x: Any, axis: Any = None) -> tuple:
+    if axis is None:
+        return reshape(_reverse_cumsum(grad_output, 0), x.shape), None
+    return _reverse_cumsum(grad_output, axis), None
+
+
+@primitive(cumsum_backward, formula="∂x = reverse cumulative sum of the gradient")
+def cumsum(x: Any, axis: Any = None) -> Any:
+    """Running sum along ``axis`` (None: over the flattened array, as NumPy)."""
+    return namespace(x).cumsum(x, axis=axis)
+
+
+def _cumprod_grad_with_zeros(g: Any, x: Any, axis: int) -> Any:
+    """∂x_k = Σ_{i ≥ k} g_i Π_{j ≤ i, j ≠ k} x_j, exactly, in O(n²): used only when x has zeros."""
+    xp = namespace(x)
+    xm, gm = xp.moveaxis(x, axis, -1), xp.moveaxis(g, axis, -1)
+    n = xm.shape[-1]
+    res = xp.empty_like(xm)
+    one = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
+    for k in range(n):
+        prefix = xp.prod(xm[..., :k], axis=-1, keepdims=True)
+        tail = xp.concatenate([one, xp.cumprod(xm[..., k + 1 :], axis=-1)], axis=-1)
+        res[..., k] = xp.sum(gm[..., k:] * prefix * tail, axis=-1)
+    return xp.moveaxis(res, -1, axis)
+
+
+def cumprod_backward(grad_output: Any, x: Any, axis: Any = None, *, out: Any = None, needs: Any = None) -> tuple:
+    """∂x_k = Σ_{i ≥ k} g_i y_i / x_k (y the output) when no x is 0; an exact O(n²) sum otherwise."""
+    xp = namespace(x)
+    xf = x if axis is not None else reshape(x, (-1,))
+    ax = 0 if axis is None else axis
+    if xf.size and bool(xp.any(x == 0)):
+        gx = _cumprod_grad_with_zeros(grad_output, xf, ax)  # a constant: no second derivative here
+    else:
+        y = cumprod(xf, ax) if out is None else out
+        gx = divide(_reverse_cumsum(multiply(grad_output, y), ax), xf)
+    return (gx if axis is not None else reshape(gx, x.shape)), None
+
+
+@primitive(cumprod_backward, formula="∂x_k = Σ_{i≥k} gᵢ yᵢ / x_k")
+def cumprod(x: Any, axis: Any = None) -> Any:
+    """Running product along ``axis`` (None: over the flattened array, as NumPy)."""
+    return namespace(x).cumprod(x, axis=axis)
+
+
+# -- sorting ---------------------------------------------------------------------------------------
+
+
+def sort_backward(grad_output: Any, x: Any, axis: Any = -1) -> tuple:
+    """Sorting permutes: send each gradient back to where its value came from (inverse permutation)."""
+    from .shape import take_along_axis
+
+    xp = namespace(x)
+    xf = x.reshape(-1) if axis is None else x
+    ax = 0 if axis is None else axis
+    order = xp.argsort(xf, axis=ax, kind="stable")
+    inverse = xp.argsort(order, axis=ax, kind="stable")
+    gx = take_along_axis(grad_output, inverse, ax)
+    return (gx if axis is not None else reshape(gx, x.shape)), None
+
+
+@primitive(sort_backward, formula="∂x = the gradient un-permuted by the sort's indices")
+def sort(x: Any, axis: Any = -1) -> Any:
+    """Sorted copy along ``axis`` (None: flattened). Ties keep their order (stable)."""
+    return namespace(x).sort(x, axis=axis, kind="stable")
+
+
+@nondifferentiable
+def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return namespace(x).argmax(x, axis=axis, keepdims=keepdims)
+
+
+@nondifferentiable
+def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return namespace(x).argmin(x, axis=axis, keepdims=keepdims)
+
+
+@nondifferentiable
+def argsort(x: Any, axis: Any = -1, kind: Any = None) -> Any:
+    return namespace(x).argsort(x, axis=axis, kind=kind)
+
+
