@@ -1,17 +1,58 @@
-"""Linear algebra ops: products and (in :mod:`new_grad.linalg`) decompositions."""
+"""Linear algebra: products (top level) and decompositions (``new_grad.linalg``).
+
+Products reduce to one rule. Every product is an einsum, and the gradient of an
+einsum with respect to one operand is another einsum: the upstream gradient
+contracted with the other operands onto that operand's subscripts. Two details
+make that exact for every subscript string: a letter only the operand carries
+(summed away in the forward) comes back by contracting with a vector of ones,
+and a letter the operand repeats (a diagonal, ``'ii->i'``) comes back by
+contracting with an identity matrix.
+
+Decompositions use the standard adjoint formulas (Giles 2008; Murray 2016 for
+Cholesky; Walter & Lehmann for QR; PyTorch's SVD/eigh rules), written with
+new_grad's own ops so they can be differentiated again. Ops with several outputs
+(QR, eigh, SVD) are recorded once on a packed array that the public function
+unpacks with recorded slices: one tape entry, the tape's one-output model intact.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import builtins
+import math
+import string
+from collections import Counter
+from typing import Any, NamedTuple
 
-from ..backend import namespace
-from ._core import primitive, unbroadcast_to
-from .elementwise import multiply
-from .shape import expand_dims, reshape, swapaxes
+from ..autograd_engine import active_engine, constant
+from ..backend import is_array, namespace
+from ..errors import GradientError, ShapeError, shape_str
+from ._core import primitive, record, register, unbroadcast, unbroadcast_to
+from .elementwise import add, divide, multiply, negative, power, subtract
+from .indexing import getitem
+from .reductions import expand_reduced
+from .reductions import sum as _sum
+from .shape import concatenate, expand_dims, moveaxis, reshape, swapaxes, tril
+
+# names only in ``new_grad.linalg`` (NumPy has them in ``numpy.linalg``, not at the top level)
+NOT_TOP_LEVEL = (
+    "inv", "det", "slogdet", "solve", "cholesky", "qr", "eigh", "svd", "svdvals", "norm", "pinv",
+    "SlogdetResult", "QRResult", "EighResult", "SVDResult",
+)  # fmt: skip
 
 
 def _mT(x: Any) -> Any:
     return swapaxes(x, -1, -2)
+
+
+def _const(x: Any) -> Any:
+    return constant(x)
+
+
+def _eye(n: int, like: Any) -> Any:
+    return _const(namespace(like).eye(n, dtype=like.dtype))
+
+
+# -- matmul and outer ------------------------------------------------------------------------------------
 
 
 def matmul_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
@@ -48,3 +89,604 @@ def outer_backward(grad_output: Any, a: Any, b: Any) -> tuple:
 @primitive(outer_backward, formula="∂(a⊗b)/∂a = G b, ∂(a⊗b)/∂b = Gᵀ a")
 def outer(a: Any, b: Any) -> Any:
     return namespace(a, b).outer(a, b)
+
+
+# -- einsum: parsing and the one gradient rule --------------------------------------------------------------
+
+
+def _parse(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
+    """Subscripts with every ``...`` spelled out in fresh letters and the output made explicit."""
+    s = subscripts.replace(" ", "")
+    lhs, arrow, rhs = s.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ShapeError(f"einsum('{subscripts}'): {len(terms)} operand subscripts for {len(shapes)} operands")
+    free = [c for c in string.ascii_letters if c not in s]
+    n_ell = builtins.max([len(sh) - (len(t) - 3) for t, sh in zip(terms, shapes) if "..." in t], default=0)
+    ell = "".join(free[:n_ell])
+    full = []
+    for t, sh in zip(terms, shapes):
+        if "..." in t:
+            k = len(sh) - (len(t) - 3)
+            t = t.replace("...", ell[n_ell - k :] if k else "")
+        if len(t) != len(sh):
+            raise ShapeError(
+                f"einsum('{subscripts}'): subscripts '{t}' name {len(t)} axes but the operand has shape {tuple(sh)}"
+            )
+        full.append(t)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:  # implicit mode: broadcast axes first, then the letters seen once, alphabetically
+        counts = Counter(c for t in terms for c in t.replace("...", ""))
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1))
+    return full, out
+
+
+def _einsum_vjp(g: Any, terms: list[str], out: str, operands: tuple, i: int) -> Any:
+    """∂/∂(operand i) of einsum(terms -> out), given the upstream gradient ``g``."""
+    x = operands[i]
+    term = terms[i]
+    sizes: dict[str, int] = {}
+    for t, op in zip([*terms, out], [*operands, g]):
+        for c, n in zip(t, op.shape):
+            sizes[c] = builtins.max(sizes.get(c, 1), n)
+    used = set("".join(terms) + out)
+    fresh = (c for c in string.ascii_letters if c not in used)
+    target, deltas, seen = [], [], set()
+    for c in term:
+        if c in seen:  # a repeated letter: a diagonal; tie its copy to it with an identity
+            d = next(fresh)
+            target.append(d)
+            deltas.append(c + d)
+        else:
+            seen.add(c)
+            target.append(c)
+    others = [out] + [t for j, t in enumerate(terms) if j != i]
+    ops = [g] + [op for j, op in enumerate(operands) if j != i]
+    available = set("".join(others))
+    xp = namespace(g)
+    for c in dict.fromkeys(term):
+        if c not in available:  # summed away in the forward: every element gets the gradient
+            others.append(c)
+            ops.append(_const(xp.ones(sizes[c], dtype=g.dtype)))
+    for cd in deltas:
+        others.append(cd)
+        ops.append(_eye(sizes[cd[0]], g))
+    gx = einsum(",".join(others) + "->" + "".join(target), *ops)
+    stretched = tuple(k for k, c in enumerate(term) if x.shape[k] == 1 and sizes[c] != 1)
+    if stretched:  # a size-1 axis the forward broadcast: sum the gradient back
+        gx = _sum(gx, axis=stretched, keepdims=True)
+    return gx
+
+
+def _einsum_backward(terms: list[str], res: str) -> Any:
+    def einsum_backward(grad_output: Any, *operands: Any, out: Any = None, needs: Any = None) -> tuple:
+        grads = []
+        for i, x in enumerate(operands):
+            if (needs is not None and not needs[i]) or not is_array(x) or x.dtype.kind not in "fc":
+                grads.append(None)
+            else:
+                grads.append(_einsum_vjp(grad_output, terms, res, operands, i))
+        return tuple(grads)
+
+    return einsum_backward
+
+
+def _sublist_to_str(args: tuple) -> tuple[str, tuple]:
+    """NumPy's interleaved form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as a subscripts string."""
+
+    def letters(sub: Any) -> str:
+        return "".join("..." if s is Ellipsis else string.ascii_letters[s] for s in sub)
+
+    ops, subs = list(args[0::2]), list(args[1::2])
+    out = letters(args[-1]) if len(args) % 2 else None
+    if len(args) % 2:
+        ops = ops[:-1]
+    s = ",".join(letters(x) for x in subs)
+    return (s + "->" + out if out is not None else s), tuple(ops)
+
+
+def einsum(*args: Any, optimize: Any = None) -> Any:
+    """``np.einsum``: any subscripts, ellipsis broadcasting, implicit output, NumPy's sublist form."""
+    if isinstance(args[0], str):
+        subscripts, operands = args[0], tuple(args[1:])
+    else:
+        subscripts, operands = _sublist_to_str(args)
+    xp = namespace(*operands)
+    opt = (len(operands) > 1) if optimize is None else optimize
+    try:
+        out = xp.asarray(xp.einsum(subscripts, *operands, optimize=opt))
+    except ValueError as err:
+        shapes = ", ".join(shape_str(o) for o in operands)
+        raise ShapeError(f"einsum('{subscripts}', {shapes}): {err}") from err
+    if active_engine() is None:
+        return out
+    terms, res = _parse(subscripts, [getattr(o, "shape", ()) for o in operands])
+    return record("einsum", _einsum_backward(terms, res), operands, out, True)
+
+
+register("einsum", None, einsum, formula="∂/∂xᵢ = einsum of G with the other operands onto xᵢ's subscripts")
+
+
+# -- products as einsums ----------------------------------------------------------------------------------
+
+
+def _letters(n: int, start: int = 0) -> str:
+    return string.ascii_letters[start : start + n]
+
+
+def _product_vjp(grad_output: Any, a: Any, b: Any, ta: str, tb: str, to: str, needs: Any) -> tuple:
+    terms, ops = [ta, tb], (a, b)
+    return tuple(
+        _einsum_vjp(grad_output, terms, to, ops, i) if needs[i] and is_array(x) and x.dtype.kind in "fc" else None
+        for i, x in enumerate(ops)
+    )
+
+
+def _scalar_product(grad_output: Any, a: Any, b: Any) -> tuple:
+    return unbroadcast(multiply(grad_output, b), a), unbroadcast(multiply(grad_output, a), b)
+
+
+def _dot_subscripts(a: Any, b: Any) -> tuple[str, str, str]:
+    ta = _letters(a.ndim)
+    tb = list(_letters(b.ndim, a.ndim))
+    k = -2 if b.ndim >= 2 else 0
+    tb[k] = ta[-1]
+    tb = "".join(tb)
+    return ta, tb, ta[:-1] + tb.replace(ta[-1], "")
+
+
+def dot_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    if a.ndim == 0 or b.ndim == 0:
+        return _scalar_product(grad_output, a, b)
+    return _product_vjp(grad_output, a, b, *_dot_subscripts(a, b), needs)
+
+
+@primitive(dot_backward, formula="∂(a·b)/∂a = G·bᵀ, ∂(a·b)/∂b = aᵀ·G (over the contracted axis)")
+def dot(a: Any, b: Any) -> Any:
+    return namespace(a, b).asarray(namespace(a, b).dot(a, b))
+
+
+def inner_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    if a.ndim == 0 or b.ndim == 0:
+        return _scalar_product(grad_output, a, b)
+    ta, tb = _letters(a.ndim), _letters(b.ndim - 1, a.ndim) + _letters(a.ndim)[-1]
+    return _product_vjp(grad_output, a, b, ta, tb, ta[:-1] + tb[:-1], needs)
+
+
+@primitive(inner_backward, formula="contract the last axes: ∂/∂a = G·b, ∂/∂b = G·a")
+def inner(a: Any, b: Any) -> Any:
+    return namespace(a, b).asarray(namespace(a, b).inner(a, b))
+
+
+def vdot_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+    ga = reshape(multiply(grad_output, b), a.shape) if is_array(a) else None
+    gb = reshape(multiply(grad_output, a), b.shape) if is_array(b) else None
+    return ga, gb
+
+
+@primitive(vdot_backward, formula="∂(Σ aᵢbᵢ)/∂a = g b, ∂/∂b = g a (flattened)")
+def vdot(a: Any, b: Any) -> Any:
+    return namespace(a, b).asarray(namespace(a, b).vdot(a, b))
+
+
+def _tensordot_subscripts(a: Any, b: Any, axes: Any) -> tuple[str, str, str]:
+    if isinstance(axes, int):
+        ax_a, ax_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, int) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, int) else list(ax_b)
+    ta = _letters(a.ndim)
+    tb = list(_letters(b.ndim, a.ndim))
+    for i, j in zip(ax_a, ax_b):
+        tb[j % b.ndim] = ta[i % a.ndim]
+    shared = {ta[i % a.ndim] for i in ax_a}
+    tb = "".join(tb)
+    return ta, tb, "".join(c for c in ta if c not in shared) + "".join(c for c in tb if c not in shared)
+
+
+def tensordot_backward(grad_output: Any, a: Any, b: Any, axes: Any = 2, *, out: Any = None, needs: Any = None) -> tuple:
+    needs = needs or (True, True, False)
+    return (*_product_vjp(grad_output, a, b, *_tensordot_subscripts(a, b, axes), needs[:2]), None)
+
+
+@primitive(tensordot_backward, formula="∂/∂a = G contracted with b over b's free axes (and vice versa)")
+def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
+    return namespace(a, b).tensordot(a, b, axes)
+
+
+# -- several outputs: one packed, recorded array, unpacked by recorded slices ---------------------------------
+
+
+def _pack(name: str, backward: Any, inputs: tuple, outputs: tuple, nbatch: int) -> tuple:
+    """Record ``outputs`` (sharing ``nbatch`` leading axes) as one op; return recorded views of them."""
+    if active_engine() is None:
+        return outputs
+    xp = namespace(*outputs)
+    batch = outputs[0].shape[:nbatch]
+    sizes = [math.prod(o.shape[nbatch:]) for o in outputs]
+    shapes = [o.shape for o in outputs]
+    packed = xp.concatenate([o.reshape(*batch, n) for o, n in zip(outputs, sizes)], axis=-1)
+    bounds = [0]
+    for n in sizes:
+        bounds.append(bounds[-1] + n)
+
+    def unpack(p: Any, recorded: bool) -> list[Any]:
+        pieces = []
+        for lo, hi, shape in zip(bounds[:-1], bounds[1:], shapes):
+            if recorded:
+                pieces.append(reshape(getitem(p, (Ellipsis, slice(lo, hi))), shape))
+            else:
+                pieces.append(p[..., lo:hi].reshape(shape))
+        return pieces
+
+    def packed_backward(grad_output: Any, *ins: Any, out: Any = None, needs: Any = None) -> tuple:
+        gs = unpack(grad_output, recorded=True)
+        outs = None if out is None else unpack(out, recorded=False)
+        return backward(gs, outs, *ins)
+
+    packed_backward.__name__ = name.rsplit(".", 1)[-1] + "_backward"
+    tape = active_engine().operation_list
+    before = len(tape)
+    packed = record(name, packed_backward, inputs, packed, True)
+    if len(tape) == before:  # not recorded: no input needed a gradient
+        return outputs
+    return tuple(unpack(packed, recorded=True))
+
+
+# -- inverse, determinants, solve --------------------------------------------------------------------------------
+
+
+def inv_backward(grad_output: Any, a: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    y = _mT(inv(a) if out is None else out)
+    return (negative(matmul(y, matmul(grad_output, y))),)
+
+
+@primitive(inv_backward, name="linalg.inv", formula="∂A⁻¹: Ā = −A⁻ᵀ G A⁻ᵀ")
+def inv(a: Any) -> Any:
+    return namespace(a).linalg.inv(a)
+
+
+def _lift2(x: Any) -> Any:
+    return expand_dims(expand_dims(x, -1), -1)
+
+
+def det_backward(grad_output: Any, a: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    d = det(a) if out is None else out
+    return (multiply(_lift2(multiply(grad_output, d)), _mT(inv(a))),)
+
+
+@primitive(det_backward, name="linalg.det", formula="∂det A/∂A = det(A) A⁻ᵀ")
+def det(a: Any) -> Any:
+    return namespace(a).asarray(namespace(a).linalg.det(a))
+
+
+class SlogdetResult(NamedTuple):
+    sign: Any
+    logabsdet: Any
+
+
+def slogdet_backward(grad_output: Any, a: Any) -> tuple:
+    return (multiply(_lift2(grad_output), _mT(inv(a))),)
+
+
+@primitive(slogdet_backward, name="linalg.slogdet", formula="∂log|det A|/∂A = A⁻ᵀ (the sign is constant)")
+def _logabsdet(a: Any) -> Any:
+    return namespace(a).asarray(namespace(a).linalg.slogdet(a)[1])
+
+
+def slogdet(a: Any) -> SlogdetResult:
+    """(sign, log|det a|): the sign is a constant, the log-determinant is differentiable."""
+    sign = namespace(a).asarray(namespace(a).linalg.slogdet(a)[0])
+    return SlogdetResult(_const(sign), _logabsdet(a))
+
+
+def solve_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    x = solve(a, b) if out is None else out
+    vec = b.ndim == 1
+    g2 = expand_dims(grad_output, -1) if vec else grad_output
+    x2 = expand_dims(x, -1) if vec else x
+    gb2 = solve(_mT(a), g2)  # the adjoint system: Aᵀ b̄ = G
+    gb = reshape(unbroadcast_to(gb2, (*b.shape, 1) if vec else b.shape), b.shape) if needs[1] else None
+    ga = unbroadcast_to(negative(matmul(gb2, _mT(x2))), a.shape) if needs[0] else None
+    return ga, gb
+
+
+@primitive(solve_backward, name="linalg.solve", formula="x = A⁻¹b: b̄ = A⁻ᵀ G, Ā = −b̄ xᵀ")
+def solve(a: Any, b: Any) -> Any:
+    return namespace(a).linalg.solve(a, b)
+
+
+# -- Cholesky ------------------------------------------------------------------------------------------------
+
+
+def cholesky_backward(grad_output: Any, a: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    L = cholesky(a) if out is None else out
+    Lt = _mT(L)
+    P = tril(matmul(Lt, grad_output))
+    S = multiply(add(P, _mT(tril(P, -1))), 0.5)  # symmetric, diagonal halved (Murray's Φ)
+    Y = solve(Lt, S)  # L⁻ᵀ S
+    return (_mT(solve(Lt, _mT(Y))),)  # L⁻ᵀ S L⁻¹
+
+
+@primitive(cholesky_backward, name="linalg.cholesky", formula="Ā = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹, Φ: symmetrised lower part")
+def cholesky(a: Any) -> Any:
+    return namespace(a).linalg.cholesky(a)
+
+
+# -- QR ----------------------------------------------------------------------------------------------------------
+
+
+class QRResult(NamedTuple):
+    Q: Any
+    R: Any
+
+
+def _qr_deep(Q: Any, R: Any, gQ: Any, gR: Any) -> Any:
+    """QR adjoint for m ≥ n: Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ, M = R R̄ᵀ − Q̄ᵀ Q."""
+    M = subtract(matmul(R, _mT(gR)), matmul(_mT(gQ), Q))
+    Ml = tril(M)
+    sym = subtract(add(Ml, _mT(Ml)), multiply(Ml, _eye(Ml.shape[-1], Ml)))  # diagonal counted once
+    rhs = add(gQ, matmul(Q, sym))
+    return _mT(solve(R, _mT(rhs)))  # rhs R⁻ᵀ
+
+
+def _qr_backward(gs: list, outs: Any, a: Any, mode: str) -> tuple:
+    Q, R = qr(a) if outs is None else outs
+    gQ, gR = gs
+    m, n = a.shape[-2], a.shape[-1]
+    if m >= n:
+        return (_qr_deep(Q, R, gQ, gR),)
+    # wide: A = [X | Y] with X = Q U square; Y = Q V contributes through Q
+    Y = getitem(a, (Ellipsis, slice(m, None)))
+    U = getitem(R, (Ellipsis, slice(0, m)))
+    gU = getitem(gR, (Ellipsis, slice(0, m)))
+    gV = getitem(gR, (Ellipsis, slice(m, None)))
+    gX = _qr_deep(Q, U, add(gQ, matmul(Y, _mT(gV))), gU)
+    return (concatenate([gX, matmul(Q, gV)], axis=-1),)
+
+
+def qr(a: Any, mode: str = "reduced") -> Any:
+    """``np.linalg.qr`` (modes reduced, complete when m ≤ n, and r)."""
+    xp = namespace(a)
+    m, n = a.shape[-2], a.shape[-1]
+    if mode not in ("reduced", "r") and not (mode == "complete" and m <= n):
+        raise ShapeError(
+            f"linalg.qr({shape_str(a)}, mode={mode!r}): only mode='reduced', 'r' (and 'complete' when m ≤ n) are "
+            "differentiable; the extra columns of a complete Q are not unique"
+        )
+    Q, R = xp.linalg.qr(a, mode="reduced")
+    res = _pack("linalg.qr", lambda gs, outs, x: _qr_backward(gs, outs, x, mode), (a,), (Q, R), a.ndim - 2)
+    return res[1] if mode == "r" else QRResult(*res)
+
+
+register("linalg.qr", None, qr, formula="Ā = (Q̄ + Q copyltu(R R̄ᵀ − Q̄ᵀQ)) R⁻ᵀ (m ≥ n; wide: split A = [X|Y])")
+
+
+# -- symmetric eigendecomposition --------------------------------------------------------------------------------
+
+
+class EighResult(NamedTuple):
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+def _offdiag_inverse(w: Any) -> Any:
+    """1/(w_j − w_i) off the diagonal, 0 on it (a recorded function of w)."""
+    n = w.shape[-1]
+    eye = _eye(n, w)
+    E = subtract(expand_dims(w, -2), expand_dims(w, -1))
+    return multiply(divide(1.0, add(E, eye)), _const(1 - eye))
+
+
+def _eigh_backward(gs: list, outs: Any, a: Any, UPLO: str) -> tuple:
+    w, V = eigh(a, UPLO) if outs is None else outs
+    gw, gV = gs
+    M = matmul(_mT(V), gV)
+    skew = multiply(subtract(M, _mT(M)), 0.5)
+    core = add(multiply(skew, _offdiag_inverse(w)), multiply(expand_dims(gw, -1), _eye(w.shape[-1], w)))
+    return (matmul(V, matmul(core, _mT(V))),)
+
+
+def eigh(a: Any, UPLO: str = "L") -> EighResult:
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (batched)."""
+    w, V = namespace(a).linalg.eigh(a, UPLO)
+    res = _pack("linalg.eigh", lambda gs, outs, x: _eigh_backward(gs, outs, x, UPLO), (a,), (w, V), a.ndim - 2)
+    return EighResult(*res)
+
+
+register("linalg.eigh", None, eigh, formula="Ā = V (diag(w̄) + F∘skew(VᵀV̄)) Vᵀ, F_ij = 1/(w_j − w_i)")
+
+
+# -- SVD ---------------------------------------------------------------------------------------------------------
+
+
+class SVDResult(NamedTuple):
+    U: Any
+    S: Any
+    Vh: Any
+
+
+def _svd_adjoint(U: Any, S: Any, Vh: Any, gU: Any, gS: Any, gVh: Any, m: int, n: int) -> Any:
+    """PyTorch's svd_backward for the reduced SVD of an m×n matrix, in new_grad ops."""
+    k = S.shape[-1]
+    eye = _eye(k, S)
+    S2 = multiply(S, S)
+    E = subtract(expand_dims(S2, -2), expand_dims(S2, -1))  # E_jk = s_k² − s_j²
+    Finv = multiply(divide(1.0, add(E, eye)), _const(1 - eye))
+    V, gV = _mT(Vh), _mT(gVh)
+    UhgU = matmul(_mT(U), gU)
+    VhgV = matmul(_mT(V), gV)
+    UhgU = subtract(UhgU, _mT(UhgU))
+    VhgV = subtract(VhgV, _mT(VhgV))
+    core = multiply(add(multiply(UhgU, expand_dims(S, -2)), multiply(expand_dims(S, -1), VhgV)), Finv)
+    core = add(core, multiply(expand_dims(gS, -1), eye))
+    if m > k:
+        gUS = divide(gU, expand_dims(S, -2))
+        ga = add(matmul(U, core), subtract(gUS, matmul(U, matmul(_mT(U), gUS))))
+        return matmul(ga, Vh)
+    if n > k:
+        SgV = divide(_mT(gV), expand_dims(S, -1))
+        ga = add(matmul(core, Vh), subtract(SgV, matmul(matmul(SgV, V), Vh)))
+        return matmul(U, ga)
+    return matmul(U, matmul(core, Vh))
+
+
+def _svd_backward(gs: list, outs: Any, a: Any, full_matrices: bool) -> tuple:
+    m, n = a.shape[-2], a.shape[-1]
+    k = builtins.min(m, n)
+    U, S, Vh = svd(a, full_matrices=False) if outs is None else outs
+    gU, gS, gVh = gs
+    if full_matrices and m != n:  # only the first k columns of U (rows of Vh) are determined by a
+        xp = namespace(a)
+        extra_u = getattr(gU, "shape", (0,))[-1] > k and bool(xp.any(gU[..., k:] != 0))
+        extra_v = getattr(gVh, "shape", (0, 0))[-2] > k and bool(xp.any(gVh[..., k:, :] != 0))
+        if extra_u or extra_v:
+            raise GradientError(
+                f"linalg.svd({shape_str(a)}, full_matrices=True): a gradient reached the completing columns of U or "
+                "rows of Vh, which are not unique; use full_matrices=False"
+            )
+        U, Vh = getitem(U, (Ellipsis, slice(0, k))), getitem(Vh, (Ellipsis, slice(0, k), slice(None)))
+        gU, gVh = getitem(gU, (Ellipsis, slice(0, k))), getitem(gVh, (Ellipsis, slice(0, k), slice(None)))
+    return (_svd_adjoint(U, S, Vh, gU, gS, gVh, m, n),)
+
+
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
+    """``np.linalg.svd`` (batched). Differentiable for distinct singular values; with ``full_matrices``
+    and a non-square ``a`` the completing columns must not receive a gradient."""
+    if not compute_uv:
+        return svdvals(a)
+    U, S, Vh = namespace(a).linalg.svd(a, full_matrices=full_matrices, hermitian=hermitian)
+    res = _pack("linalg.svd", lambda gs, outs, x: _svd_backward(gs, outs, x, full_matrices), (a,), (U, S, Vh),
+                a.ndim - 2)
+    return SVDResult(*res)
+
+
+register("linalg.svd", None, svd, formula="Ā = U[(F∘skew(UᵀŪ))S + S(F∘skew(VᵀV̄)) + diag(S̄)]Vᵀ + …")
+
+
+def svdvals_backward(grad_output: Any, x: Any) -> tuple:
+    U, _, Vh = svd(x, full_matrices=False)
+    return (matmul(multiply(U, expand_dims(grad_output, -2)), Vh),)
+
+
+@primitive(svdvals_backward, name="linalg.svdvals", formula="∂σᵢ/∂A = uᵢ vᵢᵀ")
+def svdvals(x: Any) -> Any:
+    return namespace(x).linalg.svd(x, compute_uv=False)
+
+
+# -- pseudo-inverse -------------------------------------------------------------------------------------------------
+
+
+def pinv_backward(grad_output: Any, a: Any, rcond: Any = None, hermitian: bool = False, *, out: Any = None,
+                  needs: Any = None) -> tuple:
+    """PyTorch's pinv_backward (exact where the rank is constant near ``a``)."""
+    P = pinv(a, rcond, hermitian) if out is None else out
+    m, n = a.shape[-2], a.shape[-1]
+    Ph, gh = _mT(P), _mT(grad_output)
+    if m <= n:
+        K = matmul(gh, P)
+        KPh = matmul(K, Ph)
+        ga = add(
+            subtract(KPh, _mT(matmul(P, K))),
+            subtract(matmul(matmul(Ph, P), subtract(gh, matmul(K, a))), matmul(matmul(a, P), KPh)),
+        )
+    else:
+        K = matmul(P, gh)
+        PhK = matmul(Ph, K)
+        ga = add(
+            subtract(matmul(matmul(subtract(gh, matmul(a, K)), P), Ph), _mT(matmul(K, P))),
+            subtract(PhK, matmul(matmul(PhK, P), a)),
+        )
+    return ga, None, None
+
+
+@primitive(pinv_backward, name="linalg.pinv", formula="the adjoint of A⁺ for constant rank (Golub & Pereyra)")
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False) -> Any:
+    xp = namespace(a)
+    if rcond is None:
+        return xp.linalg.pinv(a, hermitian=hermitian)
+    return xp.linalg.pinv(a, rcond, hermitian=hermitian)
+
+
+# -- norms ---------------------------------------------------------------------------------------------------------
+
+
+def _norm_axes(x: Any, ord: Any, axis: Any) -> tuple[tuple[int, ...], bool]:
+    """The reduced axes and whether it is a matrix norm (NumPy's rules)."""
+    if axis is None:
+        if ord is not None and x.ndim == 2:
+            return (0, 1), ord not in (None,)
+        return tuple(range(x.ndim)), False
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(a % x.ndim for a in axes)
+    return axes, len(axes) == 2
+
+
+def _mask_share(mask: Any, axis: Any, dtype: Any) -> Any:
+    """``mask`` divided by its count over ``axis``: ties share the gradient (PyTorch's amax rule)."""
+    xp = namespace(mask)
+    return _const((mask / xp.maximum(xp.sum(mask, axis=axis, keepdims=True), 1)).astype(dtype))
+
+
+def norm_backward(grad_output: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False, *,
+                  out: Any = None, needs: Any = None) -> tuple:
+    xp = namespace(x)
+    axes, matrix = _norm_axes(x, ord, axis)
+    n = norm(x, ord, axis, True) if out is None else (out if keepdims else xp.reshape(out, _kept(x.shape, axes)))
+    if out is not None:
+        n = _const(n)
+    g = expand_reduced(grad_output, x, axes, keepdims)
+    sign = _const(xp.sign(x).astype(x.dtype))
+    if not matrix:
+        if ord in (None, 2):
+            safe = add(n, _const((xp.asarray(n) == 0).astype(x.dtype)))  # 0/0 → 0 at the origin
+            return multiply(g, divide(x, safe)), None, None, None
+        if ord == 1:
+            return multiply(g, sign), None, None, None
+        if ord in (math.inf, -math.inf):
+            ax = xp.abs(x)
+            top = xp.max(ax, axis=axes, keepdims=True) if ord > 0 else xp.min(ax, axis=axes, keepdims=True)
+            return multiply(g, multiply(sign, _mask_share(ax == top, axes, x.dtype))), None, None, None
+        if ord == 0:
+            return multiply(g, _const(xp.zeros_like(x))), None, None, None
+        absx = multiply(x, sign)  # |x|, differentiable
+        p = float(ord)
+        ratio = divide(power(absx, p - 1), power(add(n, _const((xp.asarray(n) == 0).astype(x.dtype))), p - 1))
+        return multiply(g, multiply(sign, ratio)), None, None, None
+    r, c = axes
+    if ord in (None, "fro"):
+        safe = add(n, _const((xp.asarray(n) == 0).astype(x.dtype)))
+        return multiply(g, divide(x, safe)), None, None, None
+    if ord in (1, -1, math.inf, -math.inf):
+        over = r if ord in (1, -1) else c  # 1: column sums (over rows); ∞: row sums (over columns)
+        sums = xp.sum(xp.abs(x), axis=over, keepdims=True)
+        pick = xp.max if ord > 0 else xp.min
+        mask = xp.broadcast_to(sums == pick(sums, axis=(r, c), keepdims=True), x.shape)
+        lines = x.shape[over]  # the mask repeats each chosen line along the summed axis
+        share = _mask_share(mask, (r, c), x.dtype)
+        return multiply(g, multiply(sign, multiply(share, float(lines)))), None, None, None
+    # spectral and nuclear norms: through the SVD of the (r, c) matrices
+    xm = moveaxis(x, (r, c), (-2, -1))
+    U, S, Vh = svd(xm, full_matrices=False)
+    if ord == "nuc":
+        d = matmul(U, Vh)
+    else:
+        i = 0 if ord == 2 else -1
+        u = getitem(U, (Ellipsis, slice(None), slice(i, i + 1) if i == 0 else slice(-1, None)))
+        v = getitem(Vh, (Ellipsis, slice(i, i + 1) if i == 0 else slice(-1, None), slice(None)))
+        d = matmul(u, v)
+    return multiply(g, moveaxis(d, (-2, -1), (r, c))), None, None, None
+
+
+def _kept(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+@primitive(norm_backward, name="linalg.norm",
+           formula="2: x/‖x‖; 1: sign x; ∞: sign x at the max; p: sign x |x|ᵖ⁻¹/‖x‖ᵖ⁻¹; nuc: U Vᵀ; 2 (matrix): u₁v₁ᵀ")
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    """``np.linalg.norm``: vector norms (2, 1, ∞, −∞, 0, p) and matrix norms (fro, nuc, 1, −1, 2, −2, ∞, −∞)."""
+    xp = namespace(x)
+    return xp.asarray(xp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims))
