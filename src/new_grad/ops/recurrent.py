@@ -54,8 +54,8 @@ def _check(op: str, x: Any, h0: Any, w_ih: Any, w_hh: Any, gates: int) -> int:
 
 
 def _project(x: Any, w: Any, b: Any) -> Any:
-    """x @ wᵀ + b over every step at once: (T, B, I) → (T, B, G)."""
-    y = x @ w.T
+    """x @ wᵀ + b over every step at once: (T, B, I) → (T, B, G), as one 2-D matmul (BLAS)."""
+    y = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
     if b is not None:
         y += b
     return y
@@ -77,7 +77,7 @@ def _param_grads(dpre_i: Any, dpre_h: Any, x: Any, hprev: Any, w_ih: Any, needs:
     G = dpre_i.shape[-1]
     di = dpre_i.reshape(-1, G)
     dh = dpre_h.reshape(-1, G)
-    gx = dpre_i @ w_ih if needs[0] else None
+    gx = (di @ w_ih).reshape(x.shape) if needs[0] else None
     gw_ih = di.T @ x.reshape(-1, x.shape[-1]) if needs[2] else None
     gw_hh = dh.T @ hprev.reshape(-1, hprev.shape[-1]) if needs[3] else None
     gb_ih = di.sum(0) if has_bias and needs[4] else None
@@ -279,16 +279,20 @@ def gru_sequence_backward(
     c_z = (hprev - n) * z * (1 - z)  # ∂ pre_z
     coef_i = xp.concatenate([c_r, c_z, c_n], axis=-1)
     coef_h = xp.concatenate([c_r, c_z, c_n * r], axis=-1)
-    T = hs.shape[0]
+    T, Bn = hs.shape[:2]
     dhs = xp.empty_like(hs)
     dh = xp.zeros_like(h0)
+    coef_h3 = coef_h.reshape(T, Bn, 3, H)
+    buf = xp.empty((Bn, 3, H), dtype=hs.dtype)
+    w_flat = w_hh
     for t in range(T - 1, -1, -1):
         d = G[t] + dh
         dhs[t] = d
-        dh = d * z[t] + (xp.concatenate([d, d, d], axis=-1) * coef_h[t]) @ w_hh
-    d3 = xp.concatenate([dhs, dhs, dhs], axis=-1)
-    dpre_i = d3 * coef_i
-    dpre_h = d3 * coef_h
+        xp.multiply(coef_h3[t], d[:, None, :], out=buf)  # ∂ of the three hidden-side pre-activations
+        dh = d * z[t] + buf.reshape(Bn, 3 * H) @ w_flat
+    d3 = dhs[:, :, None, :]
+    dpre_i = (coef_i.reshape(T, Bn, 3, H) * d3).reshape(T, Bn, 3 * H)
+    dpre_h = (coef_h3 * d3).reshape(T, Bn, 3 * H)
     gx, gwi, gwh, gbi, gbh = _param_grads(dpre_i, dpre_h, x, hprev, w_ih, needs, b_ih is not None)
     return _in_order(gx, reverse) if gx is not None else None, dh, gwi, gwh, gbi, gbh, None
 
