@@ -66,15 +66,19 @@ def negative(a: Any) -> Any:
     return -a
 
 
-def power_backward(grad_output: Any, a: Any, b: Any) -> tuple:
-    xp = namespace(a, b)
-    ga = unbroadcast(multiply(grad_output, multiply(b, power(a, subtract(b, 1)))), a)
-    gb = None
-    if unbroadcast(grad_output, b) is not None:
-        # ∂aᵇ/∂b = aᵇ·log a, taken as 0 where a = 0 and b ≥ 0 (PyTorch's convention)
-        safe = xp.where(xp.asarray(a) == 0, 1, a)
-        gb = multiply(grad_output, multiply(power(a, b), log(safe)))
-        gb = unbroadcast(gb, b)
+def power_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    ga = gb = None
+    if needs[0]:
+        ga = unbroadcast(multiply(grad_output, multiply(b, power(a, subtract(b, 1)))), a)
+    if needs[1] and hasattr(b, "shape"):
+        # ∂aᵇ/∂b = aᵇ·log a, taken as 0 where a = 0 (PyTorch's convention). The safe log input is
+        # a recorded `where`, so the mixed second derivative ∂²/∂a∂b survives create_graph.
+        y = power(a, b) if out is None else out
+        if hasattr(a, "shape"):
+            log_a = log(where(a == 0, 1, a))
+        else:
+            log_a = math.log(a) if a > 0 else (0.0 if a == 0 else math.nan)
+        gb = unbroadcast(multiply(grad_output, multiply(y, log_a)), b)
     return ga, gb
 
 
