@@ -15,6 +15,7 @@ from .activation import (
     Softplus,
     Tanh,
 )
+from .attention import MultiheadAttention, TransformerEncoderLayer
 from .container import ModuleList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout
@@ -90,4 +91,6 @@ __all__ = [
     "RNN",
     "GRU",
     "LSTM",
+    "MultiheadAttention",
+    "TransformerEncoderLayer",
 ]

@@ -1,0 +1,260 @@
+"""``MultiheadAttention`` and ``TransformerEncoderLayer``, PyTorch's API, built from recorded ops.
+
+Attention is written out op by op (``linear``, ``reshape``, ``matmul``,
+``softmax``, ``dropout``) rather than fused: every intermediate is on the tape,
+which is the point of a teaching library (``print(engine)`` shows the whole
+mechanism), and each op already has a closed-form backward.
+
+Masks follow PyTorch: a boolean ``attn_mask`` or ``key_padding_mask`` marks
+positions that may NOT be attended (``True`` → −∞ before the softmax); a float
+mask is added to the scores. A query row whose keys are all masked gives NaN,
+as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..autograd_engine import Autograd, constant
+from ..backend import get_default_dtype, namespace
+from ..errors import ShapeError
+from .dropout import Dropout
+from .linear import Linear
+from .module import Module
+from .normalization import LayerNorm
+
+
+def _additive(mask: Any, dtype: Any, what: str) -> Any:
+    """A mask as a constant float array to add to the scores (bool: True → −∞)."""
+    xp = namespace(mask)
+    mask = xp.asarray(mask)
+    if mask.dtype == bool:
+        out = xp.where(mask, -np.inf, 0.0).astype(dtype)
+    elif mask.dtype.kind == "f":
+        out = mask.astype(dtype)
+    else:
+        raise ShapeError(f"MultiheadAttention: {what} must be a bool or float array, got dtype {mask.dtype}")
+    return constant(out)
+
+
+class MultiheadAttention(Module):
+    """Scaled dot-product attention over ``num_heads`` heads, with input and output projections.
+
+    Parameters as in PyTorch: ``in_proj_weight`` (3E, E) (query, key, value
+    stacked), ``in_proj_bias`` (3E,), ``out_proj`` a Linear(E, E). Inputs are
+    (L, N, E) (``batch_first``: (N, L, E)) or unbatched (L, E).
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        batch_first: bool = False,
+        *,
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(autograd_engine)
+        if embed_dim % num_heads:
+            raise ShapeError(f"MultiheadAttention: embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = float(dropout)
+        self.batch_first = batch_first
+        dt = np.dtype(dtype or get_default_dtype())
+        bound = math.sqrt(6.0 / (embed_dim + 3 * embed_dim))  # xavier_uniform_ on (3E, E), as PyTorch
+        self.register_parameter(
+            "in_proj_weight", np.random.uniform(-bound, bound, (3 * embed_dim, embed_dim)).astype(dt)
+        )
+        self.register_parameter("in_proj_bias", np.zeros(3 * embed_dim, dtype=dt) if bias else None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dt)
+        if bias:
+            self.out_proj.b[...] = 0
+
+    def forward(
+        self,
+        query: Any,
+        key: Any,
+        value: Any,
+        key_padding_mask: Any = None,
+        need_weights: bool = True,
+        attn_mask: Any = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Any, Any]:
+        """``(attn_output, attn_weights)``; weights (N, L, S) averaged over heads, (N, h, L, S) if not, or None."""
+        E, h, d = self.embed_dim, self.num_heads, self.head_dim
+        batched = query.ndim == 3
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise ShapeError(
+                f"MultiheadAttention: query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)} "
+                "must all be (L, N, E) (batch_first: (N, L, E)) or all unbatched (L, E)"
+            )
+        if query.shape[-1] != E or key.shape[-1] != E or value.shape[-1] != E:
+            raise ShapeError(
+                f"MultiheadAttention: embed_dim is {E} but query/key/value have "
+                f"{query.shape[-1]}/{key.shape[-1]}/{value.shape[-1]} features"
+            )
+        self_attention = query is key and key is value
+        # work in (N, L, E)
+        if not batched:
+            query = ops.expand_dims(query, 0)
+            if key_padding_mask is not None:
+                key_padding_mask = namespace(key_padding_mask).asarray(key_padding_mask)[None]
+        elif not self.batch_first:
+            query = ops.swapaxes(query, 0, 1)
+        if self_attention:
+            key = value = query
+        elif not batched:
+            key, value = ops.expand_dims(key, 0), ops.expand_dims(value, 0)
+        elif not self.batch_first:
+            key, value = ops.swapaxes(key, 0, 1), ops.swapaxes(value, 0, 1)
+        N, L, _ = query.shape
+        S = key.shape[1]
+        if value.shape[1] != S or key.shape[0] != N or value.shape[0] != N:
+            raise ShapeError(
+                f"MultiheadAttention: key {tuple(key.shape)} and value {tuple(value.shape)} must have the same "
+                f"length and batch as each other and the query's batch {N}"
+            )
+
+        if self_attention:  # one projection, then split
+            qkv = ops.linear(query, self.in_proj_weight, self.in_proj_bias)
+            q, k, v = ops.split(qkv, 3, axis=-1)
+        else:
+            w_q, w_k, w_v = ops.split(self.in_proj_weight, 3, axis=0)
+            b_q = b_k = b_v = None
+            if self.in_proj_bias is not None:
+                b_q, b_k, b_v = ops.split(self.in_proj_bias, 3, axis=0)
+            q, k, v = ops.linear(query, w_q, b_q), ops.linear(key, w_k, b_k), ops.linear(value, w_v, b_v)
+
+        def heads(a: Any, n: int) -> Any:  # (N, n, E) -> (N, h, n, d)
+            return ops.transpose(ops.reshape(a, (N, n, h, d)), (0, 2, 1, 3))
+
+        q, k, v = heads(q, L), heads(k, S), heads(v, S)
+        scores = ops.matmul(ops.multiply(q, 1.0 / math.sqrt(d)), ops.swapaxes(k, -1, -2))  # (N, h, L, S)
+
+        mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, scores.dtype, batched)
+        if mask is not None:
+            scores = ops.add(scores, mask)
+        attn = ops.softmax(scores, axis=-1)
+        if self.dropout > 0 and self.training:
+            attn = ops.dropout(attn, self.dropout, True)
+        out = ops.matmul(attn, v)  # (N, h, L, d)
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (N, L, E))
+        out = self.out_proj(out)
+
+        if not batched:
+            out = ops.reshape(out, (L, E))
+        elif not self.batch_first:
+            out = ops.swapaxes(out, 0, 1)
+        if not need_weights:
+            return out, None
+        weights = ops.mean(attn, axis=1) if average_attn_weights else attn
+        if not batched:
+            weights = ops.reshape(weights, weights.shape[1:])
+        return out, weights
+
+    def _mask(
+        self, attn_mask: Any, key_padding_mask: Any, is_causal: bool, N: int, L: int, S: int, dtype: Any, batched: bool
+    ) -> Any:
+        """attn_mask (L, S) or (N·h, L, S) and key_padding_mask (N, S), merged into one additive mask."""
+        h = self.num_heads
+        if attn_mask is None and is_causal:
+            attn_mask = np.triu(np.ones((L, S), dtype=bool), 1)
+        total = None
+        if attn_mask is not None:
+            m = _additive(attn_mask, dtype, "attn_mask")
+            if m.shape == (L, S):
+                pass
+            elif m.ndim == 3 and m.shape == (N * h, L, S):
+                m = constant(m.reshape(N, h, L, S))
+            else:
+                raise ShapeError(
+                    f"MultiheadAttention: attn_mask {tuple(m.shape)} must be (L, S) = ({L}, {S}) or "
+                    f"(N·num_heads, L, S) = ({N * h}, {L}, {S})"
+                )
+            total = m
+        if key_padding_mask is not None:
+            k = _additive(key_padding_mask, dtype, "key_padding_mask")
+            if k.shape != (N, S):
+                raise ShapeError(
+                    f"MultiheadAttention: key_padding_mask {tuple(k.shape)} must be (N, S) = ({N}, {S})"
+                    + ("" if batched else " (unbatched: (S,))")
+                )
+            k = k.reshape(N, 1, 1, S)
+            total = constant(k if total is None else total + k)
+        return total
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
+
+
+_ACTIVATIONS: dict[str, Callable[[Any], Any]] = {"relu": ops.relu, "gelu": ops.gelu}
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention + feed-forward, each with a residual and a LayerNorm (post-norm, or ``norm_first``)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Any], Any] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        *,
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(autograd_engine)
+        if isinstance(activation, str):
+            if activation not in _ACTIVATIONS:
+                raise ValueError(f"TransformerEncoderLayer: activation={activation!r} must be 'relu' or 'gelu'")
+            self.activation_name = activation
+            activation = _ACTIVATIONS[activation]
+        else:
+            self.activation_name = getattr(activation, "__name__", "custom")
+        self.activation = activation
+        self.norm_first = norm_first
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias, batch_first, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+
+    def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None, is_causal: bool = False) -> Any:
+        x = src
+        if self.norm_first:
+            x = ops.add(x, self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal))
+            x = ops.add(x, self._ff_block(self.norm2(x)))
+        else:
+            x = self.norm1(ops.add(x, self._sa_block(x, src_mask, src_key_padding_mask, is_causal)))
+            x = self.norm2(ops.add(x, self._ff_block(x)))
+        return x
+
+    def _sa_block(self, x: Any, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Any:
+        out, _ = self.self_attn(
+            x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False, is_causal=is_causal
+        )
+        return self.dropout1(out)
+
+    def _ff_block(self, x: Any) -> Any:
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation_name}, norm_first={self.norm_first}"
