@@ -1,0 +1,51 @@
+"""float32 in, float32 out: every elementwise, activation and reduction op keeps the input's dtype.
+
+The engine would silently cast a float64 gradient back (``_fix_grad``), hiding a
+backward that upcasts (a NumPy float64 scalar or 0-d array constant, NEP 50). So
+this calls each taped op's backward directly and checks the dtype it returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import new_grad as ng
+from new_grad.ops import REGISTRY
+
+from .cases import ALL_CASES
+from .opcheck import draw_arrays
+
+FAMILIES = {"elementwise", "activations", "reductions"}
+WIDENS = {"float_power", "astype"}  # compute in (or cast to) float64 by design
+
+CASES = [
+    c for c in ALL_CASES
+    if c.op in REGISTRY and REGISTRY[c.op].family in FAMILIES and REGISTRY[c.op].differentiable and c.grad
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_float32_stays_float32(case, data):
+    arrays, kwargs = draw_arrays(case, data)
+    arrays = [a.astype(np.float32) for a in arrays]
+    for i in case.nondiff:
+        ng.constant(arrays[i])
+    fn = case.ng_fn or getattr(ng, case.op)
+    engine = ng.Autograd()
+    with engine, np.errstate(all="ignore"):
+        out = fn(*arrays, **kwargs)
+    if case.op not in WIDENS:
+        assert np.asarray(out).dtype == np.float32, f"{case.id}: forward gave {np.asarray(out).dtype}"
+    with np.errstate(all="ignore"):
+        for op in engine.operation_list:
+            g = np.ones(np.shape(op.output), dtype=np.asarray(op.output).dtype)
+            kw = {"out": op.output, "needs": (True,) * len(op.inputs)} if op.extended else {}
+            grads = op.backward_operation(g, *op.inputs, **kw)
+            for x, gx in zip(op.inputs, grads):
+                if gx is not None and getattr(x, "dtype", None) == np.float32:
+                    assert gx.dtype == np.float32, f"{case.id}: {op.name} returned a {gx.dtype} gradient for float32"
