@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
+
 from .. import __version__
 from ..errors import NewGradError
 
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--momentum", type=_nonneg_float, help="momentum for sgd (default 0.9) and rmsprop (default 0)")
     t.add_argument("--weight-decay", type=_nonneg_float, help="L2 penalty (decoupled for adamw) (default 0)")
     t.add_argument("--scheduler", choices=list(SCHEDULERS),
-                   help="learning-rate schedule (default none): step (×0.1 every third of the run), exponential "
+                   help=f"learning-rate schedule (default {DEFAULTS['scheduler']}): none, step (×0.1 every third of the run), exponential "
                    "(×0.9 per epoch), cosine (to 0 over the run), onecycle (per batch, peak --lr), plateau (×0.1 "
                    "when val loss stalls 2 epochs)")
     t.add_argument("--dtype", choices=["float32", "float64"], help=f"parameter and data precision (default {DEFAULTS['dtype']})")
@@ -197,6 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .train import DEFAULTS, Interrupted, Trainer, resolve_config
 
+    rng_state = np.random.get_state()
     options = {k: getattr(args, k) for k in DEFAULTS}
     saved = None
     if args.resume is not None:
@@ -205,13 +208,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise NewGradError(f"--resume: {args.resume} holds no run configuration")
     cfg = resolve_config(options, saved["config"] if saved else None)
     out = _out_dir(args.out, args.resume)
-    trainer = Trainer(cfg, out, quiet=args.quiet, resume=saved, stop_after_steps=args.stop_after_steps,
-                      plots=not args.no_plots)
     try:
+        trainer = Trainer(cfg, out, quiet=args.quiet, resume=saved, stop_after_steps=args.stop_after_steps,
+                          plots=not args.no_plots)
         with blas_threads(args.threads):
             trainer.run()
     except Interrupted:
         return EXIT_INTERRUPTED
+    finally:
+        np.random.set_state(rng_state)  # the run seeds NumPy's global generator; give the caller theirs back
     return 0
 
 

@@ -35,13 +35,13 @@ DEFAULTS: dict[str, Any] = {
     "model": "mlp",
     "hidden": None,
     "dataset": "digits",
-    "epochs": 20,
-    "batch_size": 32,
+    "epochs": 30,
+    "batch_size": 64,
     "optimizer": "sgd",
     "lr": None,
     "momentum": None,
     "weight_decay": 0.0,
-    "scheduler": "none",
+    "scheduler": "cosine",
     "dtype": "float32",
     "seed": 0,
     "val_fraction": 0.1,
@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
 }
 # options a resumed run may change; the others must match the checkpoint
 RESUMABLE = {"epochs", "device"}
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
 SCHEDULERS = ("none", "step", "exponential", "cosine", "onecycle", "plateau")
@@ -283,7 +283,7 @@ class Trainer:
                 "acc": self.acc,
                 "loader": self.epoch_start_loader,
                 "epoch_lr": self.epoch_lr,
-                "np_random": list(np.random.get_state()),
+                "np_random": np.random.get_state(),
                 "history": self.history,
                 "best": self.best,
             },
@@ -304,8 +304,7 @@ class Trainer:
             self.epoch_start_loader = loop["loader"]
             self.epoch_lr = float(loop["epoch_lr"])
             self.loader.load_state_dict(loop["loader"])
-            state = loop["np_random"]
-            np.random.set_state((state[0], np.asarray(state[1], dtype=np.uint32), *state[2:]))
+            np.random.set_state(tuple(loop["np_random"]))
             self.history = list(loop["history"])
             self.best = dict(loop["best"])
         except NewGradError as e:
