@@ -350,7 +350,7 @@ class Autograd:
             grads = op.backward_operation(
                 g,
                 *ins,
-                out=_graph_out(op.output) if create_graph else op.output,
+                out=None if create_graph else op.output,  # recomputed: recorded as a function of the inputs
                 needs=tuple([id(x) in mem or u is not None for x, u in zip(ins, op.gradients_to_update)]),
             )
         else:
@@ -457,13 +457,6 @@ class Autograd:
 
 
 # create_graph helpers: accumulation and casts must themselves be recorded ops.
-def _graph_out(output: Any) -> Any:
-    """The forward output for a recorded backward: reusable only if the recording engine has it on its tape
-    (else ``None``: the backward recomputes it from the inputs, so its dependence on them is recorded)."""
-    eng = STATE.engine
-    return output if eng is not None and eng.memory_buffer._arrays.get(id(output)) is output else None
-
-
 def _add(a: Any, b: Any) -> Any:
     from .ops.elementwise import add
 
