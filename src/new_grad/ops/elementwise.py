@@ -6,13 +6,16 @@ derivatives) and :func:`unbroadcast` (so broadcasting is undone in one place).
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..backend import namespace
-from ._core import nondifferentiable, primitive, unbroadcast
+from ..errors import NewGradError
+from ._core import _wrap_error, nondifferentiable, primitive, unbroadcast
 
 # -- arithmetic ------------------------------------------------------------------------------
 
@@ -646,66 +649,81 @@ def astype(x: Any, dtype: Any) -> Any:
 # -- comparisons and logic: never recorded (their outputs are bool, nothing to differentiate) -----
 
 
-@nondifferentiable
+def _nondiff(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``fn`` as non-differentiable, with NumPy's errors wrapped like a primitive's (op + shapes)."""
+
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NewGradError:
+            raise
+        except (ValueError, IndexError) as err:
+            raise _wrap_error(fn.__name__, args, kwargs, err) from err
+
+    return nondifferentiable(op)
+
+
+@_nondiff
 def equal(a: Any, b: Any) -> Any:
     return namespace(a, b).equal(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def not_equal(a: Any, b: Any) -> Any:
     return namespace(a, b).not_equal(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def less(a: Any, b: Any) -> Any:
     return namespace(a, b).less(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def less_equal(a: Any, b: Any) -> Any:
     return namespace(a, b).less_equal(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def greater(a: Any, b: Any) -> Any:
     return namespace(a, b).greater(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def greater_equal(a: Any, b: Any) -> Any:
     return namespace(a, b).greater_equal(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def logical_and(a: Any, b: Any) -> Any:
     return namespace(a, b).logical_and(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def logical_or(a: Any, b: Any) -> Any:
     return namespace(a, b).logical_or(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def logical_xor(a: Any, b: Any) -> Any:
     return namespace(a, b).logical_xor(a, b)
 
 
-@nondifferentiable
+@_nondiff
 def logical_not(x: Any) -> Any:
     return namespace(x).logical_not(x)
 
 
-@nondifferentiable
+@_nondiff
 def isfinite(x: Any) -> Any:
     return namespace(x).isfinite(x)
 
 
-@nondifferentiable
+@_nondiff
 def isnan(x: Any) -> Any:
     return namespace(x).isnan(x)
 
 
-@nondifferentiable
+@_nondiff
 def isinf(x: Any) -> Any:
     return namespace(x).isinf(x)

@@ -13,8 +13,8 @@ import math
 from typing import Any
 
 from ..backend import namespace
-from ._core import nondifferentiable, primitive, unbroadcast_to
-from .elementwise import divide, multiply, subtract, where
+from ._core import primitive, unbroadcast_to
+from .elementwise import _nondiff, divide, multiply, subtract, where
 from .shape import broadcast_to, expand_dims, reshape
 
 
@@ -279,17 +279,17 @@ def sort(x: Any, axis: Any = -1) -> Any:
     return namespace(x).sort(x, axis=axis, kind="stable")
 
 
-@nondifferentiable
+@_nondiff
 def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return namespace(x).argmax(x, axis=axis, keepdims=keepdims)
 
 
-@nondifferentiable
+@_nondiff
 def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return namespace(x).argmin(x, axis=axis, keepdims=keepdims)
 
 
-@nondifferentiable
+@_nondiff
 def argsort(x: Any, axis: Any = -1, kind: Any = None) -> Any:
     return namespace(x).argsort(x, axis=axis, kind=kind)
 
