@@ -241,3 +241,19 @@ def test_short_runs_stay_fast(tmp_path):
     tic = time.perf_counter()
     assert train(tmp_path / "o", "--epochs", "1") == 0
     assert time.perf_counter() - tic < 20
+
+
+def test_bench_runs_the_suite(capsys):
+    if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
+        pytest.skip("not at the root of a source checkout")
+    assert main(["bench", "--quick", "--rows", "A", "--impls", "new_grad,floor"]) == 0
+    out = capsys.readouterr().out
+    assert "| work |" in out and "new_grad" in out
+
+
+def test_bench_without_the_suite_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "benchmarks", None)
+    monkeypatch.setitem(sys.modules, "benchmarks.__main__", None)
+    assert main(["bench"]) == 1
+    assert "source checkout" in one_error_line(capsys)

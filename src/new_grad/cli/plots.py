@@ -6,6 +6,7 @@ command line is the one layer that draws.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 TRAIN, VAL, BEST = "#1f77b4", "#d62728", "#7f7f7f"
 
@@ -31,13 +32,20 @@ def _curve(history: list[dict[str, Any]], key: str, out: Path, title: str, ylabe
         ax.plot(epochs, vals, "-s", color=VAL, ms=3.5, lw=1.8, label="validation")
         best = int(np.nanargmin([np.nan if r["val_loss"] is None else r["val_loss"] for r in history]))
         ax.axvline(epochs[best], color=BEST, ls=":", lw=1.2, label=f"best val loss (epoch {epochs[best]})")
-        ax.annotate(f"{vals[best]:.2f}{'%' if percent else ''}", (epochs[best], vals[best]),
-                    textcoords="offset points", xytext=(6, 8), color=VAL, fontsize=9)
-    positive = [v for v in train + [x for x in val if x is not None] if v is not None and v > 0]
+        ax.annotate(f"{vals[best]:.3g}{'%' if percent else ''}", (epochs[best], vals[best]),
+                    textcoords="offset points", xytext=(6, 8), color=VAL, fontsize=9,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    values = [v * scale for v in train + [x for x in val if x is not None] if v is not None]
+    positive = [v for v in values if v > 0]
     if positive and max(positive) / min(positive) > 30:
-        ax.set_yscale("log")
+        if min(values) > 0:
+            ax.set_yscale("log")
+        else:  # a perfect epoch (0 % error) has no logarithm: linear near zero, logarithmic above
+            ax.set_yscale("symlog", linthresh=10 ** math.floor(math.log10(min(positive))), linscale=0.5)
+            ax.set_ylim(0, max(values) * 1.6)
     if percent:
-        ax.yaxis.set_major_formatter(PercentFormatter(decimals=1 if max(train) * scale < 10 else 0))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
@@ -45,7 +53,7 @@ def _curve(history: list[dict[str, Any]], key: str, out: Path, title: str, ylabe
     ax.grid(True, which="major", alpha=0.3)
     ax.grid(True, which="minor", alpha=0.1)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper right")
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
