@@ -86,20 +86,14 @@ def _split_case(data, shapes):
     divisors = [d for d in range(1, max(n, 1) + 1) if n % d == 0] or [1]
     if data.draw(st.booleans(), label="sections"):
         return {"ios": data.draw(st.sampled_from(divisors), label="k"), "axis": ax}
-    idx = sorted(data.draw(st.lists(st.integers(-n - 1, n + 1), max_size=3), label="idx"))
+    idx = data.draw(st.lists(st.integers(-n - 1, n + 1), max_size=3), label="idx")
     return {"ios": idx, "axis": ax}
 
 
 def _t_split(x, ios, axis):
-    if isinstance(ios, int):
-        return _t_pieces_out(torch.tensor_split(x, ios, dim=axis))
-    n = x.shape[axis]
-    bounds = [min(max(i + n if i < 0 else i, 0), n) for i in ios]
-    pieces, lo = [], 0
-    for hi in [*bounds, n]:
-        pieces.append(x.narrow(axis, lo, max(hi - lo, 0)) if hi > lo else x.narrow(axis, lo, 0))
-        lo = max(lo, hi) if hi >= lo else lo
-    return _t_pieces_out(pieces)
+    """NumPy's split rules (raw, possibly negative or unsorted bounds) applied to positions, gathered in torch."""
+    pos = np.split(np.arange(x.numel()).reshape(tuple(x.shape)), ios, axis)
+    return _t_pieces_out([x.reshape(-1)[torch.as_tensor(p, dtype=torch.int64)] for p in pos])
 
 
 def _array_split_case(data, shapes):

@@ -48,8 +48,19 @@ def _index_error(op: str, a: Any, key: Any, err: Exception) -> IndexingError:
     )
 
 
+def _may_repeat(key: Any) -> bool:
+    """Can ``key`` name one element twice? Only integer arrays (or lists) can; slices, ints, masks cannot."""
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, (list, tuple)) or (is_array(k) and k.dtype.kind != "b" and k.ndim > 0):
+            return True
+    return False
+
+
 def _add_at(out: Any, key: Any, values: Any) -> None:
     """``out[key] += values`` with repeated indices accumulating (NumPy's ``np.add.at``), in place."""
+    if not _may_repeat(key):  # no element named twice: plain in-place addition (~10x faster than add.at)
+        out[key] += values
+        return
     xp = namespace(out)
     if xp.__name__ == "numpy":
         xp.add.at(out, key, values)

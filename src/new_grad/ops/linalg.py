@@ -323,7 +323,8 @@ def _pack(name: str, backward: Any, inputs: tuple, outputs: tuple, nbatch: int) 
 
     def packed_backward(grad_output: Any, *ins: Any, out: Any = None, needs: Any = None) -> tuple:
         gs = unpack(grad_output, recorded=True)
-        outs = None if out is None else unpack(out, recorded=False)
+        # a recorded backward (create_graph) must slice ``out`` with recorded ops too
+        outs = None if out is None else unpack(out, recorded=active_engine() is not None)
         return backward(gs, outs, *ins)
 
     packed_backward.__name__ = name.rsplit(".", 1)[-1] + "_backward"
@@ -634,9 +635,7 @@ def norm_backward(grad_output: Any, x: Any, ord: Any = None, axis: Any = None, k
                   out: Any = None, needs: Any = None) -> tuple:
     xp = namespace(x)
     axes, matrix = _norm_axes(x, ord, axis)
-    n = norm(x, ord, axis, True) if out is None else (out if keepdims else xp.reshape(out, _kept(x.shape, axes)))
-    if out is not None:
-        n = _const(n)
+    n = norm(x, ord, axis, True) if out is None else (out if keepdims else reshape(out, _kept(x.shape, axes)))
     g = expand_reduced(grad_output, x, axes, keepdims)
     sign = _const(xp.sign(x).astype(x.dtype))
     if not matrix:
