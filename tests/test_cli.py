@@ -257,3 +257,27 @@ def test_bench_without_the_suite_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "benchmarks.__main__", None)
     assert main(["bench"]) == 1
     assert "source checkout" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("model, op", [("cnn", "conv2d"), ("gru", "gru")])
+def test_each_model_trains_and_shows_its_tape(tmp_path, capsys, model, op):
+    assert train(tmp_path / model, "--model", model, "--epochs", "1", "--hidden", "8") == 0
+    m = metrics(tmp_path / model)
+    assert m["config"]["model"] == model and 0 <= m["test_accuracy"] <= 1
+    assert main(["tape", "--model", model, "--hidden", "8"]) == 0
+    assert op in capsys.readouterr().out
+
+
+def test_mnist_idx_run(tmp_path):
+    import gzip
+
+    data = tmp_path / "idx"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        for kind, shape in (("images-idx3", (n, 28, 28)), ("labels-idx1", (n,))):
+            a = rng.integers(0, 10 if kind.startswith("labels") else 256, shape).astype(np.uint8)
+            raw = bytes([0, 0, 8, a.ndim]) + np.asarray(a.shape, dtype=">u4").tobytes() + a.tobytes()
+            (data / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(raw))
+    assert train(tmp_path / "o", "--dataset", f"mnist-idx:{data}", "--epochs", "1", "--model", "cnn") == 0
+    assert metrics(tmp_path / "o")["config"]["dataset"] == f"mnist-idx:{data}"

@@ -129,13 +129,20 @@ def format_tape(
     widths[2] = min(widths[2], max_inputs_width)
     right = (0, 5)
 
-    def fmt(r: tuple[str, ...], styles: tuple[str | None, ...] = (None,) * 6) -> str:
-        cells = [r[c] if len(r[c]) <= widths[c] else r[c][: widths[c] - 1] + "…" for c in range(len(r))]
+    def fmt_line(cells: list[str], styles: tuple[str | None, ...]) -> str:
         out = []
         for c, (cell, w) in enumerate(zip(cells, widths)):
+            cell = cell if len(cell) <= w else cell[: w - 1] + "…"
             text = cell.rjust(w) if c in right else cell.ljust(w)
             out.append(_paint(text, styles[c], color) if styles[c] else text)
         return "  ".join(out).rstrip()
+
+    def fmt(r: tuple[str, ...], styles: tuple[str | None, ...] = (None,) * 6) -> str:
+        """One row; a long inputs cell wraps at its commas onto continuation lines."""
+        parts = _wrap(r[2], widths[2])
+        lines = [fmt_line([r[0], r[1], parts[0], *r[3:]], styles)]
+        lines += [fmt_line(["", "", more, "", "", ""], styles) for more in parts[1:]]
+        return "\n".join(lines)
 
     total = sum(_nbytes(a) for a in _tape_arrays(engine))
     grads = sum(_nbytes(g) for g in engine.memory_buffer.memory.values() if g is not None)
@@ -150,6 +157,19 @@ def format_tape(
         )
     )
     return "\n".join(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Split ``a, b, c`` at its commas into lines of at most ``width`` characters (when possible)."""
+    lines: list[str] = []
+    for item in text.split(", "):
+        if lines and len(lines[-1]) + 2 + len(item) <= width:
+            lines[-1] += ", " + item
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(item)
+    return lines or [""]
 
 
 def _tape_arrays(engine: Autograd) -> list[Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import sys
 import threading
@@ -384,12 +385,11 @@ class Trainer:
             initial=initial,
             desc=f"epoch {self.epoch + 1}/{self.cfg['epochs']}",
             unit="img",
-            unit_scale=True,
             leave=False,
             file=sys.stderr,
-            dynamic_ncols=True,
+            ncols=min(110, shutil.get_terminal_size((110, 24)).columns),
             disable=None,  # no bar when stderr is not a terminal
-            bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}] {postfix}",
+            bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
         )
 
     def _finish_epoch(self) -> dict[str, Any]:
