@@ -107,30 +107,28 @@ def _pad(x: Any, pads: _Pads, value: float = 0.0) -> Any:
 
 
 def _windows(a: Any, kh: int, kw: int, ho: int, wo: int, stride: tuple[int, int], dil: tuple[int, int]) -> Any:
-    """A read-only strided view (N, C, Ho, Wo, kh, kw) of every receptive field of ``a``: no copy."""
+    """A read-only strided view (N, C, kh, kw, Ho, Wo) of every receptive field of ``a``: no copy.
+
+    Output pixels are the innermost axes, so copying it (im2col) reads runs along the rows.
+    """
     n, c = a.shape[:2]
     s = a.strides
     return namespace(a).lib.stride_tricks.as_strided(
-        a, (n, c, ho, wo, kh, kw), (s[0], s[1], s[2] * stride[0], s[3] * stride[1], s[2] * dil[0], s[3] * dil[1])
+        a, (n, c, kh, kw, ho, wo), (s[0], s[1], s[2] * dil[0], s[3] * dil[1], s[2] * stride[0], s[3] * stride[1])
     )
 
 
 def _cols(x: Any, kshape: tuple[int, int], ho: int, wo: int, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
-    """im2col: (G, N·Ho·Wo, C/G·kh·kw), one receptive field per row (this is the one copy)."""
+    """im2col: (N, G, C/G·kh·kw, Ho·Wo), a receptive field per column (this is the one copy)."""
     n, c = x.shape[:2]
     kh, kw = kshape
     win = _windows(_pad(x, pads), kh, kw, ho, wo, stride, dil)
-    if groups == 1:
-        return win.transpose(0, 2, 3, 1, 4, 5).reshape(1, n * ho * wo, c * kh * kw)
-    cg = c // groups
-    win = win.reshape(n, groups, cg, ho, wo, kh, kw)
-    return win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * ho * wo, cg * kh * kw)
+    return win.reshape(n, groups, (c // groups) * kh * kw, ho * wo)
 
 
-def _grad_rows(g: Any, groups: int) -> Any:
-    """(N, O, Ho, Wo) -> (G, N·Ho·Wo, O/G): the upstream gradient laid out like the GEMM's output."""
-    n, o, ho, wo = g.shape
-    return g.reshape(n, groups, o // groups, ho, wo).transpose(1, 0, 3, 4, 2).reshape(groups, n * ho * wo, o // groups)
+def _kernel(w: Any, groups: int) -> Any:
+    """(O, C/G, kh, kw) -> (G, O/G, C/G·kh·kw): one GEMM operand per group."""
+    return w.reshape(groups, w.shape[0] // groups, -1)
 
 
 def _conv_forward(x: Any, w: Any, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
@@ -143,12 +141,8 @@ def _conv_forward(x: Any, w: Any, stride: Any, pads: _Pads, dil: Any, groups: in
             f"{(kh, kw)} (dilation {dil}); pad the input or use a smaller kernel"
         )
     cols = _cols(x, (kh, kw), ho, wo, stride, pads, dil, groups)
-    if groups == 1:
-        y = cols[0] @ w.reshape(o, cg * kh * kw).T  # (N·Ho·Wo, O)
-        return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
-    og = o // groups
-    y = cols @ w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)  # (G, N·Ho·Wo, O/G)
-    return y.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
+    y = _kernel(w, groups) @ cols  # (N, G, O/G, Ho·Wo): already NCHW, contiguous
+    return y.reshape(n, o, ho, wo)
 
 
 def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
@@ -157,27 +151,25 @@ def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: An
     n, c, h, wd = xshape
     o, cg, kh, kw = w.shape
     _, _, ho, wo = g.shape
-    cols = _grad_rows(g, groups) @ w.reshape(groups, o // groups, cg * kh * kw)  # (G, N·Ho·Wo, Cg·kh·kw)
-    cols = cols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(1, 0, 4, 5, 6, 2, 3)  # (N, G, Cg, kh, kw, Ho, Wo)
+    gy = g.reshape(n, groups, o // groups, ho * wo)
+    cols = (_kernel(w, groups).transpose(0, 2, 1) @ gy).reshape(n, c, kh, kw, ho, wo)
     hp, wp = h + pads[0][0] + pads[0][1], wd + pads[1][0] + pads[1][1]
     hp = max(hp, (ho - 1) * stride[0] + dil[0] * (kh - 1) + 1)
     wp = max(wp, (wo - 1) * stride[1] + dil[1] * (kw - 1) + 1)
-    gx = xp.zeros((n, groups, cg, hp, wp), dtype=cols.dtype)
+    gx = xp.zeros((n, c, hp, wp), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
             hs, ws = i * dil[0], j * dil[1]
-            gx[:, :, :, hs : hs + stride[0] * (ho - 1) + 1 : stride[0], ws : ws + stride[1] * (wo - 1) + 1 : stride[1]] += cols[:, :, :, i, j]
-    gx = gx.reshape(n, c, hp, wp)
+            gx[:, :, hs : hs + stride[0] * (ho - 1) + 1 : stride[0], ws : ws + stride[1] * (wo - 1) + 1 : stride[1]] += cols[:, :, i, j]
     return gx[:, :, pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + wd]
 
 
 def _conv_weight(x: Any, g: Any, wshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
-    _, _, ho, wo = g.shape
+    """Σ over the batch of G (O/G, Ho·Wo) @ colsᵀ (Ho·Wo, C/G·kh·kw), per group."""
+    n, o, ho, wo = g.shape
     cols = _cols(x, wshape[2:], ho, wo, stride, pads, dil, groups)
-    rows = _grad_rows(g, groups)
-    if groups == 1:
-        return (rows[0].T @ cols[0]).reshape(wshape)
-    return (rows.transpose(0, 2, 1) @ cols).reshape(wshape)
+    gy = g.reshape(n, groups, o // groups, ho * wo)
+    return (gy @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(wshape)
 
 
 def _bias_grad(g: Any, axes: tuple[int, ...]) -> Any:
