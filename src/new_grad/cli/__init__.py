@@ -98,37 +98,41 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train",
         help="train a model (default: an MLP on scikit-learn's digits, under a minute)",
-        description="Train a reference model, with a progress bar per epoch, one line per epoch, "
-        "and metrics.json, PNG plots and checkpoints in --out. Ctrl-C saves a checkpoint; --resume continues it.",
-        formatter_class=fmt,
+        description="Train a reference model, with a progress bar per epoch and one line per epoch;\n"
+        "write metrics.json, PNG plots and checkpoints (last.npz, best.npz) to --out.\n"
+        "Ctrl-C saves a checkpoint; --resume continues exactly where it stopped.",
+        epilog="examples:\n  new-grad train\n  new-grad train --model cnn --optimizer adam --epochs 10\n"
+        "  new-grad train --dataset mnist-idx:~/data/mnist --model cnn --out runs/cnn\n"
+        "  new-grad train --resume runs/cnn/last.npz --epochs 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("--model", choices=["mlp", "cnn", "gru"], help=f"architecture (default {DEFAULTS['model']})")
-    t.add_argument("--hidden", type=_positive_int, help="hidden width (default: 128 for mlp, 64 for cnn and gru)")
+    t.add_argument("--hidden", type=_positive_int, metavar="N", help="hidden width (default: 128 for mlp, 64 for cnn and gru)")
     t.add_argument("--dataset", type=_dataset, metavar="{digits,mnist-npy:DIR,mnist-idx:DIR}",
                    help=f"training data (default {DEFAULTS['dataset']}): scikit-learn's bundled 8x8 digits, MNIST "
                    "as the course's .npy files, or MNIST's IDX files (gzip or not)")
-    t.add_argument("--epochs", type=_positive_int, help=f"passes over the training set (default {DEFAULTS['epochs']})")
-    t.add_argument("--batch-size", type=_positive_int, help=f"samples per step (default {DEFAULTS['batch_size']})")
+    t.add_argument("--epochs", type=_positive_int, metavar="N", help=f"passes over the training set (default {DEFAULTS['epochs']})")
+    t.add_argument("--batch-size", type=_positive_int, metavar="N", help=f"samples per step (default {DEFAULTS['batch_size']})")
     t.add_argument("--optimizer", choices=list(OPTIMIZERS), help=f"update rule (default {DEFAULTS['optimizer']})")
     t.add_argument("--lr", type=_positive_float,
                    help="learning rate (default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
-    t.add_argument("--momentum", type=_nonneg_float, help="momentum for sgd (default 0.9) and rmsprop (default 0)")
-    t.add_argument("--weight-decay", type=_nonneg_float, help="L2 penalty (decoupled for adamw) (default 0)")
+    t.add_argument("--momentum", type=_nonneg_float, metavar="M", help="momentum for sgd (default 0.9) and rmsprop (default 0)")
+    t.add_argument("--weight-decay", type=_nonneg_float, metavar="WD", help="L2 penalty (decoupled for adamw) (default 0)")
     t.add_argument("--scheduler", choices=list(SCHEDULERS),
                    help=f"learning-rate schedule (default {DEFAULTS['scheduler']}): none, step (×0.1 every third of the run), exponential "
                    "(×0.9 per epoch), cosine (to 0 over the run), onecycle (per batch, peak --lr), plateau (×0.1 "
                    "when val loss stalls 2 epochs)")
     t.add_argument("--dtype", choices=["float32", "float64"], help=f"parameter and data precision (default {DEFAULTS['dtype']})")
-    t.add_argument("--seed", type=_int, help=f"seeds initialisation, validation split and shuffling (default {DEFAULTS['seed']})")
-    t.add_argument("--val-fraction", type=_fraction,
+    t.add_argument("--seed", type=_int, metavar="N", help=f"seeds initialisation, validation split and shuffling (default {DEFAULTS['seed']})")
+    t.add_argument("--val-fraction", type=_fraction, metavar="F",
                    help=f"share of the training set held out for validation (default {DEFAULTS['val_fraction']}; "
                    "mnist-npy uses its val_*.npy files when present)")
-    t.add_argument("--out", type=Path, help="output directory (default runs/<UTC timestamp>, or the resumed run's)")
+    t.add_argument("--out", type=Path, metavar="DIR", help="output directory (default runs/<UTC timestamp>, or the resumed run's)")
     t.add_argument("--resume", type=Path, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint (last.npz); --epochs may extend it")
     t.add_argument("--device", choices=["cpu", "gpu"], help="where to compute (gpu needs CuPy) (default cpu)")
-    t.add_argument("--threads", type=_positive_int, default=1,
-                   help="BLAS threads (small models run fastest on one, and a busy machine slows more threads down)")
+    t.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="BLAS threads (default 1: small models run fastest on one, and a busy machine slows more down)")
     t.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
     t.add_argument("--debug", action="store_true", help="show tracebacks on errors")

@@ -92,6 +92,7 @@ def resolve_config(options: dict[str, Any], saved: dict[str, Any] | None = None)
 def load_dataset(cfg: dict[str, Any]) -> Splits:
     """``digits``, ``mnist-npy:DIR`` or ``mnist-idx:DIR`` (validated by the argument parser)."""
     kind, _, where = cfg["dataset"].partition(":")
+    where = str(Path(where).expanduser()) if where else where
     common = dict(val_fraction=cfg["val_fraction"], seed=cfg["seed"], dtype=np.dtype(cfg["dtype"]))
     if kind == "digits":
         return load_digits(**common)
@@ -466,7 +467,7 @@ class Trainer:
                     raise Interrupted(path)
         test_loss, test_err, preds, labels = self.evaluate(data.test)
         metrics = self.write_metrics(test_loss, 1.0 - test_err)
-        written = ["metrics.json", "last.npz", "best.npz"]
+        written = [name for name in ("metrics.json", "last.npz", "best.npz") if (self.out / name).exists()]
         if self.plots:
             written += self._plot(preds, labels)
         self.say(
