@@ -37,25 +37,20 @@ def _need(name: str) -> Any:
 
 
 class MLP(nn.Module):
-    """Flatten → (Linear → ReLU) × depth → Linear."""
+    """Flatten → Linear → ReLU → Linear → ReLU → Linear: the course's MLP."""
 
-    def __init__(self, in_features: int, hidden: int, num_classes: int, depth: int = 2) -> None:
+    def __init__(self, in_features: int, hidden: int, num_classes: int) -> None:
         super().__init__()
-        self.hidden_layers: list[nn.Linear] = []
-        width = in_features
-        for i in range(depth):
-            layer = nn.Linear(width, hidden)
-            setattr(self, f"fc{i + 1}", layer)
-            setattr(self, f"act{i + 1}", nn.ReLU())
-            self.hidden_layers.append(layer)
-            width = hidden
-        self.head = nn.Linear(width, num_classes)
+        self.flatten = _need("Flatten")()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.act1 = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.act2 = nn.ReLU()
+        self.head = nn.Linear(hidden, num_classes)
 
     def forward(self, x: Any) -> Any:
-        h = ops.reshape(x, (x.shape[0], -1))
-        for i in range(len(self.hidden_layers)):
-            h = getattr(self, f"act{i + 1}")(getattr(self, f"fc{i + 1}")(h))
-        return self.head(h)
+        h = self.act1(self.fc1(self.flatten(x)))
+        return self.head(self.act2(self.fc2(h)))
 
 
 class CNN(nn.Module):

@@ -472,7 +472,7 @@ class Trainer:
             written += self._plot(preds, labels)
         self.say(
             f"test loss {test_loss:.4f}  test accuracy {100 * (1 - test_err):.2f}%  "
-            f"(best val epoch {self.best['epoch']}); wrote {', '.join(written)} to {self.out}"
+            f"(best {'val' if data.val is not None else 'train'} loss at epoch {self.best['epoch']}); wrote {', '.join(written)} to {self.out}"
         )
         return metrics
 
