@@ -295,3 +295,16 @@ def test_second_derivative_of_every_op(case, data):
     for i, a, b in zip(diff, hv, expected):
         assert np.asarray(a).dtype == arrays[i].dtype, f"{case.id}: HVP dtype of input {i}"
         close(a, b, rtol, atol, what=f"{case.id}: Hessian-vector product, input {i}")
+
+
+def test_dtype_cast_of_a_gradient_is_recorded():
+    """A backward that returns float64 for a float32 input: the engine's cast back is itself differentiable."""
+
+    def sq_backward(g, x):
+        return (ng.multiply(ng.astype(g, np.float64), ng.multiply(2.0, ng.astype(x, np.float64))),)
+
+    sq = ng.defvjp(lambda x: x * x, sq_backward, name="sq_in_float64")
+    x = np.array([0.5, -1.0], np.float32)
+    d2 = ng.grad(lambda x: ng.sum(ng.grad(lambda y: ng.sum(ng.multiply(sq(y), y)))(x)))(x)  # (y³)'' = 6y
+    assert d2.dtype == np.float32
+    close(d2, 6 * x, rtol=1e-6)

@@ -398,7 +398,7 @@ class Autograd:
                 "broadcast axes, new_grad.ops.unbroadcast) and return its input's exact shape"
             )
         if gx.dtype != dtype:
-            gx = gx.astype(dtype)
+            gx = gx.astype(dtype) if STATE.engine is None else _astype(gx, dtype)  # recorded under create_graph
         return gx
 
     @staticmethod
@@ -461,3 +461,9 @@ def _add(a: Any, b: Any) -> Any:
     from .ops.elementwise import add
 
     return add(a, b)
+
+
+def _astype(a: Any, dtype: Any) -> Any:
+    from .ops.elementwise import astype
+
+    return astype(a, dtype)
