@@ -438,6 +438,7 @@ def _max_pool_grad(g: Any, x: Any, y: Any, k: tuple, s: tuple, p: tuple, d: tupl
     xp = namespace(x)
     a = _pool_pad(x, k, s, p, d, ho, wo, -xp.inf)
     ga = xp.zeros(a.shape, dtype=g.dtype)
+    disjoint = s[0] >= d[0] * (k[0] - 1) + 1 and s[1] >= d[1] * (k[1] - 1) + 1  # no pixel in two windows
     taken = None
     for i in range(k[0]):
         for j in range(k[1]):
@@ -445,10 +446,13 @@ def _max_pool_grad(g: Any, x: Any, y: Any, k: tuple, s: tuple, p: tuple, d: tupl
             if taken is None:
                 taken = hit
             else:
-                hit &= ~taken
+                xp.greater(hit, taken, out=hit)  # hit and not taken: the first maximum wins
                 taken |= hit
             tap = _tap(ga, i, j, s, d, ho, wo)
-            tap += g * hit
+            if disjoint:
+                xp.multiply(g, hit, out=tap)
+            else:
+                tap += g * hit
     h, w = x.shape[-2:]
     return ga[..., p[0] : p[0] + h, p[1] : p[1] + w]
 
