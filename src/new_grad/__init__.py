@@ -16,7 +16,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors, linalg, nn, ops, optim
+from . import data, errors, linalg, nn, ops, optim
 from .autograd_engine import (
     Autograd,
     Operation,
@@ -32,6 +32,7 @@ from .custom import custom_op, defvjp
 from .errors import NewGradError
 from .gradcheck import gradcheck
 from .ops import *  # noqa: F403 - every op at the top level, under NumPy's names
+from .replay import CompiledStep, compile  # noqa: A004 - new_grad.compile: tape replay
 from .serialization import load, save
 from .transforms import grad, hessian, hvp, jacobian, jacrev, value_and_grad, vjp
 from .utils import MemoryBuffer
@@ -45,6 +46,7 @@ __all__ = [
     "active_engine",
     "bind_gradient",
     "constant",
+    "data",
     "errors",
     "get_default_dtype",
     "is_constant",
@@ -62,6 +64,8 @@ __all__ = [
     "custom_op",
     "defvjp",
     "gradcheck",
+    "compile",
+    "CompiledStep",
     "grad",
     "value_and_grad",
     "vjp",
