@@ -24,6 +24,18 @@ from new_grad.data import DataLoader, load_digits
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Small matmuls: BLAS threads only add contention (on a busy 2-core runner, 50× slower)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
 def train(model, loader_fn, epochs, lr, loss_fn=None):
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     opt = ng.optim.Adam(model.parameters(), lr=lr)
