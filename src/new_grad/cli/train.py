@@ -24,7 +24,8 @@ import numpy as np
 
 from .. import nn, ops, optim
 from ..autograd_engine import Autograd, constant, no_grad
-from ..backend import namespace, to_numpy
+from ..backend import to_numpy
+from ..backends import cuda_available, module_to, to_device
 from ..data import DataLoader, Splits, load_digits, load_mnist_idx, load_mnist_npy
 from ..errors import NewGradError
 from ..models import DEFAULT_HIDDEN, build_model
@@ -136,55 +137,30 @@ def make_scheduler(cfg: dict[str, Any], opt: optim.Optimizer, steps_per_epoch: i
 
 
 def make_loss() -> Callable[[Any, Any], Any]:
-    """Mean cross-entropy of logits against class indices: ``nn.CrossEntropyLoss`` when it exists."""
-    ce = getattr(nn, "CrossEntropyLoss", None)
-    if ce is not None:
-        return ce()
-
-    def cross_entropy(logits: Any, labels: Any) -> Any:  # the fused seed op on one-hot targets
-        onehot = constant(namespace(logits).eye(logits.shape[-1], dtype=logits.dtype)[labels])
-        return ops.softmax_cross_entropy(logits, onehot)
-
-    return cross_entropy
+    """Mean cross-entropy of logits against class indices (one fused op on the tape)."""
+    return nn.CrossEntropyLoss()
 
 
 # -- the device -----------------------------------------------------------------------------------
 
 
 class Device:
-    """Where arrays live: NumPy (``cpu``) or CuPy (``gpu``)."""
+    """Where arrays live: NumPy (``cpu``) or CuPy (``gpu``), moved by :mod:`new_grad.backends`."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.xp: Any = np
-        if name == "gpu":
-            try:
-                import cupy
-
-                cupy.cuda.runtime.getDeviceCount()
-            except Exception as e:  # ImportError, or CUDA errors when no GPU is present
-                raise UserError(
-                    f"--device gpu needs CuPy and a CUDA GPU ({type(e).__name__}: {e}); "
-                    "install it with `pip install 'new_grad[gpu]'` or use --device cpu"
-                ) from None
-            self.xp = cupy
+        if name == "gpu" and not cuda_available():
+            raise UserError(
+                "--device gpu needs CuPy and a CUDA GPU, and none was found; install CuPy with "
+                "`pip install 'new_grad[gpu]'` on a machine with an NVIDIA GPU, or use --device cpu"
+            )
 
     def put(self, x: Any) -> Any:
-        return x if self.xp is np else constant(self.xp.asarray(x))
+        """A data batch on this device, still marked constant."""
+        return x if self.name == "cpu" else constant(to_device(x, self.name))
 
     def move_model(self, model: nn.Module) -> None:
-        """Give every parameter (and its gradient) a copy on this device, keeping them bound."""
-        if self.xp is np:
-            return
-        to = getattr(model, "to", None)
-        if callable(to):
-            to("gpu")
-            return
-        for m in model.modules():
-            for pname, gname in m._parameters.items():
-                if m.__dict__[pname] is not None:
-                    setattr(m, pname, self.xp.asarray(m.__dict__[pname]))
-                    setattr(m, gname, self.xp.zeros_like(m.__dict__[pname]))
+        module_to(model, self.name)
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------
