@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import nn, ops, optim
+from .. import nn, optim
 from ..autograd_engine import Autograd, constant, no_grad
 from ..backend import to_numpy
 from ..backends import cuda_available, module_to, to_device
