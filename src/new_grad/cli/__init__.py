@@ -94,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"new_grad {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{train,tape,bench}")
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
     t = sub.add_parser(
         "train",
         help="train a model (default: an MLP on scikit-learn's digits, under a minute)",
@@ -141,18 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     tp = sub.add_parser(
         "tape",
         help="run one training step and print the tape (the operation list)",
-        description="Build a model, run one training step on a small batch, and print the operation list the "
-        "engine recorded: index, op, input and output shapes, dtype and bytes held, with totals.",
-        formatter_class=fmt,
+        description="Build a model, run one training step on a small batch of digits, and print the operation list "
+        "the engine recorded (index, op, inputs, output shape, dtype, bytes held, totals), then the gradients "
+        "backward put into the parameters.",
     )
-    tp.add_argument("--model", choices=["mlp", "cnn", "gru"], default="mlp", help="architecture")
-    tp.add_argument("--hidden", type=_positive_int, help="hidden width (default per model)")
-    tp.add_argument("--batch-size", type=_positive_int, default=8, help="samples in the step")
-    tp.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="precision")
-    tp.add_argument("--seed", type=_int, default=0, help="random seed")
+    tp.add_argument("--model", choices=["mlp", "cnn", "gru"], default="mlp", help="architecture (default mlp)")
+    tp.add_argument("--hidden", type=_positive_int, metavar="N", help="hidden width (default 128 for mlp, 64 for cnn and gru)")
+    tp.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="samples in the step (default 8)")
+    tp.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="precision (default float32)")
+    tp.add_argument("--seed", type=_int, default=0, metavar="N", help="seeds the initialisation (default 0)")
     tp.add_argument("--dot", type=Path, metavar="FILE", help="also write the tape as Graphviz DOT to FILE")
     tp.add_argument("--svg", type=Path, metavar="FILE", help="also render the tape to FILE with Graphviz's dot")
-    tp.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    tp.add_argument("--no-color", action="store_true", help="plain text even on a terminal (NO_COLOR is honoured too)")
     tp.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
     sub.add_parser(
