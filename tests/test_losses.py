@@ -272,3 +272,38 @@ def test_errors_name_the_op_and_the_fix():
         ng.binary_cross_entropy(X, Q)
     with pytest.raises(ng.errors.ShapeError, match="not broadcastable"):
         ng.mse_loss(X, T[:, :3])
+
+
+# -- second order ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ng_fn, torch_fn",
+    [
+        (lambda x: ng.cross_entropy(x, TARGET, weight=W4, label_smoothing=0.2),
+         lambda x: torch.nn.functional.cross_entropy(x, torch.as_tensor(TARGET), weight=torch.tensor(W4),
+                                                     label_smoothing=0.2)),
+        (lambda x: ng.binary_cross_entropy_with_logits(x, Q, pos_weight=W4),
+         lambda x: torch.nn.functional.binary_cross_entropy_with_logits(x, torch.tensor(Q), pos_weight=torch.tensor(W4))),
+        (lambda x: ng.binary_cross_entropy(ng.sigmoid(x), Q),
+         lambda x: torch.nn.functional.binary_cross_entropy(torch.sigmoid(x), torch.tensor(Q))),
+        (lambda x: ng.smooth_l1_loss(x, T, beta=0.8), lambda x: torch.nn.functional.smooth_l1_loss(x, torch.tensor(T), beta=0.8)),
+        (lambda x: ng.kl_div(ng.log_softmax(x, axis=-1), Q, reduction="batchmean"),
+         lambda x: torch.nn.functional.kl_div(torch.log_softmax(x, -1), torch.tensor(Q), reduction="batchmean")),
+    ],
+    ids=["cross_entropy", "bce_with_logits", "bce", "smooth_l1", "kl_div"],
+)
+def test_hessian_vector_products_match_torch(ng_fn, torch_fn):
+    v = np.random.default_rng(9).standard_normal(X.shape)
+    hv = ng.hvp(ng_fn, X.copy(), v)
+    hv = hv[1] if isinstance(hv, tuple) else hv
+    tx = torch.tensor(X, requires_grad=True)
+    (g,) = torch.autograd.grad(torch_fn(tx), tx, create_graph=True)
+    (thv,) = torch.autograd.grad(g, tx, torch.tensor(v))
+    np.testing.assert_allclose(hv, thv.numpy(), rtol=1e-7, atol=1e-10)
+
+
+def test_ctc_refuses_gradients_of_gradients():
+    lp = _log_softmax_np(LOGITS)
+    with pytest.raises(ng.errors.GradientError, match="ctc_loss: gradients of gradients"):
+        ng.hvp(lambda a: ng.ctc_loss(a, TG, IL, TL), lp, np.ones_like(lp))

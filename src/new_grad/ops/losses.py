@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd_engine import STATE
 from ..backend import namespace
-from ..errors import IndexingError, ShapeError
+from ..errors import GradientError, IndexingError, ShapeError
 from ._core import primitive, unbroadcast
 from .elementwise import add, divide, exp, log, multiply, negative, sigmoid, subtract
 from .reductions import max as _max
@@ -595,6 +596,12 @@ def ctc_loss_backward(
     assumes log_softmax comes next); both give the same gradient for the logits
     that feed a log_softmax.
     """
+    if STATE.engine is not None:
+        raise GradientError(
+            "ctc_loss: gradients of gradients (create_graph, new_grad.grad of a gradient) are not supported "
+            "through the CTC loss: its path posteriors are computed in array code. Differentiate the CTC loss "
+            "once, or exclude it from the higher-order part of the computation."
+        )
     xp = namespace(log_probs)
     lp, ext, skip, valid_s, lpe, in_len, tg_len = _ctc_prepare(log_probs, targets, input_lengths, target_lengths, blank)
     alpha, a_final = _ctc_alpha(lpe, skip, valid_s, in_len)
