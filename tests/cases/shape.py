@@ -290,5 +290,10 @@ CASES = [
     OpCase("tril", lambda x, k: torch.tril(x, k), shapes=_tri_shapes, kwargs=_k_kwargs),
     OpCase("triu", lambda x: torch.triu(x.expand(3, 3)), ng_fn=ng.triu, shapes=[(3,)], name="1d"),
     OpCase("take", _t_take, shapes=_take_shapes, kwargs=_take_kwargs),
+    OpCase("take", lambda x: x[:, torch.tensor([[3, 0], [1, 3]])], ng_fn=lambda x: ng.take(x, [[7, -4], [1, 3]], 1,
+                                                                                 mode="wrap"),
+           shapes=[(2, 4)], name="wrap"),
+    OpCase("take", lambda x: x[:, torch.tensor([3, 0, 3])], ng_fn=lambda x: ng.take(x, [7, -4, 3], 1, mode="clip"),
+           shapes=[(2, 4)], name="clip"),
     OpCase("take_along_axis", _t_tal, shapes=_take_shapes, kwargs=_tal_kwargs),
 ]

@@ -13,7 +13,7 @@ an indexing expression is again an indexing expression (higher order for free):
 
 from __future__ import annotations
 
-import sys
+import importlib
 from typing import Any
 
 from ..autograd_engine import constant
@@ -69,7 +69,7 @@ def _add_at(out: Any, key: Any, values: Any) -> None:
     if at is not None:
         at(out, key, values)
         return
-    sys.modules["cupyx"].scatter_add(out, key, values)  # older CuPy
+    importlib.import_module("cupyx").scatter_add(out, key, values)  # older CuPy
 
 
 def _zeros_constant(shape: tuple[int, ...], like: Any) -> Any:

@@ -558,7 +558,8 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
     and a non-square ``a`` the completing columns must not receive a gradient."""
     if not compute_uv:
         return svdvals(a)
-    U, S, Vh = namespace(a).linalg.svd(a, full_matrices=full_matrices, hermitian=hermitian)
+    extra = {"hermitian": True} if hermitian else {}  # (CuPy's svd has no hermitian argument)
+    U, S, Vh = namespace(a).linalg.svd(a, full_matrices=full_matrices, **extra)
     res = _pack("linalg.svd", lambda gs, outs, x: _svd_backward(gs, outs, x, full_matrices), (a,), (U, S, Vh),
                 a.ndim - 2)
     return SVDResult(*res)
@@ -606,9 +607,10 @@ def pinv_backward(grad_output: Any, a: Any, rcond: Any = None, hermitian: bool =
 @primitive(pinv_backward, name="linalg.pinv", formula="the adjoint of A⁺ for constant rank (Golub & Pereyra)")
 def pinv(a: Any, rcond: Any = None, hermitian: bool = False) -> Any:
     xp = namespace(a)
-    if rcond is None:
-        return xp.linalg.pinv(a, hermitian=hermitian)
-    return xp.linalg.pinv(a, rcond, hermitian=hermitian)
+    kw: dict[str, Any] = {"hermitian": True} if hermitian else {}  # (CuPy's pinv has no hermitian argument)
+    if rcond is not None:
+        kw["rcond"] = rcond
+    return xp.linalg.pinv(a, **kw)
 
 
 # -- norms ---------------------------------------------------------------------------------------------------------

@@ -409,18 +409,23 @@ def tril(m: Any, k: int = 0) -> Any:
 # -- gathers ---------------------------------------------------------------------------------------------------
 
 
-def take_backward(grad_output: Any, a: Any, indices: Any, axis: Any = None) -> tuple:
+def take_backward(grad_output: Any, a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> tuple:
     xp = namespace(a)
     idx = xp.asarray(indices)
+    n = a.size if axis is None else a.shape[axis]
+    if mode == "wrap":
+        idx = idx % n
+    elif mode == "clip":
+        idx = xp.clip(idx, 0, n - 1)
     if axis is None:
-        return reshape(_scatter(grad_output, (a.size,), idx), a.shape), None, None
-    return _scatter(grad_output, a.shape, (slice(None),) * (axis % a.ndim) + (idx,)), None, None
+        return reshape(_scatter(grad_output, (a.size,), idx), a.shape), None, None, None
+    return _scatter(grad_output, a.shape, (slice(None),) * (axis % a.ndim) + (idx,)), None, None, None
 
 
 @primitive(take_backward, formula="scatter-add the gradient to the taken positions")
-def take(a: Any, indices: Any, axis: Any = None) -> Any:
+def take(a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
     try:
-        return namespace(a).take(a, indices, axis=axis)
+        return namespace(a).take(a, indices, axis=axis, mode=mode)
     except IndexError as err:
         from .indexing import _index_error
 
