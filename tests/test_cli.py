@@ -207,7 +207,8 @@ def test_tape_prints_the_table_and_writes_dot(tmp_path, capsys):
     out = capsys.readouterr().out
     for word in ("linear", "relu", "cross_entropy", "fc1.W (8,64)", "#0 (8,8)", "6 ops", "Backward pass", "loss"):
         assert word in out
-    assert dot.read_text().startswith("digraph tape {")
+    text = dot.read_text()
+    assert text.startswith("digraph tape {") and 'label="fc1.W\\n(8, 64) float32"' in text
 
 
 @pytest.mark.skipif(shutil.which("dot") is not None, reason="Graphviz is installed here")

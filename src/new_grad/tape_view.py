@@ -206,7 +206,7 @@ def tape_to_dot(engine: Autograd, names: Mapping[int, str] | None = None) -> str
         k = id(x)
         if k not in ids:
             ids[k] = f"a{len(ids)}"
-            label = _dot_escape((names[k] + "\\n" if k in names else "") + shape_str(x))
+            label = (_dot_escape(names[k]) + "\\n" if k in names else "") + _dot_escape(shape_str(x))
             if k in produced:
                 style = 'style="rounded,bold", color="#c0392b"' if k == last else 'style=rounded'
             else:
