@@ -336,3 +336,49 @@ def test_anchor_model_matches_torch():
                                  torch.nn.Linear(8 * 13 * 13, 10))
     model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 13 * 13, 10))
     check(model, tmodel, np.random.default_rng(7).standard_normal((4, 1, 28, 28)))
+
+
+_HVP_CASES = [
+    ("max_pool2d", lambda m, x: m.max_pool2d(x, 3, 2, 1), (2, 2, 7, 6)),
+    ("max_pool2d-2", lambda m, x: m.max_pool2d(x, 2), (2, 2, 4, 6)),
+    ("max_pool1d", lambda m, x: m.max_pool1d(x, 2, 1), (2, 3, 7)),
+    ("avg_pool2d", lambda m, x: m.avg_pool2d(x, 3, 2, 1), (2, 2, 7, 6)),
+    ("adaptive_avg_pool2d", lambda m, x: m.adaptive_avg_pool2d(x, (2, 3)), (2, 2, 5, 7)),
+    ("conv1d", lambda m, x: m.conv1d(x, _W1, None, 2, 1), (2, 2, 7)),
+    ("conv_transpose2d", lambda m, x: m.conv_transpose2d(x, _WT, None, 2, 1, 1), (2, 2, 3, 4)),
+    ("batch_norm-train", lambda m, x: m.batch_norm(x, None, None, _G3, _B3, True), (4, 3, 2)),
+    ("layer_norm", lambda m, x: m.layer_norm(x, (3, 2), _G32, _B32), (4, 3, 2)),
+    ("group_norm", lambda m, x: m.group_norm(x, 3, _G3, _B3), (4, 3, 2)),
+]
+_r = np.random.default_rng(11)
+_W1, _WT = _r.standard_normal((3, 2, 3)), _r.standard_normal((2, 3, 3, 3))
+_G3, _B3, _G32, _B32 = _r.standard_normal(3), _r.standard_normal(3), _r.standard_normal((3, 2)), _r.standard_normal((3, 2))
+
+
+class _TorchF:
+    """torch.nn.functional with the module-level weights as tensors (so one lambda serves both)."""
+
+    def __getattr__(self, name):
+        fn = getattr(torch.nn.functional, name)
+
+        def call(*args):
+            return fn(*[_t(a) if isinstance(a, np.ndarray) else a for a in args])
+
+        return call
+
+
+@pytest.mark.parametrize("name,f,shape", _HVP_CASES, ids=[c[0] for c in _HVP_CASES])
+def test_second_derivative_matches_torch(name, f, shape):
+    """Backward functions are recorded ops: Hessian-vector products through every fused op match PyTorch."""
+    hvp = getattr(ng, "hvp", None)
+    if hvp is None:
+        pytest.skip("new_grad.hvp not available")
+    rng = np.random.default_rng(12)
+    x, v = rng.standard_normal(shape), rng.standard_normal(shape)
+    c = rng.standard_normal(np.shape(f(ng, x)))
+
+    got = hvp(lambda x_: ng.sum(ng.multiply(ng.tanh(f(ng, x_)), c)), x, v)
+    tx = _t(x).requires_grad_(True)
+    (gx,) = torch.autograd.grad((torch.tanh(f(_TorchF(), tx)) * _t(c)).sum(), tx, create_graph=True)
+    (want,) = torch.autograd.grad((gx * _t(v)).sum(), tx)
+    assert_close(got, want.numpy(), f"{name}: Hessian-vector product", 1e-7, 1e-9)

@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd_engine import constant
 from ..backend import namespace
 from ..errors import ShapeError
 from ._core import primitive
+from .indexing import getitem, index_add
 from .linalg import matmul
 from .reductions import sum as _sum
 from .shape import expand_dims, reshape
@@ -457,14 +459,47 @@ def _max_pool_grad(g: Any, x: Any, y: Any, k: tuple, s: tuple, p: tuple, d: tupl
     return ga[..., p[0] : p[0] + h, p[1] : p[1] + w]
 
 
+def _max_pool_grad_recorded(g: Any, x: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> Any:
+    """The same routing as index arithmetic + ``index_add`` (recorded ops), for ``create_graph=True``.
+
+    The argmax positions are constants, so the second derivative is the gradient routed
+    the same way, as in PyTorch.
+    """
+    xp = namespace(x)
+    a = _pool_pad(x, k, s, p, d, ho, wo, -xp.inf)
+    y = _max_pool(x, k, s, p, d, ho, wo)
+    best = xp.zeros(y.shape, dtype=xp.int64)
+    taken = None
+    for i in range(k[0]):
+        for j in range(k[1]):
+            hit = _tap(a, i, j, s, d, ho, wo) == y
+            if taken is None:
+                taken = hit
+                continue
+            xp.greater(hit, taken, out=hit)
+            taken |= hit
+            best[hit] = i * k[1] + j
+    hp, wp = a.shape[-2:]
+    lead = int(np.prod(a.shape[:-2]))
+    planes = xp.arange(lead).reshape(a.shape[:-2] + (1, 1))
+    rows = (best // k[1]) * d[0] + (xp.arange(ho) * s[0])[:, None]
+    cols = (best % k[1]) * d[1] + (xp.arange(wo) * s[1])[None, :]
+    flat = ((planes * hp + rows) * wp + cols).reshape(-1)
+    zeros = constant(xp.zeros(lead * hp * wp, dtype=g.dtype))
+    ga = reshape(index_add(zeros, flat, reshape(g, (-1,))), a.shape)
+    h, w = x.shape[-2:]
+    return getitem(ga, (Ellipsis, slice(p[0], p[0] + h), slice(p[1], p[1] + w)))
+
+
 def max_pool2d_backward(
     grad_output: Any, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
     ceil_mode: bool = False, return_indices: bool = False, *, out: Any = None, needs: Any = None,
 ) -> tuple:
-    """∂x: each output's gradient goes to the (first) maximum of its window; first-order only."""
+    """∂x: each output's gradient goes to the (first) maximum of its window."""
     geo = _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    y = out if out is not None else _max_pool(input, *geo)
-    return (_max_pool_grad(grad_output, input, y, *geo),) + (None,) * 6
+    if out is None:  # the backward is being recorded: use recorded ops
+        return (_max_pool_grad_recorded(grad_output, input, *geo),) + (None,) * 6
+    return (_max_pool_grad(grad_output, input, out, *geo),) + (None,) * 6
 
 
 @primitive(max_pool2d_backward, formula="∂x = G routed to the argmax of each window")
@@ -494,8 +529,10 @@ def max_pool1d_backward(
     p, d = (0, _single(padding, "padding", "max_pool1d")[0]), _as1d(dilation, "dilation")
     x4 = input[..., None, :]
     geo = _pool_args(x4, k, s, p, d, ceil_mode, "max_pool1d")
-    y = out[..., None, :] if out is not None else _max_pool(x4, *geo)
-    return (_max_pool_grad(grad_output[..., None, :], x4, y, *geo)[..., 0, :],) + (None,) * 6
+    if out is None:  # the backward is being recorded: use recorded ops
+        gx = _max_pool_grad_recorded(expand_dims(grad_output, -2), x4, *geo)
+        return (reshape(gx, input.shape),) + (None,) * 6
+    return (_max_pool_grad(grad_output[..., None, :], x4, out[..., None, :], *geo)[..., 0, :],) + (None,) * 6
 
 
 @primitive(max_pool1d_backward, formula="∂x = G routed to the argmax of each window")
