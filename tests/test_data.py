@@ -6,6 +6,8 @@ import gzip
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import new_grad as ng
 from new_grad.data import (
@@ -252,3 +254,16 @@ def test_mnist_idx_errors(tmp_path):
     _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4, dtype=np.uint8))
     with pytest.raises(DataError, match="4 labels for 5 images"):
         load_mnist_idx(tmp_path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 40), batch_size=st.integers(1, 12), shuffle=st.booleans(), drop_last=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_loader_batches_partition_the_dataset(n, batch_size, shuffle, drop_last, seed):
+    loader = DataLoader(ArrayDataset(np.arange(n)), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+    batches = [b.tolist() for (b,) in loader]
+    assert len(batches) == len(loader)
+    assert all(len(b) == batch_size for b in batches[:-1]) and all(0 < len(b) <= batch_size for b in batches)
+    seen = sum(batches, [])
+    assert len(seen) == len(set(seen)) and set(seen) <= set(range(n))
+    assert len(seen) == (n // batch_size) * batch_size if drop_last else sorted(seen) == list(range(n))
