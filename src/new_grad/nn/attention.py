@@ -29,9 +29,10 @@ from .module import Module
 from .normalization import LayerNorm
 
 
-def _additive(mask: Any, dtype: Any, what: str) -> Any:
-    """A mask as a constant float array to add to the scores (bool: True → −∞)."""
-    xp = namespace(mask)
+def _additive(mask: Any, like: Any, what: str) -> Any:
+    """A mask as a constant float array (on ``like``'s device) to add to the scores (bool: True → −∞)."""
+    xp = namespace(like)
+    dtype = like.dtype
     mask = xp.asarray(mask)
     if mask.dtype == bool:
         out = xp.where(mask, -np.inf, 0.0).astype(dtype)
@@ -141,7 +142,7 @@ class MultiheadAttention(Module):
         q, k, v = heads(q, L), heads(k, S), heads(v, S)
         scores = ops.matmul(ops.multiply(q, 1.0 / math.sqrt(d)), ops.swapaxes(k, -1, -2))  # (N, h, L, S)
 
-        mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, scores.dtype, batched)
+        mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, scores, batched)
         if mask is not None:
             scores = ops.add(scores, mask)
         attn = ops.softmax(scores, axis=-1)
@@ -163,15 +164,16 @@ class MultiheadAttention(Module):
         return out, weights
 
     def _mask(
-        self, attn_mask: Any, key_padding_mask: Any, is_causal: bool, N: int, L: int, S: int, dtype: Any, batched: bool
+        self, attn_mask: Any, key_padding_mask: Any, is_causal: bool, N: int, L: int, S: int, scores: Any, batched: bool
     ) -> Any:
         """attn_mask (L, S) or (N·h, L, S) and key_padding_mask (N, S), merged into one additive mask."""
         h = self.num_heads
         if attn_mask is None and is_causal:
-            attn_mask = np.triu(np.ones((L, S), dtype=bool), 1)
+            xp = namespace(scores)
+            attn_mask = xp.triu(xp.ones((L, S), dtype=bool), 1)
         total = None
         if attn_mask is not None:
-            m = _additive(attn_mask, dtype, "attn_mask")
+            m = _additive(attn_mask, scores, "attn_mask")
             if m.shape == (L, S):
                 pass
             elif m.ndim == 3 and m.shape == (N * h, L, S):
@@ -183,7 +185,7 @@ class MultiheadAttention(Module):
                 )
             total = m
         if key_padding_mask is not None:
-            k = _additive(key_padding_mask, dtype, "key_padding_mask")
+            k = _additive(key_padding_mask, scores, "key_padding_mask")
             if k.shape != (N, S):
                 raise ShapeError(
                     f"MultiheadAttention: key_padding_mask {tuple(k.shape)} must be (N, S) = ({N}, {S})"

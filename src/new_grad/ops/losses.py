@@ -475,9 +475,9 @@ def _ctc_prepare(log_probs: Any, targets: Any, input_lengths: Any, target_length
             f"ctc_loss: log_probs {tuple(log_probs.shape)} has batch {N} but input_lengths has "
             f"{in_len.size} and target_lengths {tg_len.size} entries; give one length per sample"
         )
-    if int(xp.max(in_len, initial=0)) > T or int(xp.min(in_len, initial=0)) < 0:
+    if N and (int(in_len.max()) > T or int(in_len.min()) < 0):
         raise ShapeError(f"ctc_loss: input_lengths must lie in [0, T={T}], got {in_len.tolist()}")
-    S = int(xp.max(tg_len, initial=0))
+    S = int(tg_len.max()) if N else 0
     if log_probs.ndim == 2:
         tg = tg.reshape(1, -1)
     if tg.ndim == 1:  # concatenated targets: split them by target_lengths into a padded (N, S) array
