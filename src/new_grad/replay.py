@@ -1,0 +1,395 @@
+"""Tape replay: record a training step once, then run it again straight from the recorded list.
+
+A step records the same operation list every time. :func:`compile` records it once
+(an ordinary eager step), then turns the tape into one straight-line Python function:
+each op's forward called directly (elementwise ops writing into output buffers kept
+from step to step), then each op's backward in reverse, with the gradients in local
+variables instead of the memory buffer. None of the per-op bookkeeping runs again
+(no slots, no checks, no ``Operation`` objects). The results are those of the eager
+step to the last bit: the same NumPy calls in the same order (``step.source`` shows
+them).
+
+What is replayed is what was recorded. Arrays the step receives as arguments are
+re-read on each call; every other array the tape used (parameters, captured constants)
+is used by reference, so parameters must be updated in place (optimisers do). Control
+flow is frozen: a step whose ops depend on the data must stay eager, or pass
+``check_every=N`` to re-record every N-th call and raise :class:`ReplayError` when the
+operation list changed. Shapes, dtypes and constant-ness of the arguments are checked
+on every call.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .autograd_engine import _CONSTANTS, _PARAM_GRADS, STATE, Autograd, Operation
+from .backend import is_array
+from .errors import ReplayError, shape_str
+
+__all__ = ["compile", "CompiledStep"]
+
+# Forwards that are one ufunc call: replayed as ``ufunc(a, b, out=buffer)`` (bitwise the same values).
+_UFUNCS: dict[str, Callable[..., Any]] = {
+    "add": np.add,
+    "subtract": np.subtract,
+    "multiply": np.multiply,
+    "divide": np.divide,
+    "negative": np.negative,
+    "exp": np.exp,
+    "log": np.log,
+    "tanh": np.tanh,
+}
+
+# Backward rules spelled as the plain NumPy expressions the op's own backward evaluates when no
+# broadcasting is involved (its new_grad ops reduce to exactly these calls; tests/test_replay.py
+# checks each one bitwise against the eager backward). ``g`` is the output's gradient, ``o`` the
+# output, ``i0``, ``i1`` the inputs. Ops not listed here call their backward function.
+_RULES: dict[str, tuple[str | None, ...]] = {
+    "add": ("g", "g"),
+    "subtract": ("g", "-g"),
+    "multiply": ("g * i1", "g * i0"),
+    "negative": ("-g",),
+    "exp": ("g * o",),
+    "log": ("g / i0",),
+    "tanh": ("g * (1 - o * o)",),
+    "sigmoid": ("g * (o * (1 - o))",),
+    "relu": ("g * (i0 > 0)",),
+    # linear_backward on a 2-d batch, where its reshapes to 2-d keep the very same views
+    "linear": ("g @ i1", "g.T @ i0", "g.sum(axis=0)"),
+}
+
+
+def compile(step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0) -> CompiledStep:  # noqa: A001
+    """Wrap ``step(*args) -> loss`` (new_grad ops recording on ``engine``) as a replayed training step.
+
+    Each call of the result does what ``with engine: loss = step(*args)`` then
+    ``engine.backward(1)`` does, and returns (a copy of) the loss: the first call
+    eagerly, while recording the plan, later calls by replay.
+    """
+    return CompiledStep(step, engine, check_every)
+
+
+class _Plan:
+    """The generated function and what it checks before running."""
+
+    __slots__ = ("run", "source", "arg_sig", "bindings", "signature", "leaves")
+
+    def __init__(self, run: Callable[..., Any], source: str, arg_sig: list, bindings: list, signature: list,
+                 leaves: list) -> None:
+        self.run = run
+        self.source = source
+        self.arg_sig = arg_sig  # per argument: (shape, dtype, is_constant) or None for non-arrays
+        self.bindings = bindings  # (param, bound gradient) pairs that must still be bound
+        self.signature = signature  # (name, input shapes) per op: the control-flow fingerprint
+        self.leaves = leaves  # (slot name, key source) for gradients written back to the memory buffer
+
+
+def _op_signature(ops: list[Operation]) -> list[tuple]:
+    return [(op.name, tuple(getattr(x, "shape", None) for x in op.inputs)) for op in ops]
+
+
+class CompiledStep:
+    """A training step recorded once and replayed from its operation list (see :func:`compile`)."""
+
+    def __init__(self, step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0) -> None:
+        self.step = step
+        self.engine = engine
+        self.check_every = check_every
+        self.calls = 0
+        self._plan: _Plan | None = None
+
+    @property
+    def source(self) -> str:
+        """The generated straight-line program (after the first call)."""
+        if self._plan is None:
+            raise ReplayError("compile: nothing recorded yet; call the step once first")
+        return self._plan.source
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        plan = self._plan
+        if plan is None or (self.check_every and self.calls % self.check_every == 0):
+            return self._eager(args)
+        self._check_args(plan, args)
+        eng = self._engine()
+        saved = STATE.engine
+        STATE.engine = None  # backward functions use new_grad ops: nothing may record
+        try:
+            loss = plan.run(eng.memory_buffer, *args)
+        finally:
+            STATE.engine = saved
+        eng.operation_list = []
+        eng._consumed = True
+        return loss
+
+    # -- recording ---------------------------------------------------------------------------------
+    def _engine(self) -> Autograd:
+        if self.engine is None:
+            self.engine = STATE.engine if STATE.engine is not None else Autograd()
+        return self.engine
+
+    def _eager(self, args: tuple) -> Any:
+        eng = self._engine()
+        if eng.detect_anomaly:
+            raise ReplayError("compile: the engine is in anomaly mode, which replay does not check; run eagerly")
+        if eng.operation_list:
+            raise ReplayError(
+                f"compile: the engine's tape already holds {len(eng.operation_list)} ops; a compiled step "
+                "records a whole step on an empty tape (call engine.zero_grad() or backward first)"
+            )
+        with eng:
+            loss = self.step(*args)
+        ops = list(eng.operation_list)
+        if not ops:
+            raise ReplayError("compile: the step recorded no ops (is any input a non-constant float array?)")
+        if loss is not ops[-1].output:
+            raise ReplayError(
+                f"compile: the step must return the last value it computed with new_grad ops (the loss); it "
+                f"returned {shape_str(loss)} but the last op recorded was {ops[-1].name} -> "
+                f"{shape_str(ops[-1].output)}"
+            )
+        if self._plan is not None:
+            if _op_signature(ops) != self._plan.signature:
+                eng.zero_grad()
+                raise ReplayError(
+                    f"compile: this call recorded {len(ops)} ops that differ from the {len(self._plan.signature)} "
+                    "recorded first (data-dependent control flow or shapes); replay would be wrong here: run "
+                    "this step eagerly"
+                )
+            eng.backward(1)
+            return loss
+        plan = _build(ops, args, eng)  # before backward: it frees what the plan reads
+        eng.backward(1)
+        self._plan = plan
+        return loss
+
+    @staticmethod
+    def _check_args(plan: _Plan, args: tuple) -> None:
+        if len(args) != len(plan.arg_sig):
+            raise ReplayError(f"replay: the step was recorded with {len(plan.arg_sig)} arguments, got {len(args)}")
+        for i, (a, sig) in enumerate(zip(args, plan.arg_sig)):
+            if sig is None:
+                continue
+            shape, dtype, const = sig
+            if not is_array(a) or a.shape != shape or a.dtype != dtype or (id(a) in _CONSTANTS) != const:
+                got = f"{shape_str(a)}{' constant' if id(a) in _CONSTANTS else ''}"
+                raise ReplayError(
+                    f"replay: argument {i} is {got} but the step was recorded with {shape} {dtype}"
+                    f"{' constant' if const else ''}; shapes, dtypes and constant-ness must match (compile "
+                    "another step for another shape)"
+                )
+        for p, grad in plan.bindings:
+            if _PARAM_GRADS.get(id(p)) is not grad:
+                raise ReplayError(
+                    f"replay: the gradient array bound to parameter {shape_str(p)} changed since the step was "
+                    "recorded (a parameter or its gradient was replaced, not updated in place); compile again"
+                )
+
+
+# -- code generation ----------------------------------------------------------------------------------------
+
+
+def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
+    from .ops._core import REGISTRY
+
+    mem = eng.memory_buffer.memory
+    ns: dict[str, Any] = {"_np": np, "_asarray": np.asarray, "_iadd": operator.iadd}
+    names: dict[int, str] = {}  # id(array) -> its variable in the generated code
+    produced: set[int] = set()
+    arg_sig: list = []
+    for i, a in enumerate(args):
+        if is_array(a):
+            names.setdefault(id(a), f"a{i}")
+            arg_sig.append((a.shape, a.dtype, id(a) in _CONSTANTS))
+        else:
+            arg_sig.append(None)
+    used = set()
+    for op in ops:
+        used.update(id(x) for x in op.inputs if is_array(x))
+    for i, a in enumerate(args):
+        if is_array(a) and id(a) not in used and id(a) not in _CONSTANTS:
+            raise ReplayError(
+                f"compile: argument {i} {shape_str(a)} is not an input of any recorded op (it was changed in plain "
+                "NumPy first?); replay could not re-read it: compute from it with new_grad ops, or do the "
+                "preprocessing outside the step"
+            )
+
+    def const(value: Any, hint: str) -> str:
+        name = f"{hint}{len(ns)}"
+        ns[name] = value
+        return name
+
+    def ref(x: Any) -> str:
+        """How the generated code names an input: its variable, a literal, or a captured reference."""
+        if id(x) in names:
+            return names[id(x)]
+        if x is None or type(x) in (bool, int) or (type(x) is float and math.isfinite(x)):
+            return repr(x)
+        names[id(x)] = const(x, "c")  # parameters and captured constants: by reference
+        return names[id(x)]
+
+    fwd: list[str] = []
+    for n, op in enumerate(ops):
+        info = REGISTRY.get(op.name)
+        if info is None or info.forward is info.public or op.backward_operation is not info.backward:
+            raise ReplayError(
+                f"compile: op #{n} {op.name} was recorded by hand (add_operation/record), so replay cannot "
+                "re-run its forward; only ops built with @primitive can be replayed"
+            )
+        ins = [ref(x) for x in op.inputs]
+        out = op.output
+        v = f"v{n}"
+        ufunc = _UFUNCS.get(op.name)
+        if ufunc is not None and type(out) is np.ndarray and all(
+            type(x) is np.ndarray and x.dtype == out.dtype or isinstance(x, (int, float)) for x in op.inputs
+        ):
+            ns[f"O{n}"] = np.empty_like(out)  # the reused output buffer
+            fwd.append(f"{v} = {const(ufunc, 'u')}({', '.join(ins)}, out=O{n})")
+        else:
+            call = f"{const(info.forward, 'f')}({', '.join(ins)})"
+            fwd.append(f"{v} = _asarray({call})" if out.ndim == 0 else f"{v} = {call}")
+            fwd.append(f"if {v}.shape != {tuple(out.shape)!r}: raise _shape_changed({n}, {v})")
+        names[id(out)] = v
+        produced.add(id(out))
+    ns["_shape_changed"] = lambda n, v: ReplayError(
+        f"replay: op #{n} {ops[n].name} produced {shape_str(v)} instead of {shape_str(ops[n].output)} (a "
+        "data-dependent shape); run this step eagerly"
+    )
+
+    # Which inputs want a gradient is fixed by the recording: slotted arrays and bound parameters.
+    grad_of: dict[int, str] = {}  # id(array) -> gradient variable
+    leaves: list[tuple[str, Any]] = []
+    bindings: list[tuple[Any, Any]] = []
+    for op in ops:
+        for x in op.inputs:
+            if (is_array(x) and id(x) in mem and id(x) not in produced and id(x) not in grad_of
+                    and id(x) not in _PARAM_GRADS):
+                var = f"l{len(leaves)}"
+                grad_of[id(x)] = var
+                leaves.append((var, x))
+    for n, op in enumerate(ops):
+        grad_of.setdefault(id(op.output), f"g{n}")
+    for x, upd in ((x, u) for op in ops for x, u in zip(op.inputs, op.gradients_to_update)):
+        if upd is not None and all(upd is not b for _, b in bindings):
+            bindings.append((x, upd))
+
+    seed = eng._seed(1.0, ops[-1].output)
+    lines = [
+        "def replay(_buf, " + ", ".join(f"a{i}" for i in range(len(args))) + "):",
+        "    _mem = _buf.memory",
+        *(f"    {line}" for line in fwd),
+    ]
+    for var, x in leaves:  # leaves accumulate onto what their slot holds, as in eager
+        key = ref(x)
+        lines.append(f"    {var} = _mem.get(id({key}))")
+    # What is known of each gradient variable while the backward is generated: "none" (nothing has
+    # arrived: the op is skipped, as eager skips it), "set" (an array) or "maybe" (decided at run time).
+    state = {var: "maybe" for var, _ in leaves}
+    state[f"g{len(ops) - 1}"] = "set"
+    init_at = len(lines)  # variables first assigned under an ``if`` start as None here
+    lines.append(f"    g{len(ops) - 1} = {const(seed, 's')}")
+    for n in range(len(ops) - 1, -1, -1):
+        op = ops[n]
+        own = state.get(f"g{n}", "none").rstrip("*")
+        if own == "none":  # nothing downstream produced a gradient for this op
+            continue
+        targets = []  # per input: ("upd", name) | ("slot", var) | None
+        for x, upd in zip(op.inputs, op.gradients_to_update):
+            if upd is not None:
+                targets.append(("upd", ref(upd)))
+            elif is_array(x) and id(x) in mem and id(x) in grad_of:
+                targets.append(("slot", grad_of[id(x)]))
+            else:
+                targets.append(None)
+        if all(t is None for t in targets):
+            continue
+        cond = own == "maybe"
+        body = _rule(op, n, targets, ref, state, cond)
+        if cond:
+            lines.append(f"    if g{n} is not None:")
+            lines += [f"        {line}" for line in body]
+        else:
+            lines += [f"    {line}" for line in body]
+
+    inits = sorted(v for v, st in state.items() if st == "maybe*")
+    lines[init_at:init_at] = [f"    {v} = None" for v in inits]
+    for var, x in leaves:  # back into the memory buffer, keyed by the array as eager does
+        key = ref(x)
+        lines.append(f"    _mem[id({key})] = {var}")
+        lines.append(f"    _buf._arrays[id({key})] = {key}")
+    loss = f"v{len(ops) - 1}"
+    lines.append(f"    return {loss}.copy() if type({loss}) is _np.ndarray else {loss}")
+    source = "\n".join(lines) + "\n"
+    ns["_fix"] = _fix
+    exec(builtins.compile(source, "<new_grad replay>", "exec"), ns)  # noqa: S102 - our own generated code
+    return _Plan(ns["replay"], source, arg_sig, bindings, _op_signature(ops), leaves)
+
+
+def _rule(op: Operation, n: int, targets: list, ref: Callable[[Any], str], state: dict, cond: bool) -> list[str]:
+    """The backward of op #n as lines: one expression per input from ``_RULES``, or a call of its backward."""
+    ins = op.inputs
+    refs = [ref(x) for x in ins]
+    out_shape = getattr(op.output, "shape", None)
+    rule = _RULES.get(op.name)
+    same = all(
+        type(x) is type(op.output) and x.dtype == op.output.dtype
+        and (x.shape == out_shape or (op.name == "linear" and op.output.ndim == 2))
+        for x, t in zip(ins, targets)
+        if t is not None
+    ) and all(is_array(x) or isinstance(x, (int, float)) or x is None for x in ins)
+    lines: list[str] = []
+    if rule is not None and same:
+        env = {"g": f"g{n}", "o": f"v{n}", **{f"i{j}": r for j, r in enumerate(refs)}}
+        for j, t in enumerate(targets):
+            if t is not None:
+                expr = rule[j]
+                assert expr is not None
+                for k in sorted(env, key=len, reverse=True):
+                    expr = re.sub(rf"\b{k}\b", env[k], expr)
+                lines += _accumulate(t, expr, state, cond)
+        return lines
+    args = ", ".join([f"g{n}", *refs])
+    if op.extended:
+        needs = tuple(t is not None for t in targets)
+        lines.append(f"_r = {ref(op.backward_operation)}({args}, out=v{n}, needs={needs!r})")
+    else:
+        lines.append(f"_r = {ref(op.backward_operation)}({args})")
+    for j, t in enumerate(targets):
+        if t is not None:
+            lines.append(f"_t = _r[{j}]")
+            lines.append("if _t is not None:")
+            if t[0] == "slot":  # a backward may return a scalar or another dtype: eager's _fix_grad
+                x = refs[j]
+                lines.append(f"    if type(_t) is not type({x}) or _t.dtype is not {x}.dtype: _t = _fix(_t, {x})")
+            lines += [f"    {line}" for line in _accumulate(t, "_t", state, True)]
+    return lines
+
+
+def _accumulate(target: tuple, expr: str, state: dict, cond: bool) -> list[str]:
+    """Eager's accumulation: in place into a bound gradient, else first by reference, then ``cur + g``."""
+    if target[0] == "upd":
+        return [f"_iadd({target[1]}, {expr})"]  # eager's ``upd += gx``, on a captured array
+    var = target[1]
+    was = state.get(var, "none")
+    state[var] = "maybe*" if cond and was == "none" else ("set" if was == "none" else was)  # *: init to None
+    if was == "none":
+        return [f"{var} = {expr}"]
+    if was == "set":
+        return [f"{var} = {var} + {expr}"]
+    return [f"{var} = {expr} if {var} is None else {var} + {expr}"]
+
+
+def _fix(gx: Any, x: Any) -> Any:
+    from .backend import namespace
+
+    if not hasattr(gx, "shape") or isinstance(gx, np.generic):
+        gx = namespace(x).asarray(gx, dtype=x.dtype)
+    return gx.astype(x.dtype) if gx.dtype != x.dtype else gx
+
