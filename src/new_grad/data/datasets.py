@@ -34,7 +34,8 @@ class Splits:
     sample_shape: tuple[int, ...]
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{k}={len(v)}" for k, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v is not None)
+        named = (("train", self.train), ("val", self.val), ("test", self.test))
+        parts = ", ".join(f"{k}={len(v)}" for k, v in named if v is not None)
         return f"Splits({self.name}: {parts}; samples {self.sample_shape}, {self.num_classes} classes)"
 
 
@@ -52,7 +53,10 @@ def _as_images(x: np.ndarray, dtype: Any, what: str) -> np.ndarray:
     if x.dtype.kind not in "uif":
         raise DataError(f"{what}: images have dtype {x.dtype}; expected integers (0-255) or floats")
     scale = 255.0 if x.dtype.kind in "ui" or (x.size and float(x.max()) > 1.0) else 1.0
-    return (x / scale).astype(dtype)
+    out = x.astype(dtype)  # one copy, in the target dtype (MNIST in float64 would be 376 MB)
+    if scale != 1.0:
+        out /= np.asarray(scale, dtype=out.dtype)
+    return out
 
 
 def _as_labels(y: np.ndarray, n: int, num_classes: int | None, what: str) -> np.ndarray:
@@ -75,8 +79,16 @@ def _as_labels(y: np.ndarray, n: int, num_classes: int | None, what: str) -> np.
     return y
 
 
-def _with_val(name: str, train: ArrayDataset, test: ArrayDataset, val_fraction: float, seed: int | None,
-              num_classes: int, sample_shape: tuple[int, ...]) -> Splits:
+def _with_val(
+    name: str,
+    train: ArrayDataset,
+    test: ArrayDataset,
+    val_fraction: float,
+    seed: int | None,
+    num_classes: int,
+    sample_shape: tuple[int, ...],
+) -> Splits:
+    """Hold out ``val_fraction`` of ``train`` (drawn with ``seed``) for validation."""
     if not 0 <= val_fraction < 1:
         raise DataError(f"{name}: val_fraction={val_fraction} must be in [0, 1)")
     val = None
