@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..autograd_engine import constant
+from ..autograd_engine import active_engine, constant
 from ..backend import is_array, namespace
 from ..errors import IndexingError, shape_str
 from ._core import primitive, unbroadcast
@@ -82,6 +82,10 @@ def _zeros_constant(shape: tuple[int, ...], like: Any) -> Any:
 
 def getitem_backward(grad_output: Any, a: Any, key: Any) -> tuple:
     """Scatter the gradient back where the elements came from; repeats accumulate."""
+    if active_engine() is None:  # not recording the backward: scatter straight into fresh zeros
+        g = namespace(grad_output).zeros(a.shape, dtype=grad_output.dtype)
+        _add_at(g, key, grad_output)
+        return g, None
     return index_add(_zeros_constant(a.shape, grad_output), key, grad_output), None
 
 
