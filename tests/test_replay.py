@@ -1,0 +1,213 @@
+"""Tape replay (``new_grad.compile``): bitwise the eager step, and clear errors when it cannot be."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import new_grad as ng
+from new_grad.errors import ReplayError
+from new_grad.replay import _RULES
+
+
+def _mlp(seed: int = 0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    eng = ng.Autograd()
+    layers = [ng.nn.Linear(a, b, eng, dtype=dtype) for a, b in ((20, 16), (16, 16), (16, 5))]
+    for layer in layers:  # the same initial values in every model built with this seed
+        layer.W[...] = rng.uniform(-0.3, 0.3, layer.W.shape)
+        layer.b[...] = rng.uniform(-0.3, 0.3, layer.b.shape)
+    params = [p for layer in layers for p in (layer.W, layer.b)]
+    grads = [g for layer in layers for g in (layer.dW, layer.db)]
+
+    def loss_fn(x, y):
+        h = x
+        for i, layer in enumerate(layers):
+            h = layer(h)
+            if i < len(layers) - 1:
+                h = ng.tanh(h) if i == 0 else ng.relu(h)
+        return ng.softmax_cross_entropy(h, y)
+
+    return eng, params, grads, loss_fn
+
+
+def _batches(n: int, dtype=np.float32):
+    rng = np.random.default_rng(42)
+    out = []
+    for _ in range(n):
+        x = rng.standard_normal((8, 20)).astype(dtype)
+        y = np.eye(5, dtype=dtype)[rng.integers(0, 5, 8)]
+        out.append((ng.constant(x), ng.constant(y)))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mlp_training_with_replay_is_bitwise_eager(dtype):
+    data = _batches(12, dtype)
+    runs = []
+    for replay in (False, True):
+        eng, params, grads, loss_fn = _mlp(dtype=dtype)
+        opt = ng.optim.SGD(list(zip(params, grads)), lr=0.1, momentum=0.9, weight_decay=1e-3)
+        step = ng.compile(loss_fn, eng)
+        losses = []
+        for x, y in data:  # a new batch object each step
+            opt.zero_grad()
+            if replay:
+                loss = step(x, y)
+            else:
+                with eng:
+                    loss = loss_fn(x, y)
+                eng.backward(1)
+            losses.append(loss.copy())
+            opt.step()
+        runs.append((losses, [p.copy() for p in params], [g.copy() for g in grads]))
+    (l1, p1, g1), (l2, p2, g2) = runs
+    assert all(np.array_equal(a, b) for a, b in zip(l1, l2))
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+    assert all(np.array_equal(a, b) for a, b in zip(g1, g2))
+
+
+def _leaf_grads(fn, arrays, compiled: bool, calls: int = 3):
+    """Gradients of the leaves ``arrays`` after ``calls`` steps (the memory buffer accumulates, as eager)."""
+    eng = ng.Autograd()
+    step = ng.compile(fn, eng)
+    for _ in range(calls):
+        if compiled:
+            step()
+        else:
+            with eng:
+                fn()
+            eng.backward(1)
+    return [eng.memory_buffer.get_param(a).copy() for a in arrays]
+
+
+@pytest.mark.parametrize("name", sorted(_RULES))
+def test_each_replay_rule_is_bitwise_its_backward(name):
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.2, 1.5, (6, 4)).astype(np.float32)
+    b = rng.uniform(0.2, 1.5, (6, 4)).astype(np.float32)
+    W = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
+    c = rng.uniform(-1, 1, (3,)).astype(np.float32)
+    op = getattr(ng, name)
+
+    def fn():
+        if name == "linear":
+            y = ng.tanh(op(a, W, c))
+        elif name in ("add", "subtract", "multiply"):
+            y = op(op(a, b), a)  # the same array twice: gradients accumulate
+        else:
+            y = op(ng.multiply(a, b))
+        return ng.sum(ng.multiply(y, y))
+
+    leaves = [a, W, c] if name == "linear" else [a, b]
+    eager = _leaf_grads(fn, leaves, compiled=False)
+    replay = _leaf_grads(fn, leaves, compiled=True)
+    for e, r in zip(eager, replay):
+        assert e.dtype == r.dtype and np.array_equal(e, r)
+
+
+def test_generic_ops_broadcasting_and_numbers_replay_bitwise():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0.5, 1.5, (4, 3))
+    v = rng.uniform(0.5, 1.5, (3,))
+
+    def fn():
+        y = ng.divide(ng.add(x, v), ng.power(v, 2.0))  # broadcasting: the generic backward path
+        y = ng.reshape(ng.multiply(y, 3.0), (3, 4))
+        y = ng.subtract(1.0, ng.exp(ng.negative(y)))
+        return ng.mean(ng.log(ng.add(ng.multiply(y, y), 1.0)))
+
+    eager = _leaf_grads(fn, [x, v], compiled=False)
+    replay = _leaf_grads(fn, [x, v], compiled=True)
+    for e, r in zip(eager, replay):
+        assert np.array_equal(e, r)
+
+
+def test_replay_rereads_arguments_and_returns_a_fresh_loss():
+    w = np.array([1.0, 2.0, 3.0])
+    eng = ng.Autograd()
+    step = ng.compile(lambda x: ng.sum(ng.multiply(x, w)), eng)
+    first = step(np.array([1.0, 1.0, 1.0]))
+    second = step(np.array([2.0, 0.0, 1.0]))
+    assert float(first) == 6.0 and float(second) == 5.0  # the first loss was not overwritten
+    assert eng.operation_list == [] and eng._consumed
+
+
+def test_argument_gradients_land_in_the_memory_buffer_like_eager():
+    w = np.array([1.0, 2.0, 3.0])
+    eng = ng.Autograd()
+    step = ng.compile(lambda x: ng.sum(ng.multiply(ng.multiply(x, x), w)), eng)
+    for k in range(3):
+        x = np.array([1.0, 2.0, 3.0]) * (k + 1)
+        step(x)
+        np.testing.assert_array_equal(eng.memory_buffer.get_param(x), 2 * x * w)
+
+
+def test_shape_dtype_and_constness_changes_raise():
+    w = np.ones(3, np.float32)
+    step = ng.compile(lambda x: ng.sum(ng.multiply(x, w)), ng.Autograd())
+    step(ng.constant(np.ones(3, np.float32)))
+    with pytest.raises(ReplayError, match="argument 0"):
+        step(ng.constant(np.ones(4, np.float32)))
+    with pytest.raises(ReplayError, match="float64"):
+        step(ng.constant(np.ones(3, np.float64)))
+    with pytest.raises(ReplayError, match="constant"):
+        step(np.ones(3, np.float32))  # not marked constant: eager would compute its gradient
+    with pytest.raises(ReplayError, match="2 arguments|1 arguments"):
+        step(ng.constant(np.ones(3, np.float32)), 1)
+
+
+def test_control_flow_change_is_caught_by_check_every():
+    w = np.ones(3)
+    eng = ng.Autograd()
+
+    def fn(x):
+        y = ng.multiply(x, w)
+        if float(np.sum(x)) > 10:  # data-dependent control flow
+            y = ng.exp(y)
+        return ng.sum(y)
+
+    step = ng.compile(fn, eng, check_every=2)
+    step(np.ones(3))
+    step(np.ones(3))  # a check: same ops, fine
+    step(np.full(3, 5.0))  # replayed (frozen control flow)
+    with pytest.raises(ReplayError, match="differ"):
+        step(np.full(3, 5.0))  # the check sees the other branch
+
+
+def test_what_cannot_be_replayed_is_refused():
+    w = np.ones(3)
+    with pytest.raises(ReplayError, match="last value"):
+        ng.compile(_returns_first, ng.Autograd())(np.ones(3))
+    with pytest.raises(ReplayError, match="not an input"):
+        ng.compile(lambda x: ng.sum(ng.multiply(x.reshape(3), w)), ng.Autograd())(np.ones((1, 3)))
+    with pytest.raises(ReplayError, match="anomaly"):
+        ng.compile(lambda x: ng.sum(ng.multiply(x, w)), ng.Autograd(detect_anomaly=True))(np.ones(3))
+    with pytest.raises(ReplayError, match="recorded no ops"):
+        ng.compile(lambda x: ng.sum(x), ng.Autograd())(ng.constant(np.ones(3)))
+
+
+def _returns_first(x):
+    y = ng.multiply(x, 2.0)
+    ng.sum(y)
+    return y
+
+
+def test_rebound_gradient_is_refused():
+    eng = ng.Autograd()
+    layer = ng.nn.Linear(3, 2, eng)
+    step = ng.compile(lambda x: ng.sum(layer(x)), eng)
+    x = ng.constant(np.ones((4, 3)))
+    step(x)
+    layer.dW = np.zeros_like(layer.W)  # a new gradient array: the replayed step would write the old one
+    with pytest.raises(ReplayError, match="bound"):
+        step(x)
+
+
+def test_source_shows_the_program():
+    w = np.ones(3)
+    step = ng.compile(lambda x: ng.sum(ng.multiply(x, w)), ng.Autograd())
+    with pytest.raises(ReplayError, match="nothing recorded"):
+        step.source  # noqa: B018
+    step(np.ones(3))
+    assert step.source.startswith("def replay(") and "out=" in step.source
