@@ -18,8 +18,8 @@ class Activation(Module):
 
     fn: Any = staticmethod(ops.identity)
 
-    def __init__(self, autograd_engine: Autograd | None = None) -> None:
-        super().__init__(autograd_engine)
+    def __init__(self, autograd_engine: Autograd | None = None, *, dtype: Any = None) -> None:
+        super().__init__(autograd_engine)  # dtype: accepted for a uniform signature; nothing to allocate
         self.state: Any = None
 
     def forward(self, x: Any) -> Any:
@@ -49,7 +49,10 @@ class ReLU(Activation):
 class LeakyReLU(Activation):
     """max(0, x) + negative_slope · min(0, x)."""
 
-    def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, negative_slope: float = 0.01, inplace: bool = False, *, autograd_engine: Autograd | None = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__(autograd_engine)
         self.negative_slope = negative_slope
 
@@ -64,7 +67,9 @@ class LeakyReLU(Activation):
 class ELU(Activation):
     """x for x > 0, alpha · (eˣ − 1) otherwise."""
 
-    def __init__(self, alpha: float = 1.0, inplace: bool = False, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, alpha: float = 1.0, inplace: bool = False, *, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(autograd_engine)
         self.alpha = alpha
 
@@ -79,7 +84,9 @@ class ELU(Activation):
 class GELU(Activation):
     """x · Φ(x); ``approximate='tanh'`` for the tanh formula."""
 
-    def __init__(self, approximate: str = "none", *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, approximate: str = "none", *, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(autograd_engine)
         self.approximate = approximate
 
@@ -94,7 +101,9 @@ class GELU(Activation):
 class SiLU(Activation):
     """x · σ(x)."""
 
-    def __init__(self, inplace: bool = False, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, inplace: bool = False, *, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(autograd_engine)
 
     fn = staticmethod(ops.silu)
@@ -103,7 +112,9 @@ class SiLU(Activation):
 class Softplus(Activation):
     """log(1 + e^(βx))/β (x itself where βx > threshold)."""
 
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, beta: float = 1.0, threshold: float = 20.0, *, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(autograd_engine)
         self.beta, self.threshold = beta, threshold
 
@@ -125,7 +136,9 @@ def _softmax_dim(dim: int | None, ndim: int) -> int:
 class Softmax(Activation):
     """exp(x)/Σexp(x) along ``dim``."""
 
-    def __init__(self, dim: int | None = None, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, dim: int | None = None, *, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(autograd_engine)
         self.dim = dim
 
@@ -140,7 +153,9 @@ class Softmax(Activation):
 class LogSoftmax(Activation):
     """log softmax along ``dim`` (stable)."""
 
-    def __init__(self, dim: int | None = None, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, dim: int | None = None, *, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(autograd_engine)
         self.dim = dim
 

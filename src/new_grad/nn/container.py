@@ -17,7 +17,7 @@ class Sequential(Module):
     ``Sequential(OrderedDict(conv=..., relu=...))`` uses the given names.
     """
 
-    def __init__(self, *modules: Any, autograd_engine: Autograd | None = None) -> None:
+    def __init__(self, *modules: Any, autograd_engine: Autograd | None = None, dtype: Any = None) -> None:
         super().__init__(autograd_engine)
         if len(modules) == 1 and isinstance(modules[0], (OrderedDict, dict)):
             for name, m in modules[0].items():
@@ -51,7 +51,9 @@ class Sequential(Module):
 class ModuleList(Module):
     """A list of modules whose parameters are registered (a plain list's would be invisible)."""
 
-    def __init__(self, modules: Iterable[Module] | None = None, autograd_engine: Autograd | None = None) -> None:
+    def __init__(
+        self, modules: Iterable[Module] | None = None, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(autograd_engine)
         if modules is not None:
             self.extend(modules)

@@ -19,7 +19,7 @@ class Dropout(Module):
 
     def __init__(
         self, p: float = 0.5, inplace: bool = False, *, generator: np.random.Generator | None = None,
-        autograd_engine: Autograd | None = None,
+        autograd_engine: Autograd | None = None, dtype: Any = None,
     ) -> None:
         super().__init__(autograd_engine)
         if not 0.0 <= p <= 1.0:

@@ -26,7 +26,9 @@ class Embedding(Module):
             raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx={padding_idx} must lie in [-{num_embeddings}, {num_embeddings})")
+                raise ValueError(
+                    f"Embedding: padding_idx={padding_idx} must lie in [-{num_embeddings}, {num_embeddings})"
+                )
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         dtype = np.dtype(dtype or get_default_dtype())
@@ -45,7 +47,9 @@ class Embedding(Module):
             self.weight[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None, **kw: Any) -> Embedding:
+    def from_pretrained(
+        cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None, **kw: Any
+    ) -> Embedding:
         """A layer holding ``embeddings``; ``freeze`` keeps them out of ``parameters()`` (a buffer)."""
         n, d = np.shape(embeddings)
         layer = cls(n, d, padding_idx, _weight=embeddings, dtype=kw.pop("dtype", None), **kw)

@@ -14,7 +14,8 @@ from .module import Module
 class Flatten(Module):
     """Merge axes ``start_dim``..``end_dim`` into one: (N, C, H, W) -> (N, C·H·W) by default."""
 
-    def __init__(self, start_dim: int = 1, end_dim: int = -1, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(self, start_dim: int = 1, end_dim: int = -1, *, autograd_engine: Autograd | None = None,
+                 dtype: Any = None) -> None:
         super().__init__(autograd_engine)
         self.start_dim, self.end_dim = start_dim, end_dim
 
@@ -35,7 +36,8 @@ class Flatten(Module):
 class Unflatten(Module):
     """Split axis ``dim`` into ``unflattened_size`` (one entry may be -1)."""
 
-    def __init__(self, dim: int, unflattened_size: Any, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(self, dim: int, unflattened_size: Any, *, autograd_engine: Autograd | None = None,
+                 dtype: Any = None) -> None:
         super().__init__(autograd_engine)
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 

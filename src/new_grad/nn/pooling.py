@@ -12,7 +12,7 @@ from .module import Module
 class _MaxPoolNd(Module):
     def __init__(
         self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, return_indices: bool = False,
-        ceil_mode: bool = False, *, autograd_engine: Autograd | None = None,
+        ceil_mode: bool = False, *, autograd_engine: Autograd | None = None, dtype: Any = None,
     ) -> None:
         super().__init__(autograd_engine)
         if return_indices:
@@ -45,7 +45,7 @@ class AvgPool2d(Module):
     def __init__(
         self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
         count_include_pad: bool = True, divisor_override: int | None = None, *,
-        autograd_engine: Autograd | None = None,
+        autograd_engine: Autograd | None = None, dtype: Any = None,
     ) -> None:
         super().__init__(autograd_engine)
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
@@ -63,7 +63,7 @@ class AvgPool2d(Module):
 class AdaptiveAvgPool2d(Module):
     """Mean pooling to a fixed ``output_size`` whatever the input size (None keeps that side)."""
 
-    def __init__(self, output_size: Any, *, autograd_engine: Autograd | None = None) -> None:
+    def __init__(self, output_size: Any, *, autograd_engine: Autograd | None = None, dtype: Any = None) -> None:
         super().__init__(autograd_engine)
         self.output_size = output_size
 

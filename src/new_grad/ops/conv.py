@@ -162,7 +162,8 @@ def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: An
     for i in range(kh):
         for j in range(kw):
             hs, ws = i * dil[0], j * dil[1]
-            gx[:, :, hs : hs + stride[0] * (ho - 1) + 1 : stride[0], ws : ws + stride[1] * (wo - 1) + 1 : stride[1]] += cols[:, :, i, j]
+            rows = slice(hs, hs + stride[0] * (ho - 1) + 1, stride[0])
+            gx[:, :, rows, ws : ws + stride[1] * (wo - 1) + 1 : stride[1]] += cols[:, :, i, j]
     return gx[:, :, pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + wd]
 
 
@@ -300,7 +301,9 @@ def conv_transpose2d_backward(
     """The adjoint of conv2d: ∂x = conv2d(G, W), ∂W = conv2d_weight(G, W.shape, x), ∂b = ΣG."""
     _, s, p, d = _transpose_geometry(input, weight, stride, padding, output_padding, groups, dilation)
     g = grad_output
-    gx = conv2d(g, weight, None, s, _fit(p, g.shape[2:], input.shape[2:], weight, s, d), d, groups) if needs[0] else None
+    gx = None
+    if needs[0]:
+        gx = conv2d(g, weight, None, s, _fit(p, g.shape[2:], input.shape[2:], weight, s, d), d, groups)
     gw = conv2d_weight(g, weight.shape, input, s, p, d, groups) if needs[1] else None
     gb = _bias_grad(g, (0, 2, 3)) if bias is not None and needs[2] else None
     return gx, gw, gb, None, None, None, None, None

@@ -38,7 +38,8 @@ def _stats(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any]:
 
 def _input_grad(gh: Any, xhat: Any, inv: Any, axes: tuple[int, ...]) -> Any:
     """(1/σ)(ĝ − mean ĝ − x̂ mean(ĝ x̂)): the gradient through x̂ = (x − μ)/σ."""
-    return multiply(inv, subtract(subtract(gh, mean(gh, axes, True)), multiply(xhat, mean(multiply(gh, xhat), axes, True))))
+    centred = subtract(gh, mean(gh, axes, True))
+    return multiply(inv, subtract(centred, multiply(xhat, mean(multiply(gh, xhat), axes, True))))
 
 
 def _normalise(x: Any, axes: tuple[int, ...], eps: float) -> Any:
