@@ -147,6 +147,26 @@ def test_mha_causal_mask_and_float32():
     assert out.dtype == w.dtype == np.float32
 
 
+@pytest.mark.parametrize("bias_kv, zero_attn", [(True, False), (False, True), (True, True)])
+def test_mha_kdim_vdim_bias_kv_zero_attn_with_masks(bias_kv, zero_attn):
+    rng = np.random.default_rng(6)
+    kw = dict(add_bias_kv=bias_kv, add_zero_attn=zero_attn, kdim=3, vdim=5)
+    torch.manual_seed(0)
+    theirs = torch.nn.MultiheadAttention(E, HEADS, **kw).double()
+    ours = nn.MultiheadAttention(E, HEADS, **kw)
+    renamed = {"out_proj.W": "out_proj.weight", "out_proj.b": "out_proj.bias"}
+    assert {renamed.get(n, n) for n, _ in ours.named_parameters()} == {n for n, _ in theirs.named_parameters()}
+    copy_weights(ours, theirs)
+    q, k, v = rng.standard_normal((L, N, E)), rng.standard_normal((S, N, 3)), rng.standard_normal((S, N, 5))
+    am, kpm = _masks("both", rng)
+    compare(
+        ours, theirs, [q, k, v],
+        lambda m, q, k, v: m(q, k, v, key_padding_mask=kpm, attn_mask=am),
+        lambda m, q, k, v: m(q, k, v, key_padding_mask=torch.as_tensor(kpm), attn_mask=torch.as_tensor(am)),
+        rng,
+    )
+
+
 def test_mha_errors():
     m = nn.MultiheadAttention(E, HEADS)
     with pytest.raises(ng.errors.ShapeError, match="divisible"):

@@ -57,6 +57,10 @@ class MultiheadAttention(Module):
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
         batch_first: bool = False,
         *,
         autograd_engine: Autograd | None = None,
@@ -65,20 +69,36 @@ class MultiheadAttention(Module):
         super().__init__(autograd_engine)
         if embed_dim % num_heads:
             raise ShapeError(f"MultiheadAttention: embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
-        self.embed_dim = embed_dim
+        E = embed_dim
+        self.embed_dim = E
+        self.kdim = kdim if kdim is not None else E
+        self.vdim = vdim if vdim is not None else E
         self.num_heads = num_heads
-        self.head_dim = embed_dim // num_heads
+        self.head_dim = E // num_heads
         self.dropout = float(dropout)
         self.batch_first = batch_first
+        self.add_zero_attn = add_zero_attn
         dt = np.dtype(dtype or get_default_dtype())
-        bound = math.sqrt(6.0 / (embed_dim + 3 * embed_dim))  # xavier_uniform_ on (3E, E), as PyTorch
-        self.register_parameter(
-            "in_proj_weight", np.random.uniform(-bound, bound, (3 * embed_dim, embed_dim)).astype(dt)
-        )
-        self.register_parameter("in_proj_bias", np.zeros(3 * embed_dim, dtype=dt) if bias else None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dt)
+
+        def xavier(shape: tuple[int, int]) -> np.ndarray:  # xavier_uniform_, as PyTorch initialises them
+            bound = math.sqrt(6.0 / (shape[0] + shape[1]))
+            return np.random.uniform(-bound, bound, shape).astype(dt)
+
+        self._same_dims = self.kdim == E and self.vdim == E
+        if self._same_dims:
+            self.register_parameter("in_proj_weight", xavier((3 * E, E)))
+        else:  # keys/values of other sizes: three separate projections
+            self.register_parameter("in_proj_weight", None)
+            self.register_parameter("q_proj_weight", xavier((E, E)))
+            self.register_parameter("k_proj_weight", xavier((E, self.kdim)))
+            self.register_parameter("v_proj_weight", xavier((E, self.vdim)))
+        self.register_parameter("in_proj_bias", np.zeros(3 * E, dtype=dt) if bias else None)
+        self.out_proj = Linear(E, E, bias=bias, dtype=dt)
         if bias:
             self.out_proj.b[...] = 0
+        std = math.sqrt(2.0 / (1 + E))  # xavier_normal_ on (1, 1, E)
+        self.register_parameter("bias_k", (np.random.standard_normal((1, 1, E)) * std).astype(dt) if add_bias_kv else None)
+        self.register_parameter("bias_v", (np.random.standard_normal((1, 1, E)) * std).astype(dt) if add_bias_kv else None)
 
     def forward(
         self,
@@ -99,10 +119,10 @@ class MultiheadAttention(Module):
                 f"MultiheadAttention: query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)} "
                 "must all be (L, N, E) (batch_first: (N, L, E)) or all unbatched (L, E)"
             )
-        if query.shape[-1] != E or key.shape[-1] != E or value.shape[-1] != E:
+        if query.shape[-1] != E or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
             raise ShapeError(
-                f"MultiheadAttention: embed_dim is {E} but query/key/value have "
-                f"{query.shape[-1]}/{key.shape[-1]}/{value.shape[-1]} features"
+                f"MultiheadAttention: query/key/value need {E}/{self.kdim}/{self.vdim} features (embed_dim, kdim, "
+                f"vdim) but have {query.shape[-1]}/{key.shape[-1]}/{value.shape[-1]}"
             )
         self_attention = query is key and key is value
         # work in (N, L, E)
@@ -126,23 +146,36 @@ class MultiheadAttention(Module):
                 f"length and batch as each other and the query's batch {N}"
             )
 
-        if self_attention:  # one projection, then split
+        if self_attention and self._same_dims:  # one projection, then split
             qkv = ops.linear(query, self.in_proj_weight, self.in_proj_bias)
             q, k, v = ops.split(qkv, 3, axis=-1)
         else:
-            w_q, w_k, w_v = ops.split(self.in_proj_weight, 3, axis=0)
+            if self._same_dims:
+                w_q, w_k, w_v = ops.split(self.in_proj_weight, 3, axis=0)
+            else:
+                w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
             b_q = b_k = b_v = None
             if self.in_proj_bias is not None:
                 b_q, b_k, b_v = ops.split(self.in_proj_bias, 3, axis=0)
             q, k, v = ops.linear(query, w_q, b_q), ops.linear(key, w_k, b_k), ops.linear(value, w_v, b_v)
 
-        def heads(a: Any, n: int) -> Any:  # (N, n, E) -> (N, h, n, d)
-            return ops.transpose(ops.reshape(a, (N, n, h, d)), (0, 2, 1, 3))
+        extra = 0  # key positions added beyond the S given: bias_k/bias_v, a zero key
+        if self.bias_k is not None:
+            k = ops.concatenate([k, ops.broadcast_to(self.bias_k, (N, 1, E))], axis=1)
+            v = ops.concatenate([v, ops.broadcast_to(self.bias_v, (N, 1, E))], axis=1)
+            extra += 1
 
-        q, k, v = heads(q, L), heads(k, S), heads(v, S)
+        def heads(a: Any) -> Any:  # (N, n, E) -> (N, h, n, d)
+            return ops.transpose(ops.reshape(a, (N, a.shape[1], h, d)), (0, 2, 1, 3))
+
+        q, k, v = heads(q), heads(k), heads(v)
+        if self.add_zero_attn:
+            zeros = constant(namespace(k).zeros((N, h, 1, d), dtype=k.dtype))
+            k, v = ops.concatenate([k, zeros], axis=2), ops.concatenate([v, zeros], axis=2)
+            extra += 1
         scores = ops.matmul(ops.multiply(q, 1.0 / math.sqrt(d)), ops.swapaxes(k, -1, -2))  # (N, h, L, S)
 
-        mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, scores, batched)
+        mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, scores, batched, extra)
         if mask is not None:
             scores = ops.add(scores, mask)
         attn = ops.softmax(scores, axis=-1)
@@ -164,9 +197,21 @@ class MultiheadAttention(Module):
         return out, weights
 
     def _mask(
-        self, attn_mask: Any, key_padding_mask: Any, is_causal: bool, N: int, L: int, S: int, scores: Any, batched: bool
+        self,
+        attn_mask: Any,
+        key_padding_mask: Any,
+        is_causal: bool,
+        N: int,
+        L: int,
+        S: int,
+        scores: Any,
+        batched: bool,
+        extra: int = 0,
     ) -> Any:
-        """attn_mask (L, S) or (N·h, L, S) and key_padding_mask (N, S), merged into one additive mask."""
+        """attn_mask (L, S) or (N·h, L, S) and key_padding_mask (N, S), merged into one additive mask.
+
+        ``extra`` key positions (bias_k/bias_v, the zero key) are appended unmasked, as PyTorch pads.
+        """
         h = self.num_heads
         if attn_mask is None and is_causal:
             xp = namespace(scores)
@@ -193,6 +238,10 @@ class MultiheadAttention(Module):
                 )
             k = k.reshape(N, 1, 1, S)
             total = constant(k if total is None else total + k)
+        if total is not None and extra:
+            xp = namespace(total)
+            pad = xp.zeros((*total.shape[:-1], extra), dtype=total.dtype)
+            total = constant(xp.concatenate([total, pad], axis=-1))
         return total
 
     def extra_repr(self) -> str:
@@ -230,7 +279,7 @@ class TransformerEncoderLayer(Module):
             self.activation_name = getattr(activation, "__name__", "custom")
         self.activation = activation
         self.norm_first = norm_first
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias, batch_first, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, dtype=dtype)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
