@@ -12,6 +12,7 @@ of new_grad but the engine's own modules.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +106,8 @@ def tape_rows(engine: Autograd, names: Mapping[int, str] | None = None) -> list[
     return rows
 
 
-_STYLE = {"head": "1", "rule": "2", "index": "2", "op": "1;36", "total": "1"}
+_STYLE = {"head": "1", "rule": "2", "index": "2", "op": "1;36", "total": "1", "ref": "33"}
+_REF = re.compile(r"#\d+")
 
 
 def _paint(text: str, style: str, color: bool) -> str:
@@ -134,6 +136,8 @@ def format_tape(
         for c, (cell, w) in enumerate(zip(cells, widths)):
             cell = cell if len(cell) <= w else cell[: w - 1] + "…"
             text = cell.rjust(w) if c in right else cell.ljust(w)
+            if color and c == 2:  # the graph's edges: references to earlier ops stand out
+                text = _REF.sub(lambda m: _paint(m.group(0), "ref", True), text)
             out.append(_paint(text, styles[c], color) if styles[c] else text)
         return "  ".join(out).rstrip()
 
