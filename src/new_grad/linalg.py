@@ -1,10 +1,14 @@
 """``new_grad.linalg``: NumPy's ``linalg`` namespace, differentiable.
 
 A thin namespace over :mod:`new_grad.ops.linalg`, where each function is defined
-beside its gradient. Decompositions live only here, as in NumPy.
+beside its gradient. Decompositions live only here, as in NumPy. The array-API
+helpers (``diagonal``, ``trace``, ``vector_norm``, ``matrix_norm``) follow
+``numpy.linalg``: they act on the last two axes, or on any axes for vector norms.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from .ops.linalg import (
     EighResult,
@@ -26,7 +30,40 @@ from .ops.linalg import (
     svdvals,
     tensordot,
 )
-from .ops.shape import diagonal, trace
+from .ops.shape import diagonal as _diagonal
+from .ops.shape import moveaxis, reshape
+from .ops.shape import trace as _trace
+
+
+def diagonal(x: Any, *, offset: int = 0) -> Any:
+    """The diagonals of the matrices in the last two axes (``numpy.linalg.diagonal``)."""
+    return _diagonal(x, offset, -2, -1)
+
+
+def trace(x: Any, *, offset: int = 0) -> Any:
+    """The traces of the matrices in the last two axes (``numpy.linalg.trace``)."""
+    return _trace(x, offset, -2, -1)
+
+
+def matrix_norm(x: Any, *, keepdims: bool = False, ord: Any = "fro") -> Any:
+    """Norms of the matrices in the last two axes (``numpy.linalg.matrix_norm``)."""
+    return norm(x, ord, (-2, -1), keepdims)
+
+
+def vector_norm(x: Any, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
+    """Vector norms over ``axis`` (an int, a tuple of axes, or all), like ``numpy.linalg.vector_norm``."""
+    nd = x.ndim
+    axes = tuple(range(nd)) if axis is None else ((axis,) if isinstance(axis, int) else tuple(axis))
+    axes = tuple(a % nd for a in axes)
+    if len(axes) == 1:
+        return norm(x, ord, axes[0], keepdims)
+    k = len(axes)
+    moved = moveaxis(x, axes, tuple(range(nd - k, nd)))
+    n = norm(reshape(moved, (*moved.shape[: nd - k], -1)), ord, -1)
+    if keepdims:
+        n = reshape(n, tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
+    return n
+
 
 __all__ = [
     "EighResult",
@@ -39,6 +76,7 @@ __all__ = [
     "eigh",
     "inv",
     "matmul",
+    "matrix_norm",
     "norm",
     "outer",
     "pinv",
@@ -49,4 +87,5 @@ __all__ = [
     "svdvals",
     "tensordot",
     "trace",
+    "vector_norm",
 ]
