@@ -180,3 +180,28 @@ def test_constant_input_still_differentiated():
 def test_argnums_out_of_range():
     with pytest.raises(ShapeError, match="argnums"):
         ng.grad(lambda x: ng.sum(x), argnums=2)(np.ones(2))
+
+
+def _cuda() -> bool:
+    from new_grad.backends import cuda_available
+
+    return cuda_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs CuPy and a CUDA GPU")
+def test_transforms_on_gpu_match_cpu(xw):
+    import cupy as cp
+
+    x, w = xw
+    xg, wg = cp.asarray(x), cp.asarray(w)
+    v = np.random.default_rng(6).standard_normal(x.shape)
+    pairs = [
+        (ng.grad(f_ng)(x, w), ng.grad(f_ng)(xg, wg)),
+        (ng.hessian(f_ng)(x, w), ng.hessian(f_ng)(xg, wg)),
+        (ng.hvp(f_ng, x, v, w), ng.hvp(f_ng, xg, cp.asarray(v), wg)),
+        (ng.jacobian(lambda x: ng.tanh(ng.matmul(x, w)))(x), ng.jacobian(lambda x: ng.tanh(ng.matmul(x, wg)))(xg)),
+    ]
+    for cpu, gpu in pairs:
+        assert isinstance(gpu, cp.ndarray)
+        close(cp.asnumpy(gpu), cpu, rtol=1e-6)
