@@ -218,3 +218,25 @@ def test_encoder_layer_dropout_only_in_training():
     b, c = layer(x), layer(x)
     np.testing.assert_array_equal(b, c)
     assert not np.allclose(a, b)
+
+
+def test_transformer_encoder_stack_with_final_norm():
+    rng = np.random.default_rng(7)
+    kw = dict(dim_feedforward=16, dropout=0.0, batch_first=True)
+    torch.manual_seed(0)
+    theirs = torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(E, HEADS, **kw), 2, norm=torch.nn.LayerNorm(E), enable_nested_tensor=False
+    ).double()
+    ours = nn.TransformerEncoder(nn.TransformerEncoderLayer(E, HEADS, **kw), 2, norm=nn.LayerNorm(E))
+    copy_weights(ours, theirs)
+    x = rng.standard_normal((N, L, E))
+    kpm = np.zeros((N, L), dtype=bool)
+    kpm[1, -2:] = True
+    compare(
+        ours, theirs, [x],
+        lambda m, x: [m(x, src_key_padding_mask=kpm)],
+        lambda m, x: [m(x, src_key_padding_mask=torch.as_tensor(kpm))],
+        rng,
+    )
+    layers = list(ours.layers.children())
+    assert layers[0].linear1.W is not layers[1].linear1.W

@@ -15,7 +15,7 @@ from .activation import (
     Softplus,
     Tanh,
 )
-from .attention import MultiheadAttention, TransformerEncoderLayer
+from .attention import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 from .container import ModuleList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout
@@ -93,4 +93,5 @@ __all__ = [
     "LSTM",
     "MultiheadAttention",
     "TransformerEncoderLayer",
+    "TransformerEncoder",
 ]

@@ -13,6 +13,7 @@ as in PyTorch.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from .. import ops
 from ..autograd_engine import Autograd, constant
 from ..backend import get_default_dtype, namespace
 from ..errors import ShapeError
+from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear
 from .module import Module
@@ -309,3 +311,37 @@ class TransformerEncoderLayer(Module):
 
     def extra_repr(self) -> str:
         return f"activation={self.activation_name}, norm_first={self.norm_first}"
+
+
+def _clone(module: Module) -> Module:
+    """An independent deep copy whose parameters are bound to their own (new) gradient arrays."""
+    twin = copy.deepcopy(module)
+    for m in twin.modules():
+        for name, grad_name in list(m._parameters.items()):
+            value = m.__dict__[name]
+            if value is not None:
+                m.register_parameter(name, value, grad_name)
+    return twin
+
+
+class TransformerEncoder(Module):
+    """``num_layers`` copies of ``encoder_layer`` (independent weights), then an optional final ``norm``."""
+
+    def __init__(
+        self,
+        encoder_layer: TransformerEncoderLayer,
+        num_layers: int,
+        norm: Module | None = None,
+        *,
+        autograd_engine: Autograd | None = None,
+    ) -> None:
+        super().__init__(autograd_engine)
+        self.layers = ModuleList([_clone(encoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src: Any, mask: Any = None, src_key_padding_mask: Any = None, is_causal: bool = False) -> Any:
+        x = src
+        for layer in self.layers.children():
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+        return self.norm(x) if self.norm is not None else x
