@@ -123,3 +123,18 @@ def test_bad_forward_and_signature():
 
 def test_without_an_engine_it_is_the_plain_forward():
     assert np.array_equal(cube(np.array([2.0])), [8.0])
+
+
+def test_backward_may_reuse_the_output():
+    seen = []
+
+    def my_exp_backward(g, x, *, out=None):
+        seen.append(out is not None)
+        return (ng.multiply(g, ng.exp(x) if out is None else out),)
+
+    my_exp = ng.defvjp(lambda x: np.exp(x), my_exp_backward, name="my_exp_out")
+    x = np.array([0.1, 0.7])
+    np.testing.assert_allclose(ng.grad(lambda x: ng.sum(my_exp(x)))(x), np.exp(x))
+    assert seen == [True]  # first order: the forward output is handed back
+    np.testing.assert_allclose(ng.hessian(lambda x: ng.sum(my_exp(x)))(x), np.diag(np.exp(x)))
+    assert seen[-1] is False  # recorded backward: recomputed from the input, so it is differentiable

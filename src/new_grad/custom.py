@@ -15,7 +15,10 @@ the forward (``None`` for numbers, flags and inputs that get no gradient)::
         y = new_grad.sum(clip_gradient(w, 0.5) ** 2)
 
 The forward runs without recording (its inner ops never reach the tape); the
-op records one entry named after it. A backward that returns the wrong number of
+op records one entry named after it. Like the built-in ops, the backward may take
+keyword-only ``out=None`` (the forward's output, to reuse it; ``None`` when it
+must be recomputed, under ``create_graph``) and ``needs`` (per input: does it
+want a gradient?). A backward that returns the wrong number of
 gradients or a gradient of the wrong shape raises :class:`GradientError`
 naming the custom op. Write the backward with new_grad's ops and higher
 derivatives (``new_grad.grad(new_grad.grad(f))``) work through it; a backward in
@@ -46,8 +49,16 @@ _REQUIRED = object()
 def _checked_backward(name: str, backward: Callable[..., Any], nparams: int) -> Callable[..., Any]:
     """Wrap a user backward: clear errors naming the op for a wrong count or shape of gradients."""
 
-    def checked(grad_output: Any, *inputs: Any) -> tuple:
-        grads = backward(grad_output, *inputs)
+    params = inspect.signature(backward).parameters
+    wants = {k for k in ("out", "needs") if k in params}  # optional keyword-only extras, as for built-in ops
+
+    def checked(grad_output: Any, *inputs: Any, out: Any = None, needs: Any = None) -> tuple:
+        extra = {}
+        if "out" in wants:
+            extra["out"] = out
+        if "needs" in wants:
+            extra["needs"] = needs if needs is not None else (True,) * len(inputs)
+        grads = backward(grad_output, *inputs, **extra)
         if nparams == 1 and (grads is None or is_array(grads)):
             grads = (grads,)  # a lone gradient for a one-input op is unambiguous
         if not isinstance(grads, (tuple, list)):
@@ -116,7 +127,7 @@ def defvjp(
             raise NewGradError(
                 f"custom op {opname}: the forward returned {type(out).__name__}; it must return one array"
             )
-        return eng.record(opname, checked, tuple(full), out, False)
+        return eng.record(opname, checked, tuple(full), out, True)
 
     op.backward = checked  # type: ignore[attr-defined]
     op.formula = formula or (backward.__doc__ or "").strip()  # type: ignore[attr-defined]
