@@ -3,6 +3,7 @@
 * an MLP on scikit-learn's digits: ≥ 97 % test accuracy;
 * a CNN on digits (the README's example, ``docs/examples/cnn_digits.py``, run as is): ≥ 98 %;
 * a GRU classifier that must remember the first token of a sequence: ≥ 95 % on held-out sequences;
+* a small Transformer (rows of a digit as 8 tokens) on digits: ≥ 95 %;
 * a GRU + CrossEntropyLoss trajectory equal to PyTorch's (float64, 1e-8) over 15 SGD steps.
 
 The digits split is ``new_grad.data.load_digits``'s fixed one (test: 20 %, seed 0).
@@ -102,6 +103,33 @@ def test_gru_classifier_learns_to_remember_the_first_token():
     data = ng.data.ArrayDataset(x, y)
     train(model, lambda e: DataLoader(data, batch_size=32, shuffle=True, seed=e), epochs=8, lr=1e-2)
     assert accuracy(model, x_test, y_test) >= 0.95
+
+
+class RowTransformer(nn.Module):
+    """A digit's 8 rows as 8 tokens: embedding + learned positions, one encoder layer, mean-pool, classify."""
+
+    def __init__(self, d=32):
+        super().__init__()
+        self.embed = nn.Linear(8, d, dtype=np.float32)
+        self.register_parameter("pos", (np.random.standard_normal((8, d)) * 0.1).astype(np.float32))
+        self.encoder = nn.TransformerEncoderLayer(d, 4, dim_feedforward=64, dropout=0.0, batch_first=True,
+                                                  dtype=np.float32)
+        self.head = nn.Linear(d, 10, dtype=np.float32)
+
+    def forward(self, images):
+        rows = ng.reshape(images, (images.shape[0], 8, 8))
+        h = self.encoder(ng.add(self.embed(rows), self.pos))
+        return self.head(ng.mean(h, axis=1))
+
+
+@pytest.mark.slow
+def test_small_transformer_on_digits_reaches_95_percent():
+    np.random.seed(0)
+    digits = load_digits(val_fraction=0.0)
+    model = RowTransformer()
+    train(model, lambda e: DataLoader(digits.train, batch_size=32, shuffle=True, seed=e), epochs=10, lr=3e-3)
+    x, y = digits.test[:]
+    assert accuracy(model, x, y) >= 0.95
 
 
 def test_gru_training_trajectory_equals_pytorch():
