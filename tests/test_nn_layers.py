@@ -99,6 +99,12 @@ LAYERS = [
      lambda: torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), (2, 4, 4, 5)),
     ("conv_transpose2d-groups", lambda: nn.ConvTranspose2d(4, 6, (2, 3), stride=(1, 2), groups=2, dilation=2),
      lambda: torch.nn.ConvTranspose2d(4, 6, (2, 3), stride=(1, 2), groups=2, dilation=2), (2, 4, 3, 3)),
+    ("conv1d-unbatched", lambda: nn.Conv1d(2, 3, 2), lambda: torch.nn.Conv1d(2, 3, 2), (2, 5)),
+    ("conv2d-unbatched", lambda: nn.Conv2d(2, 3, 2), lambda: torch.nn.Conv2d(2, 3, 2), (2, 5, 4)),
+    ("conv_transpose2d-unbatched", lambda: nn.ConvTranspose2d(2, 3, 2, 2), lambda: torch.nn.ConvTranspose2d(2, 3, 2, 2),
+     (2, 3, 4)),
+    ("max_pool2d-unbatched", lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2), (3, 4, 4)),
+    ("avg_pool2d-unbatched", lambda: nn.AvgPool2d(2), lambda: torch.nn.AvgPool2d(2), (3, 4, 4)),
     ("max_pool1d", lambda: nn.MaxPool1d(3, 2, 1), lambda: torch.nn.MaxPool1d(3, 2, 1), (2, 3, 9)),
     ("max_pool2d", lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2), (2, 3, 8, 6)),
     ("max_pool2d-odd", lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2), (2, 3, 7, 5)),
@@ -382,3 +388,41 @@ def test_second_derivative_matches_torch(name, f, shape):
     (gx,) = torch.autograd.grad((torch.tanh(f(_TorchF(), tx)) * _t(c)).sum(), tx, create_graph=True)
     (want,) = torch.autograd.grad((gx * _t(v)).sum(), tx)
     assert_close(got, want.numpy(), f"{name}: Hessian-vector product", 1e-7, 1e-9)
+
+
+def test_training_trajectory_matches_torch():
+    """Same CNN, same initialisation, same data: 8 SGD steps give the same losses (float64, 1e-8)."""
+    torch.manual_seed(1)
+    tmodel = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding="same"), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 4, 3, groups=2), torch.nn.GroupNorm(2, 4), torch.nn.SiLU(), torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(), torch.nn.LayerNorm(4), torch.nn.Dropout(0.0),
+    )
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding="same"), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, groups=2), nn.GroupNorm(2, 4), nn.SiLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.LayerNorm(4), nn.Dropout(0.0),
+    )
+    load_from_torch(model, tmodel)
+    rng = np.random.default_rng(3)
+    x = ng.constant(rng.standard_normal((8, 1, 8, 8)))
+    labels = rng.integers(0, 4, 8)
+    onehot = ng.constant(np.eye(4)[labels])
+    opt = torch.optim.SGD(tmodel.parameters(), lr=0.1)
+    e = ng.Autograd()
+    model.set_engine(e)
+    params = [pair for _, pair in model.named_parameters()]
+    for step in range(8):
+        model.zero_grad()
+        with e:
+            loss = ng.softmax_cross_entropy(model(x), onehot)
+        e.backward(1)
+        for p, g in params:
+            p -= 0.1 * g
+        opt.zero_grad()
+        tloss = torch.nn.functional.cross_entropy(tmodel(_t(x)), torch.tensor(labels))
+        tloss.backward()
+        opt.step()
+        assert abs(float(loss) - tloss.item()) < 1e-8, (step, float(loss), tloss.item())
+    for name, b in model.named_buffers():
+        assert_close(b, tmodel.get_buffer(name).numpy(), f"buffer {name}", 1e-7, 1e-10)

@@ -91,6 +91,8 @@ class Conv1d(_ConvNd):
                          padding_mode, dtype, autograd_engine)
 
     def forward(self, x: Any) -> Any:
+        if x.ndim == 2:  # unbatched (C, L), as PyTorch accepts
+            return ops.reshape(self.forward(ops.expand_dims(x, 0)), (self.out_channels, -1))
         return ops.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -106,6 +108,9 @@ class Conv2d(_ConvNd):
                          padding_mode, dtype, autograd_engine)
 
     def forward(self, x: Any) -> Any:
+        if x.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts
+            y = self.forward(ops.expand_dims(x, 0))
+            return ops.reshape(y, y.shape[1:])
         return ops.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -123,5 +128,8 @@ class ConvTranspose2d(_ConvNd):
                          padding_mode, dtype, autograd_engine, transposed=True, output_padding=output_padding)
 
     def forward(self, x: Any) -> Any:
+        if x.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts
+            y = self.forward(ops.expand_dims(x, 0))
+            return ops.reshape(y, y.shape[1:])
         return ops.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                     self.groups, self.dilation)
