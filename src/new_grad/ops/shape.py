@@ -187,7 +187,7 @@ def stack(arrays: Any, axis: int = 0) -> Any:
 def hstack(tup: Any) -> Any:
     """Join along the second axis (the first for 1-d arrays), like ``np.hstack``."""
     tup = tuple(tup)
-    one_d = all(getattr(a, "ndim", 0) <= 1 for a in tup)
+    one_d = bool(tup) and namespace(*tup).ndim(tup[0]) <= 1  # NumPy decides by the first array
     return _join("hstack", tup, 0 if one_d else 1, lambda a: a.reshape(-1) if a.ndim == 0 else a)
 
 
