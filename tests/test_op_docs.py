@@ -40,3 +40,11 @@ def test_ops_guide_examples_run():
     np.testing.assert_allclose(scope["d3"], -np.cos(0.5), rtol=1e-12)
     assert scope["H"].shape == (4, 3, 4, 3)
     assert ng.gradcheck(lambda x: scope["softclip"](x, 2.0), scope["x"])
+
+
+def test_higher_order_doc_example_runs():
+    code = re.findall(r"```python\n(.*?)```", (DOCS / "higher-order.md").read_text(encoding="utf-8"), re.S)
+    scope: dict = {}
+    exec("\n".join(code), scope)
+    x = scope["x"]
+    np.testing.assert_allclose(scope["engine"].memory_buffer.get_param(x), -2 * np.tanh(x) * (1 - np.tanh(x) ** 2))
