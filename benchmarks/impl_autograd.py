@@ -5,7 +5,7 @@ from __future__ import annotations
 import autograd.numpy as anp
 from autograd import make_vjp, value_and_grad
 
-from .common import Bench, chain_data, gru_data, mlp_data
+from .common import Bench, chain_data, cnn_data, gru_data, mlp_data
 
 NAME = "HIPS autograd"
 
@@ -89,3 +89,47 @@ def gru(**size: int) -> Bench:
 
     vg = value_and_grad(loss)
     return Bench(lambda: vg(params), loss(params))
+
+
+def _conv(x, w, b, pad: int):
+    """Convolution as one contraction of the k×k shifted views (autograd.numpy has no im2col)."""
+    if pad:
+        x = anp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    k = w.shape[-1]
+    ho, wo = x.shape[2] - k + 1, x.shape[3] - k + 1
+    cols = anp.stack([x[:, :, i : i + ho, j : j + wo] for i in range(k) for j in range(k)], axis=2)  # N,C,kk,H,W
+    out = anp.tensordot(cols, anp.reshape(w, (w.shape[0], w.shape[1], k * k)), axes=([1, 2], [1, 2]))
+    return anp.transpose(out, (0, 3, 1, 2)) + b[None, :, None, None]
+
+
+def _pool(x):
+    a = anp.maximum(x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2])
+    return anp.maximum(a, anp.maximum(x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]))
+
+
+def cnn(kind: str, batch: int) -> Bench:
+    d = cnn_data(kind, batch)
+    params = [p.copy() for p in d["params"]]
+    convs, x, y, lr = d["convs"], d["x"], d["y"], d["lr"]
+
+    def loss(ps):
+        h = x
+        for i, (_cout, _cin, _k, pad) in enumerate(convs):
+            h = _pool(anp.maximum(_conv(h, ps[2 * i], ps[2 * i + 1], pad), 0))
+        h = anp.reshape(h, (h.shape[0], -1))
+        fcs = ps[2 * len(convs) :]
+        for j in range(0, len(fcs), 2):
+            h = anp.dot(h, fcs[j].T) + fcs[j + 1]
+            if j + 2 < len(fcs):
+                h = anp.maximum(h, 0)
+        return _ce(h, y)
+
+    vg = value_and_grad(loss)
+
+    def step():
+        val, grads = vg(params)
+        for p, g in zip(params, grads):
+            p -= lr * g
+        return val
+
+    return Bench(step, loss(params))

@@ -6,7 +6,7 @@ import mygrad as mg
 from mygrad.nnet.activations import relu
 from mygrad.nnet.losses import softmax_crossentropy
 
-from .common import Bench, chain_data, gru_data, mlp_data
+from .common import Bench, chain_data, cnn_data, gru_data, mlp_data
 
 NAME = "MyGrad"
 mg.turn_memory_guarding_off()
@@ -90,5 +90,36 @@ def gru(**size: int) -> Bench:
         loss = forward()
         loss.backward()
         return loss, [p.grad for p in params]
+
+    return Bench(step, forward().item())
+
+
+def cnn(kind: str, batch: int) -> Bench:
+    from mygrad.nnet.layers import conv_nd, max_pool
+
+    d = cnn_data(kind, batch)
+    params = [mg.tensor(p.copy()) for p in d["params"]]
+    convs = d["convs"]
+    x, labels, lr = d["x"], d["labels"], d["lr"]
+
+    def forward():
+        h = x
+        for i, (_cout, _cin, _k, pad) in enumerate(convs):
+            c = conv_nd(h, params[2 * i], stride=1, padding=pad) + params[2 * i + 1][None, :, None, None]
+            h = max_pool(relu(c), (2, 2), 2)
+        h = h.reshape(h.shape[0], -1)
+        fcs = params[2 * len(convs) :]
+        for j in range(0, len(fcs), 2):
+            h = mg.matmul(h, fcs[j].T) + fcs[j + 1]
+            if j + 2 < len(fcs):
+                h = relu(h)
+        return softmax_crossentropy(h, labels)
+
+    def step():
+        loss = forward()
+        loss.backward()
+        for p in params:
+            p.data -= lr * p.grad
+        return loss
 
     return Bench(step, forward().item())

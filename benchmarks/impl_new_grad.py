@@ -6,7 +6,7 @@ import numpy as np
 
 import new_grad as ng
 
-from .common import Bench, chain_data, gru_data, mlp_data
+from .common import Bench, chain_data, cnn_data, gru_data, mlp_data
 
 NAME = "new_grad"
 
@@ -114,3 +114,44 @@ def gru(**size: int) -> Bench:
         return loss, [eng.memory_buffer.get_param(p) for p in params]
 
     return Bench(step, float(forward()))
+
+
+def _cnn_forward(p: list, convs: list, x, y):
+    h = x
+    for i, (_cout, _cin, _k, pad) in enumerate(convs):
+        h = ng.max_pool2d(ng.relu(ng.conv2d(h, p[2 * i], p[2 * i + 1], 1, pad)), 2)
+    h = ng.reshape(h, (h.shape[0], -1))
+    fcs = p[2 * len(convs) :]
+    for j in range(0, len(fcs), 2):
+        h = ng.linear(h, fcs[j], fcs[j + 1])
+        if j + 2 < len(fcs):
+            h = ng.relu(h)
+    return ng.softmax_cross_entropy(h, y)
+
+
+def cnn_parts(kind: str, batch: int):
+    d = cnn_data(kind, batch)
+    params = [p.copy() for p in d["params"]]
+    grads = [np.zeros_like(p) for p in params]
+    for p, g in zip(params, grads):
+        ng.bind_gradient(p, g)
+    opt = ng.optim.SGD(list(zip(params, grads)), lr=d["lr"])
+    x, y = ng.constant(d["x"]), ng.constant(d["y"])
+    return d, params, opt, x, y
+
+
+def cnn(kind: str, batch: int) -> Bench:
+    d, params, opt, x, y = cnn_parts(kind, batch)
+    eng = ng.Autograd()
+
+    def step():
+        opt.zero_grad()
+        with eng:
+            loss = _cnn_forward(params, d["convs"], x, y)
+        eng.backward(1)
+        opt.step()
+        return loss
+
+    with ng.no_grad():
+        loss = float(_cnn_forward(params, d["convs"], x, y))
+    return Bench(step, loss)

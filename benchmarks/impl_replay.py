@@ -81,3 +81,19 @@ def gru(**size: int) -> Bench:
         return loss, [eng.memory_buffer.get_param(p) for p in params]
 
     return Bench(step, float(step()[0]))
+
+
+def cnn(kind: str, batch: int) -> Bench:
+    d, params, opt, x, y = eager.cnn_parts(kind, batch)
+    eng = ng.Autograd()
+    compiled = ng.compile(lambda x, y: eager._cnn_forward(params, d["convs"], x, y), eng)
+
+    def step():
+        opt.zero_grad()
+        loss = compiled(x, y)
+        opt.step()
+        return loss
+
+    with ng.no_grad():
+        loss = float(eager._cnn_forward(params, d["convs"], x, y))
+    return Bench(step, loss)

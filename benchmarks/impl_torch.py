@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import Bench, chain_data, gru_data, mlp_data
+from .common import Bench, chain_data, cnn_data, gru_data, mlp_data
 
 NAME = "PyTorch eager"
 
@@ -122,6 +122,37 @@ def gru_fused(**size: int) -> Bench:
     def step():
         loss = forward()
         return loss, torch.autograd.grad(loss, params)
+
+    with torch.no_grad():
+        loss = float(forward())
+    return Bench(step, loss)
+
+
+def cnn(kind: str, batch: int) -> Bench:
+    d = cnn_data(kind, batch)
+    params = [torch.tensor(p, requires_grad=True) for p in d["params"]]
+    convs = d["convs"]
+    opt = torch.optim.SGD(params, lr=d["lr"])
+    x, labels = torch.from_numpy(d["x"]), torch.from_numpy(d["labels"])
+
+    def forward():
+        h = x
+        for i, (_cout, _cin, _k, pad) in enumerate(convs):
+            h = F.max_pool2d(F.relu(F.conv2d(h, params[2 * i], params[2 * i + 1], padding=pad)), 2)
+        h = h.reshape(h.shape[0], -1)
+        fcs = params[2 * len(convs) :]
+        for j in range(0, len(fcs), 2):
+            h = F.linear(h, fcs[j], fcs[j + 1])
+            if j + 2 < len(fcs):
+                h = F.relu(h)
+        return F.cross_entropy(h, labels)
+
+    def step():
+        opt.zero_grad()
+        loss = forward()
+        loss.backward()
+        opt.step()
+        return loss
 
     with torch.no_grad():
         loss = float(forward())
