@@ -74,3 +74,16 @@ def test_inputs_are_not_modified():
     before = x.copy()
     ng.gradcheck(ng.exp, x)
     assert np.array_equal(x, before)
+
+
+def test_gradgradcheck_checks_second_derivatives():
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((3, 2)), rng.standard_normal((2, 4))
+    assert ng.gradgradcheck(lambda x, w: ng.tanh(ng.matmul(x, w)), (x, w))
+    assert ng.gradgradcheck(ng.sin, 0.3)
+    # a backward in plain NumPy: right to first order, a constant to the second
+    np_sin = ng.defvjp(lambda x: np.sin(x), lambda g, x: (ng.multiply(g, np.cos(x)),), name="np_sin")
+    assert ng.gradcheck(np_sin, x)
+    assert ng.gradgradcheck(np_sin, x, raise_exception=False) is False
+    with pytest.raises(GradcheckError, match="gradgradcheck: second derivative.*write it with new_grad ops"):
+        ng.gradgradcheck(np_sin, x)

@@ -30,7 +30,7 @@ from .autograd_engine import (
 from .backend import get_default_dtype, namespace, set_default_dtype
 from .custom import custom_op, defvjp
 from .errors import NewGradError
-from .gradcheck import gradcheck
+from .gradcheck import gradcheck, gradgradcheck
 from .ops import *  # noqa: F403 - every op at the top level, under NumPy's names
 from .replay import CompiledStep, compile  # noqa: A004 - new_grad.compile: tape replay
 from .serialization import load, save
@@ -64,6 +64,7 @@ __all__ = [
     "custom_op",
     "defvjp",
     "gradcheck",
+    "gradgradcheck",
     "compile",
     "CompiledStep",
     "grad",

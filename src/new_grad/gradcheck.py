@@ -24,7 +24,7 @@ from .autograd_engine import STATE, is_constant, no_grad
 from .backend import is_array, to_numpy
 from .errors import DtypeError, GradcheckError, shape_str
 
-__all__ = ["gradcheck"]
+__all__ = ["gradcheck", "gradgradcheck"]
 
 
 def _index(shape: tuple, flat: int) -> tuple:
@@ -38,6 +38,8 @@ def gradcheck(
     atol: float = 1e-5,
     rtol: float = 1e-3,
     raise_exception: bool = True,
+    *,
+    _who: str = "gradcheck",
 ) -> bool:
     """True if ``f``'s analytic gradients match central differences; else raise :class:`GradcheckError`.
 
@@ -45,8 +47,6 @@ def gradcheck(
     a mismatch returns False instead. The error names the input, the worst entry
     (its index in the input and in the output), and the analytic and numeric values.
     """
-    from .transforms import jacobian
-
     single = not isinstance(inputs, (tuple, list))
     args: list[Any] = [inputs] if single else list(inputs)
     checked: list[int] = []
@@ -56,13 +56,13 @@ def gradcheck(
         elif not is_array(a) or a.dtype.kind not in "fc" or is_constant(a):
             continue
         elif a.dtype.kind == "c":
-            raise DtypeError(f"gradcheck: input {i} {shape_str(a)} is complex; gradcheck checks real inputs")
+            raise DtypeError(f"{_who}: input {i} {shape_str(a)} is complex; gradcheck checks real inputs")
         else:
             args[i] = np.array(to_numpy(a), dtype=np.float64)  # a float64 copy on the host
         checked.append(i)
     if not checked:
         raise DtypeError(
-            "gradcheck: no input to check: give at least one float array (inputs: "
+            f"{_who}: no input to check: give at least one float array (inputs: "
             f"{', '.join(shape_str(a) for a in args)}); int arrays and constants are passed through unchecked"
         )
 
@@ -78,7 +78,7 @@ def gradcheck(
                 o = f(*a)
                 return o[k] if isinstance(o, (tuple, list)) else o
 
-            if not _check_output(fk, args, checked, k, len(outputs), eps, atol, rtol, raise_exception, jacobian):
+            if not _check_output(fk, args, checked, k, len(outputs), eps, atol, rtol, raise_exception, _who):
                 return False
     finally:
         STATE.engine = saved
@@ -95,14 +95,18 @@ def _check_output(
     atol: float,
     rtol: float,
     raise_exception: bool,
-    jacobian: Callable[..., Any],
+    who: str,
 ) -> bool:
+    from .transforms import jacobian
+
     with no_grad():
         out = np.asarray(to_numpy(f(*args)))
     if out.dtype.kind not in "fc":
         return True  # an integer/boolean output has no gradient to check
     analytic = jacobian(f, argnums=tuple(checked))(*args)
     what = f"output {k} " if n_outputs > 1 else ""
+    if who == "gradgradcheck":
+        what = f"second derivative: the derivative of gradient {k} with respect to "
     for i, J in zip(checked, analytic):
         x = args[i]
         J = np.asarray(to_numpy(J), dtype=np.float64).reshape(out.size, x.size)
@@ -124,13 +128,55 @@ def _check_output(
             continue
         if not raise_exception:
             return False
+        hint = (
+            "A backward computed in plain NumPy is a constant to higher derivatives: write it with new_grad ops."
+            if who == "gradgradcheck"
+            else "Check the op's backward; if f has a kink there (relu, abs, max at ties) move the input away "
+            "from it, or raise eps/atol for noisy functions."
+        )
         worst = int(np.nanargmax(np.where(np.isnan(excess), np.inf, excess)))
         o, j = divmod(worst, x.size)
         raise GradcheckError(
-            f"gradcheck: {what}gradient of input {i} {shape_str(x)} does not match central differences "
+            f"{who}: {what}{'' if who == 'gradgradcheck' else 'gradient of '}input {i} {shape_str(x)} does not match central differences "
             f"at input index {_index(x.shape, j)}, output index {_index(out.shape, o)}: analytic "
             f"{float(J[o, j])!r} vs numeric {float(numeric[o, j])!r} ({int(bad.sum())} of {bad.size} entries outside "
-            f"atol={atol} + rtol={rtol}·|numeric|). Check the op's backward; if f has a kink there "
-            "(relu, abs, max at ties) move the input away from it, or raise eps/atol for noisy functions."
+            f"atol={atol} + rtol={rtol}·|numeric|). {hint}"
         )
     return True
+
+
+def gradgradcheck(
+    f: Callable[..., Any],
+    inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
+    """:func:`gradcheck` one order up: the gradient of ``⟨w, f⟩`` (``w`` random, fixed by ``seed``).
+
+    Its analytic Jacobian (the Hessian, by a recorded backward pass) is compared with
+    central differences of new_grad's own first-order gradients: the check for a
+    backward meant to support ``new_grad.grad(new_grad.grad(...))``.
+    """
+    from .ops.elementwise import multiply
+    from .ops.reductions import sum as _sum
+    from .transforms import grad
+
+    single = not isinstance(inputs, (tuple, list))
+    args = [inputs] if single else list(inputs)
+    nums = tuple(
+        i for i, a in enumerate(args)
+        if isinstance(a, float) or (is_array(a) and a.dtype.kind == "f" and not is_constant(a))
+    )
+    if not nums:
+        raise DtypeError("gradgradcheck: no float array among the inputs to differentiate")
+    with no_grad():
+        out = f(*args)
+    w = np.random.default_rng(seed).standard_normal(np.shape(out))
+
+    def first_gradient(*a: Any) -> Any:
+        return grad(lambda *b: _sum(multiply(f(*b), w)), argnums=nums)(*a)
+
+    return gradcheck(first_gradient, args if not single else args[0], eps, atol, rtol, raise_exception, _who="gradgradcheck")
