@@ -316,21 +316,36 @@ def gru_sequence(
     H = _check("gru_sequence", input, h0, w_ih, w_hh, 3)
     xp = namespace(input)
     x = _in_order(input, reverse)
+    # σ(a) = ½·tanh(½a) + ½: halve the r and z rows of both projections once, so each step needs
+    # one tanh and two in-place updates for both gates (and no exp that could overflow)
     gi = _project(x, w_ih, b_ih)
+    if b_hh is not None:
+        gi[..., : 2 * H] += b_hh[: 2 * H]
+    gi[..., : 2 * H] *= 0.5
+    wT = w_hh.T.copy()
+    wT[:, : 2 * H] *= 0.5
+    b_hn = None if b_hh is None else b_hh[2 * H :]
     T = x.shape[0]
     hs = xp.empty((T, *h0.shape), dtype=gi.dtype)
     h = h0
-    wT = w_hh.T
     for t in range(T):
         gh = h @ wT
-        if b_hh is not None:
-            gh += b_hh
-        git = gi[t]
-        rz = _sigmoid(git[:, : 2 * H] + gh[:, : 2 * H])
-        r, z = rz[:, :H], rz[:, H:]
-        n = xp.tanh(git[:, 2 * H :] + r * gh[:, 2 * H :])
-        h = n + z * (h - n)
-        hs[t] = h
+        rz = gh[:, : 2 * H]
+        rz += gi[t, :, : 2 * H]
+        xp.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
+        n = gh[:, 2 * H :]
+        if b_hn is not None:
+            n += b_hn
+        n *= rz[:, :H]
+        n += gi[t, :, 2 * H :]
+        xp.tanh(n, out=n)
+        out = hs[t]
+        xp.subtract(h, n, out=out)  # h' = n + z·(h − n)
+        out *= rz[:, H:]
+        out += n
+        h = out
     return _in_order(hs, reverse)
 
 
