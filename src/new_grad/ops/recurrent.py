@@ -435,19 +435,30 @@ def lstm_sequence(
     xp = namespace(input)
     x = _in_order(input, reverse)
     gi = _project(x, w_ih, b_ih)
+    if b_hh is not None:
+        gi += b_hh
+    # σ(a) = ½·tanh(½a) + ½: halve the i, f, o rows once; then one tanh covers all four gates
+    sig = [slice(0, 2 * H), slice(3 * H, 4 * H)]
+    wT = w_hh.T.copy()
+    for cols in sig:
+        gi[..., cols] *= 0.5
+        wT[:, cols] *= 0.5
     T = x.shape[0]
     y = xp.empty((2, T, *h0.shape), dtype=gi.dtype)
     hs, cs = _in_order(y[0], reverse), _in_order(y[1], reverse)  # views: writing them fills y
     h, c = h0, c0
-    wT = w_hh.T
     for t in range(T):
-        pre = gi[t] + h @ wT
-        if b_hh is not None:
-            pre += b_hh
-        i_f = _sigmoid(pre[:, : 2 * H])
-        o = _sigmoid(pre[:, 3 * H :])
-        c = i_f[:, H:] * c + i_f[:, :H] * xp.tanh(pre[:, 2 * H : 3 * H])
-        h = o * xp.tanh(c)
-        hs[t] = h
-        cs[t] = c
+        pre = h @ wT
+        pre += gi[t]
+        xp.tanh(pre, out=pre)
+        for cols in sig:
+            g = pre[:, cols]
+            g *= 0.5
+            g += 0.5
+        c_new, h_new = cs[t], hs[t]
+        xp.multiply(pre[:, H : 2 * H], c, out=c_new)  # c' = f·c + i·g
+        c_new += pre[:, :H] * pre[:, 2 * H : 3 * H]
+        xp.tanh(c_new, out=h_new)  # h' = o·tanh(c')
+        h_new *= pre[:, 3 * H :]
+        h, c = h_new, c_new
     return y
