@@ -155,3 +155,36 @@ def cnn(kind: str, batch: int) -> Bench:
     with ng.no_grad():
         loss = float(_cnn_forward(params, d["convs"], x, y))
     return Bench(step, loss)
+
+
+def gru_module_parts(batch: int, input: int, hidden: int, steps: int):  # noqa: A002
+    d = gru_data(batch, input, hidden, steps)
+    eng = ng.Autograd()
+    gru = ng.nn.GRU(input, hidden, autograd_engine=eng, dtype=np.float32)
+    gru.weight_ih_l0[...] = np.concatenate(d["wi"])
+    gru.weight_hh_l0[...] = np.concatenate(d["wh"])
+    gru.bias_ih_l0[...] = np.concatenate(d["bi"])
+    gru.bias_hh_l0[...] = np.concatenate(d["bh"])
+    xs, h0 = ng.constant(d["xs"]), ng.constant(d["h0"][None])
+
+    def forward(xs, h0):
+        _, h = gru(xs, h0)
+        return ng.mean(ng.multiply(h, h))
+
+    return eng, gru, forward, xs, h0
+
+
+def gru_module(**size: int) -> Bench:
+    """The same GRU as ``new_grad.nn.GRU`` (one fused op with a closed-form backward through time)."""
+    eng, gru, forward, xs, h0 = gru_module_parts(**size)
+
+    def step():
+        gru.zero_grad()
+        with eng:
+            loss = forward(xs, h0)
+        eng.backward(1)
+        return loss
+
+    with ng.no_grad():
+        loss = float(forward(xs, h0))
+    return Bench(step, loss)

@@ -97,3 +97,16 @@ def cnn(kind: str, batch: int) -> Bench:
     with ng.no_grad():
         loss = float(eager._cnn_forward(params, d["convs"], x, y))
     return Bench(step, loss)
+
+
+def gru_module(**size: int) -> Bench:
+    eng, gru, forward, xs, h0 = eager.gru_module_parts(**size)
+    compiled = ng.compile(forward, eng)
+
+    def step():
+        gru.zero_grad()
+        return compiled(xs, h0)
+
+    with ng.no_grad():
+        loss = float(forward(xs, h0))
+    return Bench(step, loss)

@@ -103,7 +103,7 @@ def gru(**size: int) -> Bench:
     return Bench(step, loss)
 
 
-def gru_fused(**size: int) -> Bench:
+def gru_module(**size: int) -> Bench:
     """The same GRU as ``torch.nn.GRU`` (one C++ kernel per step; an extra reference row)."""
     d = gru_data(**size)
     gru = torch.nn.GRU(d["xs"].shape[2], d["h0"].shape[1])

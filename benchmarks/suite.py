@@ -66,7 +66,8 @@ def workloads(rows: str, quick: bool) -> list[Work]:
         for b in (1, 8) if quick else (1, 16, 128, 1024, 4096):
             w.append(Work("E", f"E MLP step, batch {b}", "mlp", {"batch": b}, "ms", 1e3))
     if "F" in rows:
-        w.append(Work("F", f"F GRU fwd+bwd, {gru['steps']} steps", "gru", dict(gru), "ms", 1e3))
+        w.append(Work("F", f"F GRU cell by cell, {gru['steps']} steps", "gru", dict(gru), "ms", 1e3))
+        w.append(Work("F", f"F GRU module (nn.GRU), {gru['steps']} steps", "gru_module", dict(gru), "ms", 1e3))
     return w
 
 

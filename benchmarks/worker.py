@@ -96,7 +96,7 @@ def serve(impl: str) -> None:
             else:  # quit
                 break
         except Exception as err:  # report, don't die: the other implementations go on
-            reply = {"error": f"{type(err).__name__}: {err}"}
+            reply = {"error": f"{type(err).__name__}: {err}"[:70]}
         out.write(json.dumps(reply) + "\n")
         out.flush()
 

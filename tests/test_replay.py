@@ -211,3 +211,16 @@ def test_source_shows_the_program():
         step.source  # noqa: B018
     step(np.ones(3))
     assert step.source.startswith("def replay(") and "out=" in step.source
+
+
+def test_joins_replay_bitwise():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+
+    def fn():
+        s = ng.stack([a, ng.tanh(b)], axis=1)  # (2, 2, 3)
+        c = ng.concatenate([a, b], axis=0)  # (4, 3)
+        return ng.add(ng.sum(ng.multiply(s, s)), ng.sum(ng.exp(c)))
+
+    for e, r in zip(_leaf_grads(fn, [a, b], compiled=False), _leaf_grads(fn, [a, b], compiled=True)):
+        assert np.array_equal(e, r)

@@ -238,10 +238,14 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
     fwd: list[str] = []
     for n, op in enumerate(ops):
         info = REGISTRY.get(op.name)
-        if info is None or info.forward is info.public or op.backward_operation is not info.backward:
+        forward = info.forward if info is not None and op.backward_operation is info.backward else None
+        if forward is None or forward is info.public:
+            forward = _join_forward(op)
+        if forward is None:
             raise ReplayError(
                 f"compile: op #{n} {op.name} was recorded by hand (add_operation/record), so replay cannot "
-                "re-run its forward; only ops built with @primitive can be replayed"
+                "re-run its forward; only ops built with @primitive (and the joins: stack, concatenate, "
+                "hstack, vstack) can be replayed"
             )
         ins = [ref(x) for x in op.inputs]
         out = op.output
@@ -253,7 +257,7 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
             ns[f"O{n}"] = np.empty_like(out)  # the reused output buffer
             fwd.append(f"{v} = {const(ufunc, 'u')}({', '.join(ins)}, out=O{n})")
         else:
-            call = f"{const(info.forward, 'f')}({', '.join(ins)})"
+            call = f"{const(forward, 'f')}({', '.join(ins)})"
             fwd.append(f"{v} = _asarray({call})" if out.ndim == 0 else f"{v} = {call}")
             fwd.append(f"if {v}.shape != {tuple(out.shape)!r}: raise _shape_changed({n}, {v})")
         names[id(out)] = v
@@ -330,6 +334,38 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
     ns["_fix"] = _fix
     exec(builtins.compile(source, "<new_grad replay>", "exec"), ns)  # noqa: S102 - our own generated code
     return _Plan(ns["replay"], source, arg_sig, bindings, _op_signature(ops), leaves)
+
+
+def _join_forward(op: Operation) -> Callable[..., Any] | None:
+    """The forward of a recorded join (its axis lives in its backward's closure): the one NumPy join of the
+    recorded inputs that gives the recorded output's shape, checked bitwise against the recorded output."""
+    ins, out = op.inputs, op.output
+    if op.name not in ("stack", "concatenate", "hstack", "vstack") or not all(type(x) is np.ndarray for x in ins):
+        return None
+    if op.name in ("hstack", "vstack"):
+        candidates = [np.hstack if op.name == "hstack" else np.vstack]
+    elif op.name == "stack":
+        candidates = [_partial_join(np.stack, ax) for ax in range(out.ndim)]
+    elif all(x.ndim == out.ndim for x in ins):
+        candidates = [_partial_join(np.concatenate, ax) for ax in range(out.ndim)]
+    else:  # concatenate(axis=None) flattens first
+        candidates = [lambda *a: np.concatenate([x.reshape(-1) for x in a])]
+    fits = []
+    for f in candidates:
+        try:
+            r = f(*ins)
+        except ValueError:
+            continue
+        if r.shape == out.shape and np.array_equal(r, out):
+            fits.append(f)
+    return fits[0] if len(fits) == 1 else None
+
+
+def _partial_join(join: Callable[..., Any], axis: int) -> Callable[..., Any]:
+    def forward(*arrays: Any) -> Any:
+        return join(arrays, axis=axis)
+
+    return forward
 
 
 def _rule(op: Operation, n: int, targets: list, ref: Callable[[Any], str], state: dict, cond: bool) -> list[str]:
