@@ -305,3 +305,16 @@ def test_dtype_cast_of_a_gradient_is_recorded():
     d2 = ng.grad(lambda x: ng.sum(ng.grad(lambda y: ng.sum(ng.multiply(sq(y), y)))(x)))(x)  # (y³)'' = 6y
     assert d2.dtype == np.float32
     close(d2, 6 * x, rtol=1e-6)
+
+
+def test_raw_create_graph_warns_when_the_forward_is_not_on_the_outer_engine():
+    x = np.array([0.3, 0.6])
+    inner, outer = ng.Autograd(), ng.Autograd()
+    with inner:
+        ng.sum(ng.sin(ng.exp(x)))
+    with outer, pytest.warns(UserWarning, match="forward pass was not recorded"):
+        inner.backward(1.0, create_graph=True)
+    with pytest.raises(ng.errors.TapeError, match="second engine"):
+        with inner:
+            ng.sum(ng.exp(x))
+            inner.backward(1.0, create_graph=True)

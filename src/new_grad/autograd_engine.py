@@ -324,6 +324,14 @@ class Autograd:
                 )
             if mem[id(out)] is not divergence:  # a seed made here is a constant, not a new leaf
                 constant(mem[id(out)])
+            outer = saved.memory_buffer._arrays
+            if any(outer.get(id(op.output)) is not op.output for op in ops[:-1]):
+                warnings.warn(
+                    "backward(create_graph=True): the forward pass was not recorded on the engine that records "
+                    "the backward, so derivatives through intermediate values are lost. Record the forward on "
+                    "the outer engine too, or use new_grad.grad / hessian / hvp, which do.",
+                    stacklevel=2,
+                )
         else:
             STATE.engine = None  # backward functions use new_grad ops: don't record them
         try:
