@@ -143,12 +143,6 @@ def _solve_shapes(data):
             "broadcast": [(2, n, n), (n, 1)]}[kind]
 
 
-def _gauge_qr(Q, R, lib):
-    """Q and R with the signs of diag(R) made positive: unique, so comparable."""
-    d = lib.diagonal(R, axis1=-2, axis2=-1) if lib is np else torch.diagonal(R, dim1=-2, dim2=-1)
-    return Q, R, d
-
-
 def _ng_qr(a):
     Q, R = ng.linalg.qr(a)
     s = ng.constant(np.sign(np.diagonal(R, axis1=-2, axis2=-1)))
@@ -223,18 +217,13 @@ def _t_norm(x, ord, axis, keepdims):
 
 
 def _norm_domain(a):
-    """Distinct magnitudes and singular values: no ties for max-type norms, no kinks at 0."""
+    """Distinct magnitudes away from 0 (no ties for max-type norms, no kink of |x|), and for matrices distinct
+    singular values (spectral and nuclear norms)."""
     flat = a.reshape(-1)
     order = np.random.default_rng(flat.size).permutation(flat.size)
-    signs = np.where(flat >= 0, 1.0, -1.0)
-    mag = 0.5 + order * 0.37
-    return (signs * mag).reshape(a.shape) if a.ndim != 2 and a.ndim != 3 else _spread(signs * mag, a.shape)
-
-
-def _spread(v, shape):
-    x = v.reshape(shape)
-    if len(shape) >= 2 and min(shape[-2:]) > 1:
-        x = _with_singular_values(np.swapaxes(x, -1, -1), 1.0, 4.0) + 0.05 * x
+    x = (np.where(flat >= 0, 1.0, -1.0) * (0.5 + order * 0.37)).reshape(a.shape)
+    if a.ndim >= 2 and min(a.shape[-2:]) > 1:
+        x = _with_singular_values(x, 1.0, 4.0)
     return x
 
 
