@@ -81,11 +81,6 @@ def _axis(axis: int, ndim: int, op: str) -> int:
     return axis % ndim
 
 
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(a % ndim for a in axes)
-
-
 def _scatter(grad: Any, shape: tuple[int, ...], key: Any) -> Any:
     """A zero array of ``shape`` with ``grad`` added at ``key``: the backward of every gather."""
     from .indexing import _zeros_constant, index_add
