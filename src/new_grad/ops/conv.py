@@ -163,7 +163,8 @@ def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: An
         for j in range(kw):
             hs, ws = i * dil[0], j * dil[1]
             rows = slice(hs, hs + stride[0] * (ho - 1) + 1, stride[0])
-            gx[:, :, rows, ws : ws + stride[1] * (wo - 1) + 1 : stride[1]] += cols[:, :, i, j]
+            tap = gx[:, :, rows, ws : ws + stride[1] * (wo - 1) + 1 : stride[1]]
+            tap += cols[:, :, i, j]  # in place on the view (``gx[...] +=`` would copy it back once more)
     return gx[:, :, pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + wd]
 
 
