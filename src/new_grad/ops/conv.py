@@ -89,7 +89,7 @@ def _check_conv(x: Any, w: Any, groups: int, op: str, transposed: bool = False) 
             f"{op}: input {tuple(x.shape)} has {x.shape[1]} channels but weight {tuple(w.shape)} with "
             f"groups={groups} expects {c_in}"
         )
-    if groups < 1 or (w.shape[0] % groups) or (transposed and w.shape[0] % groups):
+    if groups < 1 or w.shape[0] % groups:  # C_out (or, transposed, C_in) splits into the groups
         raise ShapeError(f"{op}: weight {tuple(w.shape)}: channels must be divisible by groups={groups}")
 
 
