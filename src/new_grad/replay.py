@@ -294,7 +294,8 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
         key = ref(x)
         lines.append(f"    {var} = _mem.get(id({key}))")
     # What is known of each gradient variable while the backward is generated: "none" (nothing has
-    # arrived: the op is skipped, as eager skips it), "set" (an array) or "maybe" (decided at run time).
+    # arrived: the op is skipped, as eager skips it), "set" (an array, maybe shared), "owned" (an array
+    # made here that nothing else holds) or "maybe" (decided at run time).
     state = {var: "maybe" for var, _ in leaves}
     state[f"g{len(ops) - 1}"] = "set"
     init_at = len(lines)  # variables first assigned under an ``if`` start as None here
@@ -414,11 +415,14 @@ def _accumulate(target: tuple, expr: str, state: dict, cond: bool) -> list[str]:
         return [f"_iadd({target[1]}, {expr})"]  # eager's ``upd += gx``, on a captured array
     var = target[1]
     was = state.get(var, "none")
-    state[var] = "maybe*" if cond and was == "none" else ("set" if was == "none" else was)  # *: init to None
-    if was == "none":
+    if was == "none":  # the first gradient, by reference (maybe*: assigned under an ``if``, starts as None)
+        state[var] = "maybe*" if cond else "set"
         return [f"{var} = {expr}"]
-    if was == "set":
+    if was == "set":  # the second makes a new array, which this variable then owns
+        state[var] = "set" if cond else "owned"
         return [f"{var} = {var} + {expr}"]
+    if was == "owned":  # an array nobody else holds: add in place (the same sum, one allocation less)
+        return [f"{var} += {expr}"]
     return [f"{var} = {expr} if {var} is None else {var} + {expr}"]
 
 
