@@ -205,3 +205,20 @@ def test_transforms_on_gpu_match_cpu(xw):
     for cpu, gpu in pairs:
         assert isinstance(gpu, cp.ndarray)
         close(cp.asnumpy(gpu), cpu, rtol=1e-6)
+
+
+def test_jvp_matches_torch(xw):
+    x, w = xw
+    rng = np.random.default_rng(7)
+    tx, tw = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    out, jv = ng.jvp(lambda x, w: ng.tanh(ng.matmul(x, w)), (x, w), (tx, tw))
+    o_t, jv_t = torch.autograd.functional.jvp(
+        lambda a, b: torch.tanh(a @ b), (torch.tensor(x), torch.tensor(w)), (torch.tensor(tx), torch.tensor(tw))
+    )
+    close(out, o_t)
+    close(jv, jv_t)
+    # J·t of a scalar function is the directional derivative ⟨∇f, t⟩
+    _, d = ng.jvp(lambda x: f_ng(x, w), (x,), (tx,))
+    close(d, np.sum(ng.grad(f_ng)(x, w) * tx))
+    with pytest.raises(ShapeError, match="tangent 0"):
+        ng.jvp(ng.tanh, (x,), (np.ones(3),))

@@ -34,7 +34,7 @@ from .gradcheck import gradcheck, gradgradcheck
 from .ops import *  # noqa: F403 - every op at the top level, under NumPy's names
 from .replay import CompiledStep, compile  # noqa: A004 - new_grad.compile: tape replay
 from .serialization import load, save
-from .transforms import grad, hessian, hvp, jacobian, jacrev, value_and_grad, vjp
+from .transforms import grad, hessian, hvp, jacobian, jacrev, jvp, value_and_grad, vjp
 from .utils import MemoryBuffer
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "grad",
     "value_and_grad",
     "vjp",
+    "jvp",
     "jacobian",
     "jacrev",
     "hessian",

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from .autograd_engine import STATE, Autograd, Operation, constant, is_constant
+from .autograd_engine import STATE, Autograd, Operation, constant, is_constant, no_grad
 from .backend import is_array, namespace
 from .errors import DtypeError, ShapeError, shape_str
 
 Argnums = int | Sequence[int]
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "hvp"]
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "hessian", "hvp"]
 
 
 # -- running a function on an engine of its own --------------------------------------------------
@@ -233,8 +233,8 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
 
     def vjp_fn(v: Any) -> tuple:
         seed = namespace(t.out).asarray(v, dtype=t.out.dtype)
-        if t.outer is None or id(seed) not in t.outer.memory_buffer._arrays:
-            seed = constant(seed.view())  # a plain cotangent: no gradient flows into it
+        if t.outer is None:
+            seed = constant(seed.view())  # nothing records it; nested, a cotangent may be a variable (jvp)
         if seed.shape != t.out.shape:
             raise ShapeError(f"vjp: cotangent {shape_str(seed)} must have the output's shape {shape_str(t.out)}")
         with _enable_grad():
@@ -244,6 +244,39 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
             return _backward(t, seed, retain=True)
 
     return t.out, vjp_fn
+
+
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """``(f(*primals), J·tangents)``: a Jacobian-vector (forward-mode) product, by the double-VJP trick.
+
+    ``u ↦ vjp(u) = uᵀJ`` is linear in ``u``, so the gradient of ``⟨uᵀJ, t⟩`` with
+    respect to ``u`` is ``J t``: two recorded backward passes, no forward mode needed.
+    """
+    from .ops.elementwise import add, multiply
+    from .ops.reductions import sum as _sum
+
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ShapeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent per primal")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if np.shape(t) != np.shape(p):
+            raise ShapeError(f"jvp: tangent {i} {shape_str(t)} must have the shape of primal {i} {shape_str(p)}")
+    tangents = tuple(constant(t.view()) if is_array(t) else t for t in tangents)
+    with _enable_grad(), no_grad():
+        out = f(*primals)
+    if not is_array(out) and isinstance(out, (float, np.generic)):
+        out = np.asarray(out)
+    _check_float_out("jvp", out)
+
+    def pairing(u: Any) -> Any:
+        _, pullback = vjp(f, *primals)
+        total = None
+        for g, t in zip(pullback(u), tangents):
+            term = _sum(multiply(g, t))
+            total = term if total is None else add(total, term)
+        return total
+
+    return out, grad(pairing)(namespace(out).zeros(out.shape, dtype=out.dtype))
 
 
 def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
