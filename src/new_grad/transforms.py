@@ -1,4 +1,4 @@
-"""Function transforms: ``grad``, ``value_and_grad``, ``jacobian``, ``hessian``, ``hvp``.
+"""Function transforms: ``grad``, ``value_and_grad``, ``vjp``, ``jvp``, ``jacobian``, ``hessian``, ``hvp``.
 
 Each call runs the function on an engine of its own and reads the gradients out
 of that engine's memory buffer, so the user's tapes are left alone::
