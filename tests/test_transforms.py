@@ -222,3 +222,40 @@ def test_jvp_matches_torch(xw):
     close(d, np.sum(ng.grad(f_ng)(x, w) * tx))
     with pytest.raises(ShapeError, match="tangent 0"):
         ng.jvp(ng.tanh, (x,), (np.ones(3),))
+
+
+def _mlp_loss(params, X, Y):
+    h = ng.tanh(ng.linear(X, params["W1"], params["b1"]))
+    return ng.softmax_cross_entropy(ng.linear(h, params["W2"], params["b2"]), Y)
+
+
+def test_containers_of_arrays_as_arguments():
+    """Lists, tuples, namedtuples and dicts of arrays are differentiated leaf by leaf (JAX's pytrees)."""
+    from collections import namedtuple
+
+    rng = np.random.default_rng(8)
+    params = {"W1": rng.standard_normal((5, 4)), "b1": np.zeros(5), "W2": rng.standard_normal((3, 5)), "b2": np.zeros(3)}
+    X, Y = rng.standard_normal((6, 4)), np.eye(3)[rng.integers(0, 3, 6)]
+    value, g = ng.value_and_grad(_mlp_loss)(params, X, Y)
+    assert set(g) == set(params)
+    ts = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    Xt, Yt = torch.tensor(X), torch.tensor(Y)
+    z = torch.nn.functional.linear(torch.tanh(torch.nn.functional.linear(Xt, ts["W1"], ts["b1"])), ts["W2"], ts["b2"])
+    loss_t = -(Yt * torch.log_softmax(z, -1)).sum() / 6
+    grads_t = dict(zip(ts, torch.autograd.grad(loss_t, list(ts.values()))))
+    close(value, loss_t)
+    for k in params:
+        close(g[k], grads_t[k])
+
+    Pair = namedtuple("Pair", "a b")
+    gl, gt = ng.grad(lambda lst, pr: ng.add(ng.sum(ng.multiply(lst[0], lst[1])), ng.sum(ng.exp(pr.b))),
+                     argnums=(0, 1))([np.ones(2), np.full(2, 3.0)], Pair(np.ones(1), np.zeros(2)))
+    assert isinstance(gl, list) and isinstance(gt, Pair)
+    close(gl[0], np.full(2, 3.0))
+    close(gt.b, np.ones(2))
+    close(gt.a, np.zeros(1))
+
+    J = ng.jacobian(lambda p: ng.multiply(p["x"], p["y"]))({"x": np.ones(2), "y": np.arange(2.0)})
+    close(J["x"], np.diag(np.arange(2.0)))
+    _, jv = ng.jvp(lambda p: ng.multiply(p[0], p[1]), ([np.ones(2), np.arange(2.0)],), ([np.ones(2), np.ones(2)],))
+    close(jv, np.arange(2.0) + 1)

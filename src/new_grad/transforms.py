@@ -84,13 +84,59 @@ def _prepare_input(who: str, i: int, x: Any, nested: bool) -> Any:
     return x.copy() if nested else x.view()
 
 
+def _prepare_tree(who: str, i: int, x: Any, nested: bool, leaves: list) -> tuple[Any, Any]:
+    """Prepare every array in ``x`` (an array, or lists/tuples/dicts of them); return it and its structure.
+
+    The structure is ``x`` with each array replaced by its index in ``leaves``.
+    """
+    if isinstance(x, dict):
+        pairs = {k: _prepare_tree(who, i, v, nested, leaves) for k, v in x.items()}
+        return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
+    if isinstance(x, (list, tuple)):
+        pairs_l = [_prepare_tree(who, i, v, nested, leaves) for v in x]
+        return _rebuild(x, [p[0] for p in pairs_l]), _rebuild(x, [p[1] for p in pairs_l])
+    leaves.append(_prepare_input(who, i, x, nested))
+    return leaves[-1], len(leaves) - 1
+
+
+def _rebuild(like: Any, items: list) -> Any:
+    if isinstance(like, list):
+        return items
+    return type(like)(*items) if hasattr(like, "_fields") else type(like)(items)  # namedtuples too
+
+
+def _flat(tree: Any) -> list:
+    """The leaves of ``tree`` (lists, tuples, dicts), in :func:`_prepare_tree`'s order."""
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in _flat(v)]
+    if isinstance(tree, (list, tuple)):
+        return [leaf for v in tree for leaf in _flat(v)]
+    return [tree]
+
+
+def _unflatten(struct: Any, flat: Sequence[Any]) -> Any:
+    """``struct`` (from :func:`_prepare_tree`) with each leaf index replaced by ``flat[index]``."""
+    if isinstance(struct, dict):
+        return {k: _unflatten(v, flat) for k, v in struct.items()}
+    if isinstance(struct, (list, tuple)):
+        return _rebuild(struct, [_unflatten(v, flat) for v in struct])
+    return flat[struct]
+
+
 class _Trace:
-    """``f`` run on a private engine: the output, the aux value, the engine, the leaves."""
+    """``f`` run on a private engine: the output, the aux value, the engine, the leaves and their structure."""
 
-    __slots__ = ("engine", "outer", "out", "aux", "leaves")
+    __slots__ = ("engine", "outer", "out", "aux", "leaves", "structs")
 
-    def __init__(self, engine: Autograd, outer: Autograd | None, out: Any, aux: Any, leaves: tuple) -> None:
+    def __init__(
+        self, engine: Autograd, outer: Autograd | None, out: Any, aux: Any, leaves: tuple, structs: tuple
+    ) -> None:
         self.engine, self.outer, self.out, self.aux, self.leaves = engine, outer, out, aux, leaves
+        self.structs = structs
+
+    def per_argnum(self, flat: Sequence[Any]) -> tuple:
+        """One result per differentiated argument, in that argument's shape (array or container)."""
+        return tuple(_unflatten(s, flat) for s in self.structs)
 
 
 def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], has_aux: bool) -> _Trace:
@@ -108,11 +154,12 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
     inner = Autograd()
     host = outer if nested else inner
     args = list(args)
-    leaves = []
+    leaves: list = []
+    structs = []
     with host:
         for i in argnums:
-            args[i] = _prepare_input(who, i, args[i], nested)
-            leaves.append(args[i])
+            args[i], struct = _prepare_tree(who, i, args[i], nested, leaves)
+            structs.append(struct)
         start = len(host.operation_list)  # the leaves' identity ops stay outside: their slots must survive
         res = f(*args, **kwargs)
         aux = None
@@ -144,7 +191,7 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
         for op in inner.operation_list:  # gradients go to the buffer, never into a module's dW
             if any(u is not None for u in op.gradients_to_update):
                 op.gradients_to_update = (None,) * len(op.inputs)
-    return _Trace(inner, outer, out, aux, tuple(leaves))
+    return _Trace(inner, outer, out, aux, tuple(leaves), tuple(structs))
 
 
 def _connected(t: _Trace) -> bool:
@@ -205,7 +252,7 @@ def value_and_grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> 
             _check_float_out("value_and_grad", t.out)
             _scalar_output("value_and_grad", t.out)
             seed = constant(namespace(t.out).ones(t.out.shape, dtype=t.out.dtype))
-            grads = _backward(t, seed, retain=False)
+            grads = t.per_argnum(_backward(t, seed, retain=False))
         g = grads[0] if isinstance(argnums, int) else grads
         return ((t.out, t.aux) if has_aux else t.out), g
 
@@ -240,8 +287,8 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         with _enable_grad():
             if t.outer is not None:
                 with t.outer:
-                    return _backward(t, seed, retain=True)
-            return _backward(t, seed, retain=True)
+                    return t.per_argnum(_backward(t, seed, retain=True))
+            return t.per_argnum(_backward(t, seed, retain=True))
 
     return t.out, vjp_fn
 
@@ -255,13 +302,14 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     from .ops.elementwise import add, multiply
     from .ops.reductions import sum as _sum
 
-    primals, tangents = tuple(primals), tuple(tangents)
-    if len(primals) != len(tangents):
-        raise ShapeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent per primal")
-    for i, (p, t) in enumerate(zip(primals, tangents)):
+    primals = tuple(primals)
+    flat_p, flat_t = _flat(primals), _flat(tuple(tangents))
+    if len(flat_p) != len(flat_t):
+        raise ShapeError(f"jvp: {len(flat_p)} primal arrays but {len(flat_t)} tangents; give one tangent per primal")
+    for i, (p, t) in enumerate(zip(flat_p, flat_t)):
         if np.shape(t) != np.shape(p):
             raise ShapeError(f"jvp: tangent {i} {shape_str(t)} must have the shape of primal {i} {shape_str(p)}")
-    tangents = tuple(constant(t.view()) if is_array(t) else t for t in tangents)
+    flat_t = [constant(t.view()) if is_array(t) else t for t in flat_t]
     with _enable_grad(), no_grad():
         out = f(*primals)
     if not is_array(out) and isinstance(out, (float, np.generic)):
@@ -271,7 +319,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     def pairing(u: Any) -> Any:
         _, pullback = vjp(f, *primals)
         total = None
-        for g, t in zip(pullback(u), tangents):
+        for g, t in zip(_flat(pullback(u)), flat_t):
             term = _sum(multiply(g, t))
             total = term if total is None else add(total, term)
         return total
@@ -296,7 +344,7 @@ def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callab
                 seed = xp.zeros(m, dtype=out.dtype)
                 seed[j] = 1
                 rows.append(_backward(t, constant(seed.reshape(out.shape)), retain=True))
-            jac = tuple(_assemble([r[i] for r in rows], out, x) for i, x in enumerate(t.leaves))
+            jac = t.per_argnum([_assemble([r[i] for r in rows], out, x) for i, x in enumerate(t.leaves)])
         res = jac[0] if isinstance(argnums, int) else jac
         return (res, t.aux) if has_aux else res
 
