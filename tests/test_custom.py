@@ -138,3 +138,12 @@ def test_backward_may_reuse_the_output():
     assert seen == [True]  # first order: the forward output is handed back
     np.testing.assert_allclose(ng.hessian(lambda x: ng.sum(my_exp(x)))(x), np.diag(np.exp(x)))
     assert seen[-1] is False  # recorded backward: recomputed from the input, so it is differentiable
+
+
+def test_bare_decorator_mistake_is_explained():
+    @ng.custom_op  # forgot the backward: the forward was taken for it
+    def oops(x):
+        return x
+
+    with pytest.raises(TypeError, match="decorator factory"):
+        oops(np.ones(2))

@@ -146,6 +146,12 @@ def custom_op(
         raise TypeError("custom_op(backward): pass the backward function, then decorate the forward with it")
 
     def deco(forward: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(forward):
+            raise TypeError(
+                f"custom_op({getattr(backward, '__name__', 'backward')}) is a decorator factory: write "
+                "@new_grad.custom_op(my_backward) above the forward (a bare @custom_op took the forward "
+                "for the backward)"
+            )
         return defvjp(forward, backward, name=name, formula=formula)
 
     return deco
