@@ -129,6 +129,7 @@ def defvjp(
             )
         return eng.record(opname, checked, tuple(full), out, True)
 
+    op.__name__ = op.__qualname__ = opname
     op.backward = checked  # type: ignore[attr-defined]
     op.formula = formula or (backward.__doc__ or "").strip()  # type: ignore[attr-defined]
     CUSTOM_OPS[opname] = op
