@@ -664,66 +664,33 @@ def _nondiff(fn: Callable[..., Any]) -> Callable[..., Any]:
     return nondifferentiable(op)
 
 
-@_nondiff
-def equal(a: Any, b: Any) -> Any:
-    return namespace(a, b).equal(a, b)
+def _numpy_nondiff(name: str, arity: int) -> Callable[..., Any]:
+    """NumPy's (or CuPy's) ``name`` on one or two arrays, registered as non-differentiable."""
+    if arity == 2:
+
+        def fn(a: Any, b: Any) -> Any:
+            return getattr(namespace(a, b), name)(a, b)
+
+    else:
+
+        def fn(x: Any) -> Any:
+            return getattr(namespace(x), name)(x)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"NumPy's ``{name}``: a bool array, never recorded."
+    return _nondiff(fn)
 
 
-@_nondiff
-def not_equal(a: Any, b: Any) -> Any:
-    return namespace(a, b).not_equal(a, b)
-
-
-@_nondiff
-def less(a: Any, b: Any) -> Any:
-    return namespace(a, b).less(a, b)
-
-
-@_nondiff
-def less_equal(a: Any, b: Any) -> Any:
-    return namespace(a, b).less_equal(a, b)
-
-
-@_nondiff
-def greater(a: Any, b: Any) -> Any:
-    return namespace(a, b).greater(a, b)
-
-
-@_nondiff
-def greater_equal(a: Any, b: Any) -> Any:
-    return namespace(a, b).greater_equal(a, b)
-
-
-@_nondiff
-def logical_and(a: Any, b: Any) -> Any:
-    return namespace(a, b).logical_and(a, b)
-
-
-@_nondiff
-def logical_or(a: Any, b: Any) -> Any:
-    return namespace(a, b).logical_or(a, b)
-
-
-@_nondiff
-def logical_xor(a: Any, b: Any) -> Any:
-    return namespace(a, b).logical_xor(a, b)
-
-
-@_nondiff
-def logical_not(x: Any) -> Any:
-    return namespace(x).logical_not(x)
-
-
-@_nondiff
-def isfinite(x: Any) -> Any:
-    return namespace(x).isfinite(x)
-
-
-@_nondiff
-def isnan(x: Any) -> Any:
-    return namespace(x).isnan(x)
-
-
-@_nondiff
-def isinf(x: Any) -> Any:
-    return namespace(x).isinf(x)
+equal = _numpy_nondiff("equal", 2)
+not_equal = _numpy_nondiff("not_equal", 2)
+less = _numpy_nondiff("less", 2)
+less_equal = _numpy_nondiff("less_equal", 2)
+greater = _numpy_nondiff("greater", 2)
+greater_equal = _numpy_nondiff("greater_equal", 2)
+logical_and = _numpy_nondiff("logical_and", 2)
+logical_or = _numpy_nondiff("logical_or", 2)
+logical_xor = _numpy_nondiff("logical_xor", 2)
+logical_not = _numpy_nondiff("logical_not", 1)
+isfinite = _numpy_nondiff("isfinite", 1)
+isnan = _numpy_nondiff("isnan", 1)
+isinf = _numpy_nondiff("isinf", 1)
