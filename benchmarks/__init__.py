@@ -39,7 +39,7 @@ def run(
     start = time.time()
     time_work(works, impls, threads, repeats, 0.002 if quick else 0.02, echo)
     parts = [
-        "# Benchmarks",
+        "## Results",
         "",
         f"Machine: {machine(threads)}.",
         "",
@@ -58,5 +58,15 @@ def run(
     parts += ["", f"Run took {time.time() - start:.0f} s."]
     report = "\n".join(parts) + "\n"
     if docs is not None:
-        Path(docs).write_text(report)
+        write_docs(Path(docs), report)
     return report
+
+
+MARKER = "<!-- results: everything below is written by `python -m benchmarks --docs docs/benchmarks.md` -->"
+
+
+def write_docs(path: Path, report: str) -> None:
+    """Write ``report`` to ``path``, below the marker line when the file has one (keeping the notes above)."""
+    old = path.read_text() if path.exists() else ""
+    head, found, _ = old.partition(MARKER)
+    path.write_text(f"{head}{MARKER}\n\n{report}" if found else report)

@@ -126,6 +126,9 @@ def time_work(works: list[Work], impls: tuple[str, ...], threads: int, repeats: 
                     work.results[wk.impl] = f"loss {losses[wk.impl]:.6g} ≠ {ref:.6g}"
                     live.remove(wk)
             n = work.repeats or repeats
+            # OpenBLAS and OpenMP threads spin for up to ~0.1 s after a BLAS call: the next worker must not
+            # start while they do (on 2 cores that swings a GEMM-bound step by 2× and more)
+            pause = 0.12 if work.unit == "ms" and target_s >= 0.01 else 0.005
             samples: dict[str, list[float]] = {wk.impl: [] for wk in live}
             for rnd in range(n):  # interleaved, in a rotating order
                 k = rnd % max(len(live), 1)
@@ -135,7 +138,7 @@ def time_work(works: list[Work], impls: tuple[str, ...], threads: int, repeats: 
                         work.results[wk.impl] = r["error"]
                     elif isinstance(work.results.get(wk.impl, []), list):
                         samples[wk.impl].append(r["t"])
-                    time.sleep(0.005)  # let the last worker's pools go idle
+                    time.sleep(pause)  # let the last worker's thread pools stop spinning
             for wk in live:
                 wk.ask(op="drop", key=work.key)
                 if not isinstance(work.results.get(wk.impl), str):

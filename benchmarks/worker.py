@@ -52,6 +52,7 @@ def _run(bench, inner: int) -> float:
 
 def calibrate(bench, target_s: float) -> int:
     """Warm up, then pick how many calls make one sample last about ``target_s``."""
+    _run(bench, 2)  # the first calls may record, compile or allocate: never time them
     inner = 1
     while True:
         t = _run(bench, inner)
