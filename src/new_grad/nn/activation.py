@@ -14,17 +14,25 @@ from .module import Module
 
 
 class Activation(Module):
-    """An elementwise activation; subclasses name the op in ``fn``."""
+    """An elementwise activation; subclasses name the op in ``fn`` and its options in ``options``."""
 
     fn: Any = staticmethod(ops.identity)
+    options: tuple[str, ...] = ()  # attributes passed to ``fn`` after x, in order (and shown by repr)
 
     def __init__(self, autograd_engine: Autograd | None = None, *, dtype: Any = None) -> None:
         super().__init__(autograd_engine)  # dtype: accepted for a uniform signature; nothing to allocate
         self.state: Any = None
 
     def forward(self, x: Any) -> Any:
-        self.state = type(self).fn(x)
+        self.state = type(self).fn(x, *self._fn_args(x))
         return self.state
+
+    def _fn_args(self, x: Any) -> tuple:
+        return tuple(getattr(self, name) for name in self.options)
+
+    def extra_repr(self) -> str:
+        values = ((name, getattr(self, name)) for name in self.options)
+        return ", ".join(f"{name}={v!r}" if isinstance(v, str) else f"{name}={v}" for name, v in values)
 
 
 class Identity(Activation):
@@ -49,6 +57,9 @@ class ReLU(Activation):
 class LeakyReLU(Activation):
     """max(0, x) + negative_slope · min(0, x)."""
 
+    fn = staticmethod(ops.leaky_relu)
+    options = ("negative_slope",)
+
     def __init__(
         self, negative_slope: float = 0.01, inplace: bool = False, *, autograd_engine: Autograd | None = None,
         dtype: Any = None,
@@ -56,16 +67,12 @@ class LeakyReLU(Activation):
         super().__init__(autograd_engine)
         self.negative_slope = negative_slope
 
-    def forward(self, x: Any) -> Any:
-        self.state = ops.leaky_relu(x, self.negative_slope)
-        return self.state
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
-
 
 class ELU(Activation):
     """x for x > 0, alpha · (eˣ − 1) otherwise."""
+
+    fn = staticmethod(ops.elu)
+    options = ("alpha",)
 
     def __init__(
         self, alpha: float = 1.0, inplace: bool = False, *, autograd_engine: Autograd | None = None, dtype: Any = None
@@ -73,16 +80,12 @@ class ELU(Activation):
         super().__init__(autograd_engine)
         self.alpha = alpha
 
-    def forward(self, x: Any) -> Any:
-        self.state = ops.elu(x, self.alpha)
-        return self.state
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
-
 
 class GELU(Activation):
     """x · Φ(x); ``approximate='tanh'`` for the tanh formula."""
+
+    fn = staticmethod(ops.gelu)
+    options = ("approximate",)
 
     def __init__(
         self, approximate: str = "none", *, autograd_engine: Autograd | None = None, dtype: Any = None
@@ -90,40 +93,29 @@ class GELU(Activation):
         super().__init__(autograd_engine)
         self.approximate = approximate
 
-    def forward(self, x: Any) -> Any:
-        self.state = ops.gelu(x, self.approximate)
-        return self.state
-
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
-
 
 class SiLU(Activation):
     """x · σ(x)."""
+
+    fn = staticmethod(ops.silu)
 
     def __init__(
         self, inplace: bool = False, *, autograd_engine: Autograd | None = None, dtype: Any = None
     ) -> None:
         super().__init__(autograd_engine)
 
-    fn = staticmethod(ops.silu)
-
 
 class Softplus(Activation):
     """log(1 + e^(βx))/β (x itself where βx > threshold)."""
+
+    fn = staticmethod(ops.softplus)
+    options = ("beta", "threshold")
 
     def __init__(
         self, beta: float = 1.0, threshold: float = 20.0, *, autograd_engine: Autograd | None = None, dtype: Any = None
     ) -> None:
         super().__init__(autograd_engine)
         self.beta, self.threshold = beta, threshold
-
-    def forward(self, x: Any) -> Any:
-        self.state = ops.softplus(x, self.beta, self.threshold)
-        return self.state
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 def _softmax_dim(dim: int | None, ndim: int) -> int:
@@ -133,35 +125,28 @@ def _softmax_dim(dim: int | None, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-class Softmax(Activation):
+class _SoftmaxActivation(Activation):
+    """Softmax and LogSoftmax: one option, ``dim``, resolved as PyTorch does when None."""
+
+    options = ("dim",)
+
+    def __init__(
+        self, dim: int | None = None, *, autograd_engine: Autograd | None = None, dtype: Any = None
+    ) -> None:
+        super().__init__(autograd_engine)
+        self.dim = dim
+
+    def _fn_args(self, x: Any) -> tuple:
+        return (_softmax_dim(self.dim, x.ndim),)
+
+
+class Softmax(_SoftmaxActivation):
     """exp(x)/Σexp(x) along ``dim``."""
 
-    def __init__(
-        self, dim: int | None = None, *, autograd_engine: Autograd | None = None, dtype: Any = None
-    ) -> None:
-        super().__init__(autograd_engine)
-        self.dim = dim
-
-    def forward(self, x: Any) -> Any:
-        self.state = ops.softmax(x, _softmax_dim(self.dim, x.ndim))
-        return self.state
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    fn = staticmethod(ops.softmax)
 
 
-class LogSoftmax(Activation):
+class LogSoftmax(_SoftmaxActivation):
     """log softmax along ``dim`` (stable)."""
 
-    def __init__(
-        self, dim: int | None = None, *, autograd_engine: Autograd | None = None, dtype: Any = None
-    ) -> None:
-        super().__init__(autograd_engine)
-        self.dim = dim
-
-    def forward(self, x: Any) -> Any:
-        self.state = ops.log_softmax(x, _softmax_dim(self.dim, x.ndim))
-        return self.state
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    fn = staticmethod(ops.log_softmax)
