@@ -68,6 +68,16 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
+class _OpLoss(_Loss):
+    """A loss that is one op called ``fn(input, target, *options)``; ``args`` names the options in order."""
+
+    fn: Any = None
+    args: tuple[str, ...] = ("reduction",)
+
+    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
+        return self._finish(type(self).fn(input, target, *(getattr(self, name) for name in self.args)))
+
+
 class _SeedLoss(_Loss):
     """The course's losses: ``loss(y, y_hat)``, targets first, a (1,) mean."""
 
@@ -117,18 +127,20 @@ class SoftmaxCrossEntropy(_SeedLoss):
         return self._finish(ops.softmax_cross_entropy(y_hat, y))
 
 
-class L1Loss(_Loss):
+class L1Loss(_OpLoss):
     """|input − target|, reduced."""
+
+    fn = staticmethod(ops.l1_loss)
 
     def __init__(self, *, reduction: str = "mean", autograd_engine: Autograd | None = None, dtype: Any = None) -> None:
         super().__init__(reduction, autograd_engine)
 
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(ops.l1_loss(input, target, self.reduction))
 
-
-class SmoothL1Loss(_Loss):
+class SmoothL1Loss(_OpLoss):
     """Quadratic for |d| < ``beta``, linear beyond (``beta=0``: L1)."""
+
+    fn = staticmethod(ops.smooth_l1_loss)
+    args = ("reduction", "beta")
 
     def __init__(
         self, *, reduction: str = "mean", beta: float = 1.0, autograd_engine: Autograd | None = None, dtype: Any = None
@@ -136,12 +148,12 @@ class SmoothL1Loss(_Loss):
         super().__init__(reduction, autograd_engine)
         self.beta = beta
 
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(ops.smooth_l1_loss(input, target, self.reduction, self.beta))
 
-
-class HuberLoss(_Loss):
+class HuberLoss(_OpLoss):
     """Quadratic for |d| < ``delta``, then linear with slope ``delta``."""
+
+    fn = staticmethod(ops.huber_loss)
+    args = ("reduction", "delta")
 
     def __init__(
         self, *, reduction: str = "mean", delta: float = 1.0, autograd_engine: Autograd | None = None, dtype: Any = None
@@ -149,12 +161,12 @@ class HuberLoss(_Loss):
         super().__init__(reduction, autograd_engine)
         self.delta = delta
 
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(ops.huber_loss(input, target, self.reduction, self.delta))
 
-
-class BCELoss(_Loss):
+class BCELoss(_OpLoss):
     """Binary cross-entropy of probabilities; ``weight`` rescales each element."""
+
+    fn = staticmethod(ops.binary_cross_entropy)
+    args = ("weight", "reduction")
 
     def __init__(
         self,
@@ -167,12 +179,12 @@ class BCELoss(_Loss):
         super().__init__(reduction, autograd_engine)
         self._weight_buffer("weight", weight, dtype)
 
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(ops.binary_cross_entropy(input, target, self.weight, self.reduction))
 
-
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_OpLoss):
     """Sigmoid + binary cross-entropy, stable; ``pos_weight`` (per class) weights positive targets."""
+
+    fn = staticmethod(ops.binary_cross_entropy_with_logits)
+    args = ("weight", "reduction", "pos_weight")
 
     def __init__(
         self,
@@ -187,14 +199,12 @@ class BCEWithLogitsLoss(_Loss):
         self._weight_buffer("weight", weight, dtype)
         self._weight_buffer("pos_weight", pos_weight, dtype)
 
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(
-            ops.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
-        )
 
-
-class KLDivLoss(_Loss):
+class KLDivLoss(_OpLoss):
     """KL(target ‖ exp(input)) for log-probability inputs; use ``reduction='batchmean'`` for the true KL."""
+
+    fn = staticmethod(ops.kl_div)
+    args = ("reduction", "log_target")
 
     _reductions = ("none", "mean", "sum", "batchmean")
 
@@ -209,12 +219,12 @@ class KLDivLoss(_Loss):
         super().__init__(reduction, autograd_engine)
         self.log_target = log_target
 
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(ops.kl_div(input, target, self.reduction, self.log_target))
 
-
-class NLLLoss(_Loss):
+class NLLLoss(_OpLoss):
     """Negative log-likelihood of class indices given log-probabilities (N, C, ...)."""
+
+    fn = staticmethod(ops.nll_loss)
+    args = ("weight", "ignore_index", "reduction")
 
     def __init__(
         self,
@@ -229,16 +239,16 @@ class NLLLoss(_Loss):
         self._weight_buffer("weight", weight, dtype)
         self.ignore_index = ignore_index
 
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(ops.nll_loss(input, target, self.weight, self.ignore_index, self.reduction))
 
-
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(_OpLoss):
     """log_softmax + NLL of logits (N, C, ...): class-index or probability targets.
 
     ``weight`` per class, ``ignore_index``, ``label_smoothing``; the weighted mean
     is PyTorch's (divided by the summed weights of the targets not ignored).
     """
+
+    fn = staticmethod(ops.cross_entropy)
+    args = ("weight", "ignore_index", "reduction", "label_smoothing")
 
     def __init__(
         self,
@@ -254,11 +264,6 @@ class CrossEntropyLoss(_Loss):
         self._weight_buffer("weight", weight, dtype)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
-
-    def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        return self._finish(
-            ops.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
-        )
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
