@@ -33,6 +33,7 @@ from ..errors import ShapeError
 from ._core import primitive
 from .elementwise import add, multiply, relu, sigmoid, subtract, tanh
 from .nn_ops import linear
+from .shape import stack
 
 # -- shared helpers ------------------------------------------------------------------------------------
 
@@ -155,17 +156,16 @@ def lstm_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh:
     return multiply(sigmoid(o), tanh(c2)), c2
 
 
-def _unrolled(cell: Any, x: Any, h0: Any, reverse: bool, *params: Any) -> Any:
+def _unrolled(cell: Any, x: Any, state: Any, reverse: bool, *params: Any) -> list[Any]:
+    """``cell`` applied step by step as recorded ops: the state after each step, in time order."""
     from .indexing import getitem
-    from .shape import stack
 
     T = x.shape[0]
-    h = h0
-    outs: list[Any] = [None] * T
+    states: list[Any] = [None] * T
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        h = cell(getitem(x, t), h, *params)
-        outs[t] = h
-    return stack(outs, 0)
+        state = cell(getitem(x, t), state, *params)
+        states[t] = state
+    return states
 
 
 # -- vanilla RNN -----------------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def rnn_sequence_backward(
 ) -> tuple:
     if _recording():
         def comp(x, h, wi, wh, bi, bh, nl, rev):  # noqa: ANN001, ANN202
-            return _unrolled(rnn_tanh_cell if nl == "tanh" else rnn_relu_cell, x, h, rev, wi, wh, bi, bh)
+            return stack(_unrolled(rnn_tanh_cell if nl == "tanh" else rnn_relu_cell, x, h, rev, wi, wh, bi, bh), 0)
 
         return _recorded_backward(comp, grad_output, (input, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse))
     hs = out if out is not None else rnn_sequence(input, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
@@ -260,7 +260,7 @@ def gru_sequence_backward(
 ) -> tuple:
     if _recording():
         def comp(x, h, wi, wh, bi, bh, rev):  # noqa: ANN001, ANN202
-            return _unrolled(gru_cell, x, h, rev, wi, wh, bi, bh)
+            return stack(_unrolled(gru_cell, x, h, rev, wi, wh, bi, bh), 0)
 
         return _recorded_backward(comp, grad_output, (input, h0, w_ih, w_hh, b_ih, b_hh, reverse))
     hs = out if out is not None else gru_sequence(input, h0, w_ih, w_hh, b_ih, b_hh, reverse)
@@ -368,7 +368,8 @@ def lstm_sequence_backward(
 ) -> tuple:
     if _recording():
         def comp(x, h, c, wi, wh, bi, bh, rev):  # noqa: ANN001, ANN202
-            return _lstm_unrolled(x, h, c, wi, wh, bi, bh, rev)
+            h_steps, c_steps = zip(*_unrolled(lstm_cell, x, (h, c), rev, wi, wh, bi, bh))
+            return stack([stack(list(h_steps), 0), stack(list(c_steps), 0)], 0)
 
         return _recorded_backward(comp, grad_output, (input, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse))
     y = out if out is not None else lstm_sequence(input, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
@@ -401,20 +402,6 @@ def lstm_sequence_backward(
     n7 = needs
     gx, gwi, gwh, gbi, gbh = _param_grads(dpre, dpre, x, hprev, w_ih, (n7[0], None, n7[3], n7[4], n7[5], n7[6]), has_bias)
     return _in_order(gx, reverse) if gx is not None else None, dh, dc, gwi, gwh, gbi, gbh, None
-
-
-def _lstm_unrolled(x: Any, h0: Any, c0: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, reverse: bool) -> Any:
-    from .indexing import getitem
-    from .shape import stack
-
-    T = x.shape[0]
-    h, c = h0, c0
-    hs: list[Any] = [None] * T
-    cs: list[Any] = [None] * T
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        h, c = lstm_cell(getitem(x, t), (h, c), w_ih, w_hh, b_ih, b_hh)
-        hs[t], cs[t] = h, c
-    return stack([stack(hs, 0), stack(cs, 0)], 0)
 
 
 @primitive(lstm_sequence_backward, formula="PyTorch's LSTM (i, f, g, o) over T steps; BPTT in closed form")
