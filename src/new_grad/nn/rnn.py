@@ -36,20 +36,25 @@ def _uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> np.ndarray:
 
 
 class _CellBase(Module):
+    """PyTorch's cell signature and parameters; ``_gates`` stacked blocks of rows in each weight."""
+
+    _gates: int = 1
+
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
-        bias: bool,
-        gates: int,
-        autograd_engine: Autograd | None,
-        dtype: Any,
+        bias: bool = True,
+        *,
+        autograd_engine: Autograd | None = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__(autograd_engine)
         self.input_size = input_size
         self.hidden_size = hidden_size
         dt = np.dtype(dtype or get_default_dtype())
         k = 1 / math.sqrt(hidden_size) if hidden_size else 0.0
+        gates = self._gates
         self.register_parameter("weight_ih", _uniform((gates * hidden_size, input_size), k, dt))
         self.register_parameter("weight_hh", _uniform((gates * hidden_size, hidden_size), k, dt))
         self.register_parameter("bias_ih", _uniform((gates * hidden_size,), k, dt) if bias else None)
@@ -104,7 +109,7 @@ class RNNCell(_CellBase):
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity={nonlinearity!r} must be 'tanh' or 'relu'")
-        super().__init__(input_size, hidden_size, bias, 1, autograd_engine, dtype)
+        super().__init__(input_size, hidden_size, bias, autograd_engine=autograd_engine, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Any, hx: Any = None) -> Any:  # noqa: A002
@@ -116,16 +121,7 @@ class RNNCell(_CellBase):
 class GRUCell(_CellBase):
     """PyTorch's GRU cell: r, z, n gates; h' = (1 − z)·n + z·h."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        *,
-        autograd_engine: Autograd | None = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, 3, autograd_engine, dtype)
+    _gates = 3
 
     def forward(self, input: Any, hx: Any = None) -> Any:  # noqa: A002
         x, h, batched = self._prepare(input, hx)
@@ -135,16 +131,7 @@ class GRUCell(_CellBase):
 class LSTMCell(_CellBase):
     """PyTorch's LSTM cell: i, f, g, o gates; ``hx = (h, c)`` → ``(h', c')``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        *,
-        autograd_engine: Autograd | None = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, 4, autograd_engine, dtype)
+    _gates = 4
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002
         h0, c0 = (None, None) if hx is None else hx
@@ -279,6 +266,12 @@ class _RNNBase(Module):
             x = outs[0] if D == 1 else ops.concatenate(outs, axis=-1)
         return x, h_n, c_n
 
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002
+        """RNN and GRU: ``(output, h_n)`` (LSTM overrides it for its cell state)."""
+        x, h0, batched = self._prepare(input, hx)
+        out, h_n, _ = self._run(x, h0, None)
+        return self._finish(out, batched), self._finish_state(ops.stack(h_n, 0), batched)
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -319,11 +312,6 @@ class RNN(_RNNBase):
         )
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002
-        x, h0, batched = self._prepare(input, hx)
-        out, h_n, _ = self._run(x, h0, None)
-        return self._finish(out, batched), self._finish_state(ops.stack(h_n, 0), batched)
-
 
 class GRU(_RNNBase):
     """PyTorch's GRU: ``(output, h_n)``."""
@@ -344,11 +332,6 @@ class GRU(_RNNBase):
         super().__init__(
             "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, autograd_engine, dtype
         )
-
-    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002
-        x, h0, batched = self._prepare(input, hx)
-        out, h_n, _ = self._run(x, h0, None)
-        return self._finish(out, batched), self._finish_state(ops.stack(h_n, 0), batched)
 
 
 class LSTM(_RNNBase):
