@@ -50,7 +50,8 @@ def _reduce(op: str, loss: Any, reduction: str, dtype: Any, count: Any = None) -
         return loss.astype(dtype, copy=False)
     total = xp.sum(loss)
     if reduction == "mean":
-        total = total / (loss.size if count is None else count)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = total / (loss.size if count is None else count)  # nothing counted: 0/0 = nan, as in PyTorch
     return xp.asarray(total, dtype=dtype)
 
 
@@ -59,6 +60,19 @@ def _scale(grad_output: Any, reduction: str, count: Any) -> Any:
     if reduction == "mean":
         return divide(grad_output, count)
     return grad_output
+
+
+def _difference_grads(op: str, grad_output: Any, x: Any, t: Any, reduction: str, local: Any) -> tuple[Any, Any]:
+    """(∂x, ∂t) of a reduced loss of d = x − t, given ∂ℓ/∂d elementwise (``local``)."""
+    n = _n_elems(_pair_shape(op, x, t))
+    g = multiply(_scale(grad_output, reduction, n), local)
+    return unbroadcast(g, x), unbroadcast(negative(g), t)
+
+
+def _weighted_scale(op: str, grad_output: Any, x: Any, t: Any, reduction: str, weight: Any) -> Any:
+    """The upstream gradient of each element of a (``weight``-ed) elementwise loss of x and t."""
+    g = _scale(grad_output, reduction, _n_elems(_pair_shape(op, x, t)))
+    return g if weight is None else multiply(g, weight)
 
 
 def _pair_shape(op: str, x: Any, t: Any) -> tuple[int, ...]:
@@ -98,9 +112,8 @@ def _log_softmax_array(x: Any, axis: int) -> Any:
 
 
 def mse_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean") -> tuple:  # noqa: A002
-    n = _n_elems(_pair_shape("mse_loss", input, target))
-    g = multiply(_scale(grad_output, reduction, n), multiply(subtract(input, target), 2.0))
-    return unbroadcast(g, input), unbroadcast(negative(g), target), None
+    local = multiply(subtract(input, target), 2.0)
+    return *_difference_grads("mse_loss", grad_output, input, target, reduction, local), None
 
 
 @primitive(mse_loss_backward, formula="ℓ = (x − t)²: ∂ℓ/∂x = 2(x − t), ∂ℓ/∂t = −2(x − t)")
@@ -112,11 +125,8 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:  # noqa: 
 
 
 def l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean") -> tuple:  # noqa: A002
-    n = _n_elems(_pair_shape("l1_loss", input, target))
-    xp = namespace(input)
-    sign = xp.sign(input - target).astype(input.dtype)  # piecewise constant: 0 at a tie, like PyTorch
-    g = multiply(_scale(grad_output, reduction, n), sign)
-    return unbroadcast(g, input), unbroadcast(negative(g), target), None
+    sign = namespace(input).sign(input - target).astype(input.dtype)  # piecewise constant: 0 at a tie, like PyTorch
+    return *_difference_grads("l1_loss", grad_output, input, target, reduction, sign), None
 
 
 @primitive(l1_loss_backward, formula="ℓ = |x − t|: ∂ℓ/∂x = sign(x − t)")
@@ -131,14 +141,12 @@ def _quadratic_then_linear_grad(op: str, grad_output: Any, x: Any, t: Any, reduc
 
     Inside: ∂ℓ/∂d = d·slope/width; outside: slope·sign(d). ``width`` 0 is pure L1.
     """
-    n = _n_elems(_pair_shape(op, x, t))
     xp = namespace(x)
     d_arr = x - t
     inside = (xp.abs(d_arr) < width).astype(x.dtype)
     outside = (slope * xp.sign(d_arr) * (1 - inside)).astype(x.dtype)
     local = add(multiply(subtract(x, t), inside * (slope / width) if width > 0 else 0.0), outside)
-    g = multiply(_scale(grad_output, reduction, n), local)
-    return unbroadcast(g, x), unbroadcast(negative(g), t), None, None
+    return *_difference_grads(op, grad_output, x, t, reduction, local), None, None
 
 
 def smooth_l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> tuple:  # noqa: A002
@@ -180,11 +188,8 @@ _BCE_EPS = 1e-12  # PyTorch's clamp of x(1 − x) in the gradient
 
 def binary_cross_entropy_backward(grad_output: Any, input: Any, target: Any, weight: Any = None, reduction: str = "mean") -> tuple:  # noqa: A002
     x, t = input, target
-    n = _n_elems(_pair_shape("binary_cross_entropy", x, t))
     xp = namespace(x)
-    g = _scale(grad_output, reduction, n)
-    if weight is not None:
-        g = multiply(g, weight)
+    g = _weighted_scale("binary_cross_entropy", grad_output, x, t, reduction, weight)
     denom = multiply(x, subtract(1.0, x))
     floor = xp.maximum(x * (1 - x), _BCE_EPS) - x * (1 - x)  # PyTorch's clamp, as a constant
     gx = divide(multiply(g, subtract(x, t)), add(denom, floor.astype(x.dtype)))
@@ -226,10 +231,7 @@ def binary_cross_entropy_with_logits_backward(
     pos_weight: Any = None,
 ) -> tuple:
     x, t = input, target
-    n = _n_elems(_pair_shape("binary_cross_entropy_with_logits", x, t))
-    g = _scale(grad_output, reduction, n)
-    if weight is not None:
-        g = multiply(g, weight)
+    g = _weighted_scale("binary_cross_entropy_with_logits", grad_output, x, t, reduction, weight)
     s_neg = sigmoid(negative(x))  # σ(−x)
     if pos_weight is None:
         gx = multiply(g, subtract(subtract(1.0, t), s_neg))  # σ(x) − t
@@ -353,18 +355,6 @@ def _class_coefficients(
     return A.astype(dtype, copy=False), xp.sum(per_sample_w)
 
 
-def _class_reduce(op: str, per_sample: Any, reduction: str, dtype: Any, denom: Any) -> Any:
-    _check_reduction(op, reduction)
-    xp = namespace(per_sample)
-    if reduction == "none":
-        return per_sample.astype(dtype, copy=False)
-    total = xp.sum(per_sample)
-    if reduction == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            total = total / denom  # all targets ignored: 0/0 = nan, as in PyTorch
-    return xp.asarray(total, dtype=dtype)
-
-
 def _class_grad_scale(grad_output: Any, input: Any, reduction: str, denom: Any) -> Any:  # noqa: A002
     if reduction == "none":
         return expand_dims(grad_output, _class_axis(input))
@@ -419,7 +409,7 @@ def cross_entropy(
     A, denom = _class_coefficients("cross_entropy", input, target, weight, ignore_index, label_smoothing)
     cax = _class_axis(input)
     per_sample = -namespace(input).sum(A * _log_softmax_array(input, cax), axis=cax)
-    return _class_reduce("cross_entropy", per_sample, reduction, input.dtype, denom)
+    return _reduce("cross_entropy", per_sample, reduction, input.dtype, denom)
 
 
 def nll_loss_backward(
@@ -448,7 +438,7 @@ def nll_loss(
         raise ShapeError("nll_loss: targets must be class indices (an integer array); use cross_entropy for probabilities")
     A, denom = _class_coefficients("nll_loss", input, target, weight, ignore_index, 0.0)
     per_sample = -namespace(input).sum(A * input, axis=_class_axis(input))
-    return _class_reduce("nll_loss", per_sample, reduction, input.dtype, denom)
+    return _reduce("nll_loss", per_sample, reduction, input.dtype, denom)
 
 
 # -- CTC -----------------------------------------------------------------------------------------------
