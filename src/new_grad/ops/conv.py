@@ -161,9 +161,7 @@ def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: An
     gx = xp.zeros((n, c, hp, wp), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            hs, ws = i * dil[0], j * dil[1]
-            rows = slice(hs, hs + stride[0] * (ho - 1) + 1, stride[0])
-            tap = gx[:, :, rows, ws : ws + stride[1] * (wo - 1) + 1 : stride[1]]
+            tap = _tap(gx, i, j, stride, dil, ho, wo)
             tap += cols[:, :, i, j]  # in place on the view (``gx[...] +=`` would copy it back once more)
     return gx[:, :, pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + wd]
 
@@ -193,10 +191,11 @@ def _fit(pads: _Pads, x_hw: tuple, out_hw: tuple, w: Any, s: tuple, d: tuple) ->
     return fitted[0], fitted[1]
 
 
-def _conv_args(x: Any, w: Any, stride: Any, padding: Any, dilation: Any, op: str) -> tuple:
+def _conv_args(weight_size: Any, stride: Any, padding: Any, dilation: Any, op: str) -> tuple:
+    """(stride, per-side pads, dilation) for a kernel of ``weight_size`` (O, C/G, kh, kw)."""
     s = _pair(stride, "stride", op)
     d = _pair(dilation, "dilation", op)
-    return s, _pads(padding, tuple(w.shape[2:]), d, s, op), d
+    return s, _pads(padding, tuple(weight_size[2:]), d, s, op), d
 
 
 # -- conv2d and its two gradients -------------------------------------------------------------------
@@ -207,7 +206,7 @@ def conv2d_backward(
     dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
 ) -> tuple:
     """∂x = conv2d_input(G, W) (a transposed convolution), ∂W = conv2d_weight(x, G), ∂b = Σ G over N, H, W."""
-    s, p, d = _conv_args(input, weight, stride, padding, dilation, "conv2d")
+    s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d")
     g = grad_output
     gx = conv2d_input(input.shape, weight, g, s, p, d, groups) if needs[0] else None
     gw = conv2d_weight(input, weight.shape, g, s, p, d, groups) if needs[1] else None
@@ -221,7 +220,7 @@ def conv2d(
 ) -> Any:
     """PyTorch's ``F.conv2d`` (cross-correlation), NCHW; ``padding`` may also be 'same' or 'valid'."""
     _check_conv(input, weight, groups, "conv2d")
-    s, p, d = _conv_args(input, weight, stride, padding, dilation, "conv2d")
+    s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d")
     y = _conv_forward(input, weight, s, p, d, groups)
     if bias is not None:
         y += bias.reshape(-1, 1, 1)
@@ -233,7 +232,7 @@ def conv2d_input_backward(
     dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
 ) -> tuple:
     """Linear in W and in G: ∂W = conv2d_weight(Gx, W.shape, G), ∂G = conv2d(Gx, W)."""
-    s, p, d = _conv_args(None, weight, stride, padding, dilation, "conv2d_input")
+    s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d_input")
     gw = conv2d_weight(grad_output, weight.shape, grad, s, p, d, groups) if needs[1] else None
     gg = None
     if needs[2]:
@@ -247,7 +246,7 @@ def conv2d_input(
     groups: int = 1,
 ) -> Any:
     """``torch.nn.grad.conv2d_input``: the gradient of conv2d for its input, given the upstream gradient."""
-    s, p, d = _conv_args(None, weight, stride, padding, dilation, "conv2d_input")
+    s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d_input")
     return _conv_input(grad_output, weight, tuple(input_size), s, p, d, groups)
 
 
@@ -256,9 +255,7 @@ def conv2d_weight_backward(
     dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
 ) -> tuple:
     """Linear in x and in G: ∂x = conv2d_input(x.shape, Gw, G), ∂G = conv2d(x, Gw)."""
-    s = _pair(stride, "stride", "conv2d_weight")
-    d = _pair(dilation, "dilation", "conv2d_weight")
-    p = _pads(padding, tuple(weight_size[2:]), d, s, "conv2d_weight")
+    s, p, d = _conv_args(weight_size, stride, padding, dilation, "conv2d_weight")
     gx = conv2d_input(input.shape, grad_output, grad, s, p, d, groups) if needs[0] else None
     gg = conv2d(input, grad_output, None, s, p, d, groups) if needs[2] else None
     return gx, None, gg, None, None, None, None
@@ -270,9 +267,7 @@ def conv2d_weight(
     groups: int = 1,
 ) -> Any:
     """``torch.nn.grad.conv2d_weight``: the gradient of conv2d for its weight, given the upstream gradient."""
-    s = _pair(stride, "stride", "conv2d_weight")
-    d = _pair(dilation, "dilation", "conv2d_weight")
-    p = _pads(padding, tuple(weight_size[2:]), d, s, "conv2d_weight")
+    s, p, d = _conv_args(weight_size, stride, padding, dilation, "conv2d_weight")
     return _conv_weight(input, grad_output, tuple(weight_size), s, p, d, groups)
 
 
