@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import namespace
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, _direction
 
 
 class Adagrad(Optimizer):
@@ -26,14 +26,6 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        _check(
-            "Adagrad",
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-        )
         defaults = dict(
             lr=lr,
             lr_decay=lr_decay,
@@ -42,6 +34,7 @@ class Adagrad(Optimizer):
             initial_accumulator_value=initial_accumulator_value,
             maximize=maximize,
         )
+        _check("Adagrad", defaults, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
         super().__init__(params, defaults)  # add_param_group creates the sums
 
     def _init_state(self, p: Any, initial: float) -> dict[str, Any]:
@@ -63,9 +56,7 @@ class Adagrad(Optimizer):
             state = self._init_state(p, group["initial_accumulator_value"])
             state["step"] += 1
             step = state["step"]
-            g = -grad if group["maximize"] else grad
-            if wd != 0:
-                g = g + wd * p
+            g = _direction(p, grad, group["maximize"], wd)
             clr = lr / (1 + (step - 1) * lr_decay)
             state["sum"] += g * g
             std = xp.sqrt(state["sum"])

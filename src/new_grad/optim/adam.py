@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import namespace
 from ..errors import OptimizerError
-from .optimizer import Optimizer, _check, _lerp
+from .optimizer import Optimizer, _check, _direction, _lerp
 
 
 class Adam(Optimizer):
@@ -32,9 +32,6 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         name = type(self).__name__
-        _check(name, lr=lr, eps=eps, weight_decay=weight_decay)
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise OptimizerError(f"{name}: invalid betas {tuple(betas)}; each must be in [0, 1)")
         defaults = dict(
             lr=lr,
             betas=tuple(betas),
@@ -44,6 +41,9 @@ class Adam(Optimizer):
             maximize=maximize,
             decoupled_weight_decay=decoupled_weight_decay,
         )
+        _check(name, defaults, "lr", "eps", "weight_decay")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise OptimizerError(f"{name}: invalid betas {tuple(betas)}; each must be in [0, 1)")
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any]) -> None:
@@ -51,7 +51,7 @@ class Adam(Optimizer):
         wd, amsgrad, decoupled = group["weight_decay"], group["amsgrad"], group["decoupled_weight_decay"]
         for p, grad in group["params"]:
             xp = namespace(p)
-            g = -grad if group["maximize"] else grad
+            g = _direction(p, grad, group["maximize"], 0.0 if decoupled else wd)  # AdamW decays p below
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0.0
@@ -62,11 +62,8 @@ class Adam(Optimizer):
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             state["step"] += 1
             step = state["step"]
-            if wd != 0:
-                if decoupled:
-                    p *= 1 - lr * wd
-                else:
-                    g = g + wd * p
+            if wd != 0 and decoupled:
+                p *= 1 - lr * wd
             _lerp(exp_avg, g, 1 - beta1)
             exp_avg_sq *= beta2
             exp_avg_sq += (1 - beta2) * g * g

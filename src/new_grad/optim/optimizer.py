@@ -211,8 +211,15 @@ def _lerp(start: Any, end: Any, weight: float) -> Any:
     return start
 
 
-def _check(who: str, **values: float) -> None:
-    """Reject negative hyper-parameters with PyTorch's rule (every value given here must be ≥ 0)."""
-    for name, v in values.items():
+def _check(who: str, defaults: dict[str, Any], *names: str) -> None:
+    """Reject negative hyper-parameters with PyTorch's rule (each of ``names`` in ``defaults`` must be ≥ 0)."""
+    for name in names:
+        v = defaults[name]
         if not v >= 0.0:
             raise OptimizerError(f"{who}: invalid {name} {v!r}; it must be ≥ 0")
+
+
+def _direction(p: Any, grad: Any, maximize: bool, weight_decay: float) -> Any:
+    """The gradient an update rule starts from: negated to maximise, plus L2 weight decay ``wd·p``."""
+    g = -grad if maximize else grad
+    return g + weight_decay * p if weight_decay != 0 else g

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import namespace
-from .optimizer import Optimizer, _check, _lerp
+from .optimizer import Optimizer, _check, _direction, _lerp
 
 
 class RMSprop(Optimizer):
@@ -28,7 +28,6 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        _check("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
         defaults = dict(
             lr=lr,
             alpha=alpha,
@@ -38,6 +37,7 @@ class RMSprop(Optimizer):
             centered=centered,
             maximize=maximize,
         )
+        _check("RMSprop", defaults, "lr", "alpha", "eps", "weight_decay", "momentum")
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any]) -> None:
@@ -45,7 +45,7 @@ class RMSprop(Optimizer):
         wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
         for p, grad in group["params"]:
             xp = namespace(p)
-            g = -grad if group["maximize"] else grad
+            g = _direction(p, grad, group["maximize"], wd)
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0.0
@@ -55,8 +55,6 @@ class RMSprop(Optimizer):
             if centered and "grad_avg" not in state:
                 state["grad_avg"] = xp.zeros_like(p)
             state["step"] += 1
-            if wd != 0:
-                g = g + wd * p
             square_avg = state["square_avg"]
             square_avg *= alpha
             square_avg += (1 - alpha) * g * g

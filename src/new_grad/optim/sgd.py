@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import OptimizerError
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, _direction
 
 
 class SGD(Optimizer):
@@ -28,9 +28,6 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        _check("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise OptimizerError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         defaults = dict(
             lr=lr,
             momentum=momentum,
@@ -39,15 +36,16 @@ class SGD(Optimizer):
             nesterov=nesterov,
             maximize=maximize,
         )
+        _check("SGD", defaults, "lr", "momentum", "weight_decay")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise OptimizerError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any]) -> None:
         lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
         wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
         for p, grad in group["params"]:
-            g = -grad if maximize else grad
-            if wd != 0:
-                g = g + wd * p
+            g = _direction(p, grad, maximize, wd)
             if mu != 0:
                 state = self.state.setdefault(id(p), {})
                 buf = state.get("momentum_buffer")
