@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from ..autograd_engine import Autograd
 from .module import Module
 
+_Seq = TypeVar("_Seq", bound="_ModuleSequence")
 
-class Sequential(Module):
+
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: numbered appends, length, iteration over the modules."""
+
+    def append(self: _Seq, module: Module) -> _Seq:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; each output is the next input.
 
     ``Sequential(a, b, c)`` names them ``0``, ``1``, ``2`` (the keys of ``state_dict``);
@@ -31,16 +47,6 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __getitem__(self, idx: int | slice) -> Any:
         mods = list(self._modules.values())
         if isinstance(idx, slice):
@@ -48,7 +54,7 @@ class Sequential(Module):
         return mods[idx]
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (a plain list's would be invisible)."""
 
     def __init__(
@@ -65,10 +71,6 @@ class ModuleList(Module):
         for i, m in enumerate(mods):
             self.add_module(str(i), m)
 
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self._modules)), module)
-        return self
-
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         for m in modules:
             self.append(m)
@@ -78,12 +80,6 @@ class ModuleList(Module):
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._renumber(mods)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __getitem__(self, idx: int | slice) -> Any:
         mods = list(self._modules.values())

@@ -63,6 +63,12 @@ class _ConvNd(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
             init.uniform_(self.bias, -bound, bound, generator)
 
+    def forward(self, x: Any) -> Any:
+        if x.ndim == len(self.kernel_size) + 1:  # unbatched (C, L) or (C, H, W), as PyTorch accepts
+            y = self._conv(ops.expand_dims(x, 0))
+            return ops.reshape(y, y.shape[1:])
+        return self._conv(x)  # each subclass's op on a batch
+
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         n = len(self.kernel_size)
@@ -90,9 +96,7 @@ class Conv1d(_ConvNd):
         super().__init__(in_channels, out_channels, _tuple(kernel_size, 1), stride, padding, dilation, groups, bias,
                          padding_mode, dtype, autograd_engine)
 
-    def forward(self, x: Any) -> Any:
-        if x.ndim == 2:  # unbatched (C, L), as PyTorch accepts
-            return ops.reshape(self.forward(ops.expand_dims(x, 0)), (self.out_channels, -1))
+    def _conv(self, x: Any) -> Any:
         return ops.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -107,10 +111,7 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, _tuple(kernel_size, 2), stride, padding, dilation, groups, bias,
                          padding_mode, dtype, autograd_engine)
 
-    def forward(self, x: Any) -> Any:
-        if x.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts
-            y = self.forward(ops.expand_dims(x, 0))
-            return ops.reshape(y, y.shape[1:])
+    def _conv(self, x: Any) -> Any:
         return ops.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -127,9 +128,6 @@ class ConvTranspose2d(_ConvNd):
         super().__init__(in_channels, out_channels, _tuple(kernel_size, 2), stride, padding, dilation, groups, bias,
                          padding_mode, dtype, autograd_engine, transposed=True, output_padding=output_padding)
 
-    def forward(self, x: Any) -> Any:
-        if x.ndim == 3:  # unbatched (C, H, W), as PyTorch accepts
-            y = self.forward(ops.expand_dims(x, 0))
-            return ops.reshape(y, y.shape[1:])
+    def _conv(self, x: Any) -> Any:
         return ops.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                     self.groups, self.dilation)
