@@ -84,3 +84,14 @@ class ArgumentError(NewGradError, ValueError):
 
 class GradcheckError(NewGradError, AssertionError):
     """``gradcheck`` found analytic gradients that disagree with central differences."""
+
+
+class ArgumentTypeError(NewGradError, TypeError):
+    """An argument is of a kind the function cannot take (e.g. a non-Module given to ``add_module``)."""
+
+
+class UnsupportedError(NewGradError, NotImplementedError):
+    """What new_grad does not implement: an option PyTorch has, or a method a subclass must define.
+
+    The message names the option and what is supported instead.
+    """
