@@ -12,17 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, UnsupportedError
 
 
 class Dataset:
     """Base class: subclasses define ``__len__`` and ``__getitem__(i)`` returning one sample."""
 
     def __len__(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} has no __len__()")
+        raise UnsupportedError(f"{type(self).__name__} has no __len__(); a Dataset subclass must define it")
 
     def __getitem__(self, index: int) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no __getitem__()")
+        raise UnsupportedError(f"{type(self).__name__} has no __getitem__(); a Dataset subclass must define it")
 
 
 class ArrayDataset(Dataset):

@@ -23,7 +23,7 @@ import numpy as np
 from .. import ops
 from ..autograd_engine import Autograd, constant
 from ..backend import get_default_dtype, namespace
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear
@@ -274,7 +274,7 @@ class TransformerEncoderLayer(Module):
         super().__init__(autograd_engine)
         if isinstance(activation, str):
             if activation not in _ACTIVATIONS:
-                raise ValueError(f"TransformerEncoderLayer: activation={activation!r} must be 'relu' or 'gelu'")
+                raise ArgumentError(f"TransformerEncoderLayer: activation={activation!r} must be 'relu' or 'gelu'")
             self.activation_name = activation
             activation = _ACTIVATIONS[activation]
         else:

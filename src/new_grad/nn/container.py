@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 from ..autograd_engine import Autograd
+from ..errors import UnsupportedError
 from .module import Module
 
 _Seq = TypeVar("_Seq", bound="_ModuleSequence")
@@ -98,4 +99,4 @@ class ModuleList(_ModuleSequence):
         self._renumber(mods)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ModuleList has no forward(); iterate over it in your module's forward")
+        raise UnsupportedError("ModuleList has no forward(); iterate over it in your module's forward")

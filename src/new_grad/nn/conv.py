@@ -10,6 +10,7 @@ import numpy as np
 from .. import ops
 from ..autograd_engine import Autograd
 from ..backend import get_default_dtype
+from ..errors import ArgumentError, UnsupportedError
 from . import init
 from .module import Module
 
@@ -33,14 +34,14 @@ class _ConvNd(Module):
         super().__init__(autograd_engine)
         n = len(kernel_size)
         if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(
+            raise ArgumentError(
                 f"{type(self).__name__}: in_channels={in_channels} and out_channels={out_channels} must both be "
                 f"divisible by groups={groups}"
             )
         if padding_mode != "zeros":
-            raise NotImplementedError(f"{type(self).__name__}: padding_mode={padding_mode!r}; only 'zeros' exists")
+            raise UnsupportedError(f"{type(self).__name__}: padding_mode={padding_mode!r}; only 'zeros' exists")
         if isinstance(padding, str) and padding not in ("same", "valid"):
-            raise ValueError(f"{type(self).__name__}: padding={padding!r}; use an int, a tuple, 'same' or 'valid'")
+            raise ArgumentError(f"{type(self).__name__}: padding={padding!r}; use an int, a tuple, 'same' or 'valid'")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = kernel_size
         self.stride = _tuple(stride, n)
@@ -124,7 +125,7 @@ class ConvTranspose2d(_ConvNd):
         device: Any = None, dtype: Any = None, *, autograd_engine: Autograd | None = None,
     ) -> None:
         if isinstance(padding, str):
-            raise ValueError(f"ConvTranspose2d: padding={padding!r}; only integer padding exists here (as in PyTorch)")
+            raise ArgumentError(f"ConvTranspose2d: padding={padding!r}; only integer padding exists here (as in PyTorch)")
         super().__init__(in_channels, out_channels, _tuple(kernel_size, 2), stride, padding, dilation, groups, bias,
                          padding_mode, dtype, autograd_engine, transposed=True, output_padding=output_padding)
 

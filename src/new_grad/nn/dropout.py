@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd_engine import Autograd
+from ..errors import ArgumentError
 from .module import Module
 
 
@@ -23,7 +24,7 @@ class Dropout(Module):
     ) -> None:
         super().__init__(autograd_engine)
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p={p} must be a probability in [0, 1]")
+            raise ArgumentError(f"Dropout: p={p} must be a probability in [0, 1]")
         self.p, self.inplace, self.generator = p, inplace, generator
 
     def forward(self, x: Any) -> Any:

@@ -9,6 +9,7 @@ import numpy as np
 from .. import ops
 from ..autograd_engine import Autograd
 from ..backend import get_default_dtype
+from ..errors import ArgumentError, ShapeError, UnsupportedError
 from . import init
 from .module import Module
 
@@ -23,10 +24,13 @@ class Embedding(Module):
     ) -> None:
         super().__init__(autograd_engine)
         if max_norm is not None or scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+            raise UnsupportedError(
+                "Embedding: max_norm, scale_grad_by_freq and sparse are not supported; leave them at their defaults "
+                "(None, False, False)"
+            )
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(
+                raise ArgumentError(
                     f"Embedding: padding_idx={padding_idx} must lie in [-{num_embeddings}, {num_embeddings})"
                 )
             padding_idx %= num_embeddings
@@ -35,7 +39,7 @@ class Embedding(Module):
         if _weight is not None:
             w = np.array(_weight, dtype=dtype)
             if w.shape != (num_embeddings, embedding_dim):
-                raise ValueError(f"Embedding: _weight {w.shape} must be ({num_embeddings}, {embedding_dim})")
+                raise ShapeError(f"Embedding: _weight {w.shape} must be ({num_embeddings}, {embedding_dim})")
             self.register_parameter("weight", w)
         else:
             self.register_parameter("weight", np.empty((num_embeddings, embedding_dim), dtype=dtype))

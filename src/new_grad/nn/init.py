@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import namespace
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 
 __all__ = [
     "calculate_gain",
@@ -45,11 +45,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         elif isinstance(param, (int, float)) and not isinstance(param, bool):
             slope = float(param)
         else:
-            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a number")
+            raise ArgumentError(f"calculate_gain: negative_slope {param!r} is not a number")
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(
+    raise ArgumentError(
         f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; use one of linear, conv*, sigmoid, tanh, "
         "relu, leaky_relu, selu"
     )
@@ -67,7 +67,7 @@ def _calculate_fan_in_and_fan_out(array: Any) -> tuple[int, int]:
 
 def _fan(array: Any, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"init: mode {mode!r} must be 'fan_in' or 'fan_out'")
+        raise ArgumentError(f"init: mode {mode!r} must be 'fan_in' or 'fan_out'")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(array)
     return fan_in if mode == "fan_in" else fan_out
 

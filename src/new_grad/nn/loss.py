@@ -22,7 +22,7 @@ import numpy as np
 from .. import ops
 from ..autograd_engine import STATE, Autograd
 from ..backend import get_default_dtype, namespace
-from ..errors import EmptyTapeError, ShapeError
+from ..errors import ArgumentError, EmptyTapeError, ShapeError
 from .module import Module
 
 
@@ -32,7 +32,7 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean", autograd_engine: Autograd | None = None) -> None:
         super().__init__(autograd_engine)
         if reduction not in self._reductions:
-            raise ValueError(f"{type(self).__name__}: reduction={reduction!r} is not one of {self._reductions}")
+            raise ArgumentError(f"{type(self).__name__}: reduction={reduction!r} is not one of {self._reductions}")
         self.reduction = reduction
         self.loss_val: Any = None
         self._engine: Autograd | None = None

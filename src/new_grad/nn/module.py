@@ -14,7 +14,7 @@ import numpy as np
 
 from ..autograd_engine import STATE, Autograd, bind_gradient
 from ..backend import namespace
-from ..errors import ShapeError
+from ..errors import ArgumentTypeError, ShapeError, UnsupportedError
 
 
 def _engine_scope(forward: Any) -> Any:
@@ -70,7 +70,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` under ``name`` (what assignment does, for names that aren't identifiers)."""
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module({name!r}): {type(module).__name__} is not a Module")
+            raise ArgumentTypeError(f"add_module({name!r}): {type(module).__name__} is not a Module; register Module instances only")
         if module is None:
             self.__dict__["_modules"].pop(name, None)
             self.__dict__[name] = None
@@ -111,7 +111,7 @@ class Module:
 
     # -- calling -------------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+        raise UnsupportedError(f"{type(self).__name__} has no forward(); define forward(self, ...) in the Module subclass")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)

@@ -13,7 +13,7 @@ import numpy as np
 from .. import ops
 from ..autograd_engine import Autograd, constant
 from ..backend import get_default_dtype
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from .module import Module
 
 
@@ -121,7 +121,7 @@ class GroupNorm(Module):
     ) -> None:
         super().__init__(autograd_engine)
         if num_groups < 1 or num_channels % num_groups:
-            raise ValueError(f"GroupNorm: num_channels={num_channels} must be divisible by num_groups={num_groups}")
+            raise ArgumentError(f"GroupNorm: num_channels={num_channels} must be divisible by num_groups={num_groups}")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         dtype = np.dtype(dtype or get_default_dtype())
         self.register_parameter("weight", np.ones(num_channels, dtype=dtype) if affine else None)

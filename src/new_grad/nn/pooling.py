@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import ops
 from ..autograd_engine import Autograd
+from ..errors import UnsupportedError
 from .module import Module
 
 
@@ -16,7 +17,7 @@ class _MaxPoolNd(Module):
     ) -> None:
         super().__init__(autograd_engine)
         if return_indices:
-            raise NotImplementedError(f"{type(self).__name__}: return_indices=True is not supported")
+            raise UnsupportedError(f"{type(self).__name__}: return_indices=True is not supported; use return_indices=False")
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
 

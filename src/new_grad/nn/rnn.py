@@ -22,7 +22,7 @@ import numpy as np
 from .. import ops
 from ..autograd_engine import Autograd, constant
 from ..backend import get_default_dtype, namespace
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from .module import Module
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
@@ -108,7 +108,7 @@ class RNNCell(_CellBase):
         dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity={nonlinearity!r} must be 'tanh' or 'relu'")
+            raise ArgumentError(f"RNNCell: nonlinearity={nonlinearity!r} must be 'tanh' or 'relu'")
         super().__init__(input_size, hidden_size, bias, autograd_engine=autograd_engine, dtype=dtype)
         self.nonlinearity = nonlinearity
 
@@ -160,9 +160,9 @@ class _RNNBase(Module):
     ) -> None:
         super().__init__(autograd_engine)
         if num_layers < 1:
-            raise ValueError(f"{type(self).__name__}: num_layers={num_layers} must be at least 1")
+            raise ArgumentError(f"{type(self).__name__}: num_layers={num_layers} must be at least 1")
         if not 0 <= dropout <= 1:
-            raise ValueError(f"{type(self).__name__}: dropout={dropout} must be in [0, 1]")
+            raise ArgumentError(f"{type(self).__name__}: dropout={dropout} must be in [0, 1]")
         if dropout > 0 and num_layers == 1:
             import warnings
 
@@ -305,7 +305,7 @@ class RNN(_RNNBase):
         dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity={nonlinearity!r} must be 'tanh' or 'relu'")
+            raise ArgumentError(f"RNN: nonlinearity={nonlinearity!r} must be 'tanh' or 'relu'")
         super().__init__(
             "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers, bias,
             batch_first, dropout, bidirectional, autograd_engine, dtype,

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..autograd_engine import constant
 from ..backend import namespace
-from ..errors import ShapeError
+from ..errors import ShapeError, UnsupportedError
 from ._core import primitive
 from .indexing import getitem, index_add
 from .linalg import matmul
@@ -508,7 +508,7 @@ def max_pool2d(
 ) -> Any:
     """PyTorch's ``F.max_pool2d`` (``stride`` defaults to ``kernel_size``); no ``return_indices``."""
     if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
+        raise UnsupportedError("max_pool2d: return_indices=True is not supported; call it with return_indices=False")
     return _max_pool(input, *_pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d"))
 
 
@@ -541,7 +541,7 @@ def max_pool1d(
 ) -> Any:
     """PyTorch's ``F.max_pool1d`` on (N, C, L) or (C, L)."""
     if return_indices:
-        raise NotImplementedError("max_pool1d: return_indices=True is not supported")
+        raise UnsupportedError("max_pool1d: return_indices=True is not supported; call it with return_indices=False")
     k, s = _as1d(kernel_size, "kernel_size"), _as1d(stride, "stride")
     p, d = (0, _single(padding, "padding", "max_pool1d")[0]), _as1d(dilation, "dilation")
     x4 = input[..., None, :]

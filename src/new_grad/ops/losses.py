@@ -24,7 +24,7 @@ import numpy as np
 
 from ..autograd_engine import STATE
 from ..backend import namespace
-from ..errors import GradientError, IndexingError, ShapeError
+from ..errors import ArgumentError, GradientError, IndexingError, ShapeError
 from ._core import primitive, unbroadcast
 from .elementwise import add, divide, exp, log, multiply, negative, sigmoid, subtract
 from .reductions import max as _max
@@ -39,7 +39,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 def _check_reduction(op: str, reduction: str, allowed: tuple[str, ...] = _REDUCTIONS) -> None:
     if reduction not in allowed:
-        raise ValueError(f"{op}: reduction={reduction!r} is not one of {allowed}")
+        raise ArgumentError(f"{op}: reduction={reduction!r} is not one of {allowed}")
 
 
 def _reduce(op: str, loss: Any, reduction: str, dtype: Any, count: Any = None) -> Any:
@@ -157,7 +157,7 @@ def smooth_l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction
 def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Any:  # noqa: A002
     """L1 with the kink near zero smoothed into a parabola of width ``beta`` (``beta=0``: L1)."""
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta={beta} must be non-negative")
+        raise ArgumentError(f"smooth_l1_loss: beta={beta} must be non-negative")
     _pair_shape("smooth_l1_loss", input, target)
     xp = namespace(input)
     a = xp.abs(input - target)
@@ -173,7 +173,7 @@ def huber_loss_backward(grad_output: Any, input: Any, target: Any, reduction: st
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Any:  # noqa: A002
     """Huber loss: ``delta``·smooth_l1 with beta = ``delta``."""
     if delta <= 0:
-        raise ValueError(f"huber_loss: delta={delta} must be positive")
+        raise ArgumentError(f"huber_loss: delta={delta} must be positive")
     _pair_shape("huber_loss", input, target)
     xp = namespace(input)
     a = xp.abs(input - target)
@@ -203,8 +203,8 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction:
     _pair_shape("binary_cross_entropy", input, target)
     xp = namespace(input)
     if xp.any((input < 0) | (input > 1)):
-        raise ValueError(
-            "binary_cross_entropy: input values must lie in [0, 1] (probabilities); for logits use "
+        raise ArgumentError(
+            f"binary_cross_entropy: input {tuple(input.shape)} values must lie in [0, 1] (probabilities); for logits use "
             "binary_cross_entropy_with_logits"
         )
     with np.errstate(divide="ignore"):
@@ -405,7 +405,7 @@ def cross_entropy(
     PyTorch's: Σ w[t]·ℓ / Σ w[t] over targets ≠ ``ignore_index``.
     """
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing={label_smoothing} must be in [0, 1]")
+        raise ArgumentError(f"cross_entropy: label_smoothing={label_smoothing} must be in [0, 1]")
     A, denom = _class_coefficients("cross_entropy", input, target, weight, ignore_index, label_smoothing)
     cax = _class_axis(input)
     per_sample = -namespace(input).sum(A * _log_softmax_array(input, cax), axis=cax)

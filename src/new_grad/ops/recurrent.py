@@ -29,7 +29,7 @@ from typing import Any
 
 from ..autograd_engine import STATE
 from ..backend import is_array, namespace
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ._core import primitive
 from .elementwise import add, multiply, relu, sigmoid, subtract, tanh
 from .nn_ops import linear
@@ -177,7 +177,7 @@ def _rnn_act(pre: Any, nonlinearity: str) -> Any:
         return xp.tanh(pre, out=pre)
     if nonlinearity == "relu":
         return xp.maximum(pre, 0, out=pre)
-    raise ValueError(f"rnn_sequence: nonlinearity={nonlinearity!r} must be 'tanh' or 'relu'")
+    raise ArgumentError(f"rnn_sequence: nonlinearity={nonlinearity!r} must be 'tanh' or 'relu'")
 
 
 def rnn_sequence_backward(

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import OptimizerError
+from ..errors import OptimizerError, UnsupportedError
 from .optimizer import Optimizer
 
 __all__ = [
@@ -87,7 +87,7 @@ class LRScheduler:
             self._is_initial = False
 
     def get_lr(self) -> list[Any]:
-        raise NotImplementedError
+        raise UnsupportedError(f"{type(self).__name__} does not implement get_lr(); a scheduler subclass must define it")
 
     def get_last_lr(self) -> list[Any]:
         """The learning rates the last ``step()`` set, one per parameter group."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backend import namespace
-from ..errors import OptimizerError, shape_str
+from ..errors import OptimizerError, UnsupportedError, shape_str
 
 Pair = tuple[Any, Any]
 
@@ -119,7 +119,10 @@ class Optimizer:
         return loss
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        raise NotImplementedError(f"{type(self).__name__} does not implement _step_group")
+        raise UnsupportedError(
+            f"{type(self).__name__} does not implement _step_group; an Optimizer subclass must define "
+            "_step_group(group), the update of one parameter group"
+        )
 
     def _index(self) -> list[Pair]:
         return [pair for g in self.param_groups for pair in g["params"]]
