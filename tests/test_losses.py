@@ -176,20 +176,25 @@ def _log_softmax_np(a):
     return a - np.log(np.exp(a).sum(-1, keepdims=True))
 
 
+def _compare_ctc(ours, theirs, targets, input_lengths):
+    """Our CTCLoss module against PyTorch's on log_softmax(LOGITS), values and gradients."""
+    compare(
+        lambda a: ours(ng.log_softmax(a, axis=-1), targets, input_lengths, TL),
+        lambda a: theirs(
+            torch.log_softmax(a, -1), torch.as_tensor(targets), torch.as_tensor(input_lengths), torch.as_tensor(TL)
+        ),
+        [LOGITS.copy()],
+        [True],
+    )
+
+
 @pytest.mark.parametrize("reduction", REDS)
 @pytest.mark.parametrize("concatenated", [False, True])
 @pytest.mark.parametrize("blank", [0, 4])
 def test_ctc_against_torch(reduction, concatenated, blank):
     tg = np.where(TG == blank, (blank + 1) % C, TG)
     targets = np.concatenate([tg[i, : TL[i]] for i in range(N)]) if concatenated else tg
-    ours = nn.CTCLoss(blank, reduction=reduction)
-    theirs = torch.nn.CTCLoss(blank, reduction=reduction)
-    compare(
-        lambda a: ours(ng.log_softmax(a, axis=-1), targets, IL, TL),
-        lambda a: theirs(torch.log_softmax(a, -1), torch.as_tensor(targets), torch.as_tensor(IL), torch.as_tensor(TL)),
-        [LOGITS.copy()],
-        [True],
-    )
+    _compare_ctc(nn.CTCLoss(blank, reduction=reduction), torch.nn.CTCLoss(blank, reduction=reduction), targets, IL)
 
 
 def test_ctc_gradient_is_the_true_gradient_of_log_probs():
@@ -211,14 +216,7 @@ def test_ctc_impossible_alignment_and_zero_infinity():
     il = np.array([10, 2, 6])  # 3 labels "3 3 1" need at least 4 steps
     out = ng.ctc_loss(_log_softmax_np(LOGITS), TG, il, TL, reduction="none")
     assert np.isinf(out[1]) and np.isfinite(out[[0, 2]]).all()
-    ours = nn.CTCLoss(zero_infinity=True)
-    theirs = torch.nn.CTCLoss(zero_infinity=True)
-    compare(
-        lambda a: ours(ng.log_softmax(a, axis=-1), TG, il, TL),
-        lambda a: theirs(torch.log_softmax(a, -1), torch.as_tensor(TG), torch.as_tensor(il), torch.as_tensor(TL)),
-        [LOGITS.copy()],
-        [True],
-    )
+    _compare_ctc(nn.CTCLoss(zero_infinity=True), torch.nn.CTCLoss(zero_infinity=True), TG, il)
 
 
 # -- conventions -----------------------------------------------------------------------------------------
