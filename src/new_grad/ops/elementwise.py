@@ -500,17 +500,19 @@ def _arr(v: Any, xp: Any) -> Any:
     return v if hasattr(v, "dtype") else xp.asarray(v)
 
 
+def _shares(grad_output: Any, a: Any, b: Any, needs: Any, share_a: Any, share_b: Any) -> tuple:
+    """The gradient split between a and b by constant masks (1, ½ or 0 per element)."""
+    ga = unbroadcast(multiply(grad_output, _like(share_a, grad_output)), a) if needs[0] else None
+    gb = unbroadcast(multiply(grad_output, _like(share_b, grad_output)), b) if needs[1] else None
+    return ga, gb
+
+
 def maximum_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
     # PyTorch's rule: the larger input takes the gradient, ties split it ½ / ½
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
     tie = a_ == b_
-    ga = gb = None
-    if needs[0]:
-        ga = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ < b_)), grad_output)), a)
-    if needs[1]:
-        gb = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ > b_)), grad_output)), b)
-    return ga, gb
+    return _shares(grad_output, a, b, needs, xp.where(tie, 0.5, ~(a_ < b_)), xp.where(tie, 0.5, ~(a_ > b_)))
 
 
 @primitive(maximum_backward, formula="∂max(a,b)/∂a = [a > b] + ½[a = b]")
@@ -523,12 +525,7 @@ def minimum_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
     tie = a_ == b_
-    ga = gb = None
-    if needs[0]:
-        ga = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ > b_)), grad_output)), a)
-    if needs[1]:
-        gb = unbroadcast(multiply(grad_output, _like(xp.where(tie, 0.5, ~(a_ < b_)), grad_output)), b)
-    return ga, gb
+    return _shares(grad_output, a, b, needs, xp.where(tie, 0.5, ~(a_ > b_)), xp.where(tie, 0.5, ~(a_ < b_)))
 
 
 @primitive(minimum_backward, formula="∂min(a,b)/∂a = [a < b] + ½[a = b]")
@@ -542,9 +539,7 @@ def fmax_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: A
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
     take_a = (a_ >= b_) | xp.isnan(b_)
-    ga = unbroadcast(multiply(grad_output, _like(take_a, grad_output)), a) if needs[0] else None
-    gb = unbroadcast(multiply(grad_output, _like(~take_a, grad_output)), b) if needs[1] else None
-    return ga, gb
+    return _shares(grad_output, a, b, needs, take_a, ~take_a)
 
 
 @primitive(fmax_backward, formula="∂fmax(a,b)/∂a = [a ≥ b or b is NaN]")
@@ -557,9 +552,7 @@ def fmin_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: A
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
     take_a = (a_ <= b_) | xp.isnan(b_)
-    ga = unbroadcast(multiply(grad_output, _like(take_a, grad_output)), a) if needs[0] else None
-    gb = unbroadcast(multiply(grad_output, _like(~take_a, grad_output)), b) if needs[1] else None
-    return ga, gb
+    return _shares(grad_output, a, b, needs, take_a, ~take_a)
 
 
 @primitive(fmin_backward, formula="∂fmin(a,b)/∂a = [a ≤ b or b is NaN]")
