@@ -224,3 +224,29 @@ def test_joins_replay_bitwise():
 
     for e, r in zip(_leaf_grads(fn, [a, b], compiled=False), _leaf_grads(fn, [a, b], compiled=True)):
         assert np.array_equal(e, r)
+
+
+def test_non_array_arguments_are_frozen_and_checked():
+    w = np.ones(3)
+    step = ng.compile(lambda x, scale: ng.sum(ng.multiply(ng.multiply(x, w), scale)), ng.Autograd())
+    assert float(step(np.ones(3), 2.0)) == 6.0
+    assert float(step(np.full(3, 2.0), 2.0)) == 12.0
+    with pytest.raises(ReplayError, match="frozen"):
+        step(np.ones(3), 3.0)
+
+
+def test_modules_on_another_engine_are_explained():
+    layer = ng.nn.Linear(3, 2, ng.Autograd())
+    step = ng.compile(lambda x: ng.sum(layer(x)), ng.Autograd())
+    x = ng.constant(np.ones((2, 3)))
+    step(x)  # records only the sum: the layer's output comes from another engine
+    with pytest.raises(ReplayError, match="another engine"):
+        step(x)  # the second call sees a new captured array where the first had one
+
+
+def test_arrays_made_inside_the_step_are_refused():
+    w = np.ones(3)
+    step = ng.compile(lambda x: ng.sum(ng.multiply(x, w * 2)), ng.Autograd())  # w * 2 is plain NumPy
+    step(np.ones(3))
+    with pytest.raises(ReplayError, match="plain NumPy"):
+        step(np.ones(3))

@@ -70,8 +70,9 @@ def compile(step: Callable[..., Any], engine: Autograd | None = None, check_ever
     """Wrap ``step(*args) -> loss`` (new_grad ops recording on ``engine``) as a replayed training step.
 
     Each call of the result does what ``with engine: loss = step(*args)`` then
-    ``engine.backward(1)`` does, and returns (a copy of) the loss: the first call
-    eagerly, while recording the plan, later calls by replay.
+    ``engine.backward(1)`` does, and returns (a copy of) the loss: the first two calls
+    eagerly (the first records the plan, the second checks that the step records the same
+    ops on the same captured arrays), later calls by replay.
     """
     return CompiledStep(step, engine, check_every)
 
@@ -79,20 +80,50 @@ def compile(step: Callable[..., Any], engine: Autograd | None = None, check_ever
 class _Plan:
     """The generated function and what it checks before running."""
 
-    __slots__ = ("run", "source", "arg_sig", "bindings", "signature", "leaves")
+    __slots__ = ("run", "source", "arg_sig", "bindings", "signature", "leaves", "captured")
 
     def __init__(self, run: Callable[..., Any], source: str, arg_sig: list, bindings: list, signature: list,
                  leaves: list) -> None:
         self.run = run
         self.source = source
-        self.arg_sig = arg_sig  # per argument: (shape, dtype, is_constant) or None for non-arrays
+        self.arg_sig = arg_sig  # per argument: (shape, dtype, is_constant), or _Frozen(value) for non-arrays
         self.bindings = bindings  # (param, bound gradient) pairs that must still be bound
         self.signature = signature  # (name, input shapes) per op: the control-flow fingerprint
         self.leaves = leaves  # (slot name, key source) for gradients written back to the memory buffer
+        self.captured: list[tuple[int, int, int]] = []  # see _captures
+
+
+class _Frozen:
+    """A non-array argument of the recorded call: replay requires the same value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    try:
+        return a is b or (type(a) is type(b) and bool(a == b))
+    except Exception:  # values that do not compare to a bool (lists of arrays...)
+        return False
 
 
 def _op_signature(ops: list[Operation]) -> list[tuple]:
     return [(op.name, tuple(getattr(x, "shape", None) for x in op.inputs)) for op in ops]
+
+
+def _captures(ops: list[Operation], args: tuple) -> list[tuple[int, int, int]]:
+    """(op, input, id) of every array the tape uses that is neither an argument nor an op's output:
+    what replay uses by reference, so it must be the same object on every call."""
+    own = {id(a) for a in args}
+    out = []
+    for n, op in enumerate(ops):
+        for j, x in enumerate(op.inputs):
+            if is_array(x) and id(x) not in own:
+                out.append((n, j, id(x)))
+        own.add(id(op.output))
+    return out
 
 
 class CompiledStep:
@@ -103,19 +134,23 @@ class CompiledStep:
         self.engine = engine
         self.check_every = check_every
         self.calls = 0
-        self._plan: _Plan | None = None
+        self._plan: _Plan | None = None  # replaying
+        self._candidate: _Plan | None = None  # recorded once, confirmed by the second (eager) call
 
     @property
     def source(self) -> str:
         """The generated straight-line program (after the first call)."""
-        if self._plan is None:
+        plan = self._plan or self._candidate
+        if plan is None:
             raise ReplayError("compile: nothing recorded yet; call the step once first")
-        return self._plan.source
+        return plan.source
 
     def __call__(self, *args: Any) -> Any:
         self.calls += 1
         plan = self._plan
         if plan is None or (self.check_every and self.calls % self.check_every == 0):
+            if plan or self._candidate:
+                self._check_args(plan or self._candidate, args)
             return self._eager(args)
         self._check_args(plan, args)
         eng = self._engine()
@@ -148,34 +183,56 @@ class CompiledStep:
             loss = self.step(*args)
         ops = list(eng.operation_list)
         if not ops:
-            raise ReplayError("compile: the step recorded no ops (is any input a non-constant float array?)")
+            raise ReplayError(
+                "compile: the step recorded no ops on this engine (is any input a non-constant float array? do "
+                "the modules record on another engine? pass that one: new_grad.compile(step, engine))"
+            )
         if loss is not ops[-1].output:
             raise ReplayError(
                 f"compile: the step must return the last value it computed with new_grad ops (the loss); it "
                 f"returned {shape_str(loss)} but the last op recorded was {ops[-1].name} -> "
                 f"{shape_str(ops[-1].output)}"
             )
-        if self._plan is not None:
-            if _op_signature(ops) != self._plan.signature:
+        known = self._plan or self._candidate
+        if known is not None:  # a second recording (or a check_every one) must match the first
+            self._compare(known, ops, args, eng)
+            eng.backward(1)
+            self._plan, self._candidate = known, None
+            return loss
+        self._candidate = _build(ops, args, eng)  # before backward: it frees what the plan reads
+        eng.backward(1)
+        return loss
+
+    @staticmethod
+    def _compare(plan: _Plan, ops: list[Operation], args: tuple, eng: Autograd) -> None:
+        if _op_signature(ops) != plan.signature:
+            eng.zero_grad()
+            raise ReplayError(
+                f"compile: this call recorded {len(ops)} ops that differ from the {len(plan.signature)} recorded "
+                "first (data-dependent control flow or shapes); replay would be wrong here: run this step eagerly"
+            )
+        for (n, j, k), (_, _, k0) in zip(_captures(ops, args), plan.captured):
+            if k != k0:
                 eng.zero_grad()
                 raise ReplayError(
-                    f"compile: this call recorded {len(ops)} ops that differ from the {len(self._plan.signature)} "
-                    "recorded first (data-dependent control flow or shapes); replay would be wrong here: run "
-                    "this step eagerly"
+                    f"compile: input {j} of op #{n} {ops[n].name} ({shape_str(ops[n].inputs[j])}) is a new array "
+                    "on each call, made inside the step in plain NumPy or by ops recording on another engine; "
+                    "replay would keep using the first one. Compute it with new_grad ops on this engine, pass it "
+                    "as an argument, or make it once outside the step"
                 )
-            eng.backward(1)
-            return loss
-        plan = _build(ops, args, eng)  # before backward: it frees what the plan reads
-        eng.backward(1)
-        self._plan = plan
-        return loss
 
     @staticmethod
     def _check_args(plan: _Plan, args: tuple) -> None:
         if len(args) != len(plan.arg_sig):
             raise ReplayError(f"replay: the step was recorded with {len(plan.arg_sig)} arguments, got {len(args)}")
         for i, (a, sig) in enumerate(zip(args, plan.arg_sig)):
-            if sig is None:
+            if type(sig) is _Frozen:  # numbers, flags, axes: the recording used their values
+                if not _same_value(a, sig.value):
+                    raise ReplayError(
+                        f"replay: argument {i} is {a!r} but the step was recorded with {sig.value!r}; arguments "
+                        "that are not arrays are frozen into the replayed step (compile one step per value, or "
+                        "pass it as an array)"
+                    )
                 continue
             shape, dtype, const = sig
             if not is_array(a) or a.shape != shape or a.dtype != dtype or (id(a) in _CONSTANTS) != const:
@@ -209,7 +266,7 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
             names.setdefault(id(a), f"a{i}")
             arg_sig.append((a.shape, a.dtype, id(a) in _CONSTANTS))
         else:
-            arg_sig.append(None)
+            arg_sig.append(_Frozen(a))
     used = set()
     for op in ops:
         used.update(id(x) for x in op.inputs if is_array(x))
@@ -334,7 +391,9 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
     source = "\n".join(lines) + "\n"
     ns["_fix"] = _fix
     exec(builtins.compile(source, "<new_grad replay>", "exec"), ns)  # noqa: S102 - our own generated code
-    return _Plan(ns["replay"], source, arg_sig, bindings, _op_signature(ops), leaves)
+    plan = _Plan(ns["replay"], source, arg_sig, bindings, _op_signature(ops), leaves)
+    plan.captured = _captures(ops, args)
+    return plan
 
 
 def _join_forward(op: Operation) -> Callable[..., Any] | None:
