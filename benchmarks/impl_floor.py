@@ -157,22 +157,25 @@ def gru(**size: int) -> Bench:
 
 
 def _im2col(x: np.ndarray, k: int, pad: int) -> tuple[np.ndarray, tuple]:
-    """(N, C, H, W) -> (N·Ho·Wo, C·k·k) rows of windows, through a strided view and one copy."""
+    """(N, C, H, W) -> (N, C·k·k, Ho·Wo) windows, through a strided view and one copy.
+
+    This layout makes the convolution ``W (Cout, C·k·k) @ cols`` land directly in NCHW order."""
     if pad:
         x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     n, c, h, w = x.shape
     ho, wo = h - k + 1, w - k + 1
     win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))  # N, C, Ho, Wo, k, k
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k), (n, c, h, w, ho, wo)
+    return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, ho * wo), (n, c, h, w, ho, wo)
 
 
 def _col2im(dcols: np.ndarray, k: int, pad: int, dims: tuple) -> np.ndarray:
+    """The adjoint of _im2col: add each window position's gradient back where it came from."""
     n, c, h, w, ho, wo = dims
-    d = dcols.reshape(n, ho, wo, c, k, k)
+    d = dcols.reshape(n, c, k, k, ho, wo)
     dx = np.zeros((n, c, h, w), dcols.dtype)
     for i in range(k):
         for j in range(k):
-            dx[:, :, i : i + ho, j : j + wo] += d[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+            dx[:, :, i : i + ho, j : j + wo] += d[:, :, i, j]
     return dx[:, :, pad : h - pad, pad : w - pad] if pad else dx
 
 
@@ -207,10 +210,10 @@ def cnn(kind: str, batch: int) -> Bench:
         for i, (cout, _cin, k, pad) in enumerate(convs):
             W, b = params[2 * i], params[2 * i + 1]
             cols, dims = _im2col(h, k, pad)
-            z = cols @ W.reshape(cout, -1).T
-            z += b
+            z = W.reshape(cout, -1) @ cols  # (N, Cout, Ho·Wo): NCHW already
+            z += b[:, None]
             n, _, _, _, ho, wo = dims
-            z = z.reshape(n, ho, wo, cout).transpose(0, 3, 1, 2)
+            z = z.reshape(n, cout, ho, wo)
             a = np.maximum(z, 0)
             p, views = _pool_fwd(a)
             saved.append((cols, dims, z, a.shape, p, views))
@@ -242,11 +245,11 @@ def cnn(kind: str, batch: int) -> Bench:
             cols, dims, z, ashape, p, views = saved[i]
             g = _pool_bwd(g, p, views, ashape)
             g *= z > 0
-            g2 = g.transpose(0, 2, 3, 1).reshape(-1, cout)
-            grads[2 * i] = (g2.T @ cols).reshape(params[2 * i].shape)
-            grads[2 * i + 1] = np.ones(g2.shape[0], np.float32) @ g2
+            g2 = g.reshape(g.shape[0], cout, -1)  # (N, Cout, Ho·Wo)
+            grads[2 * i] = np.tensordot(g2, cols, axes=([0, 2], [0, 2])).reshape(params[2 * i].shape)
+            grads[2 * i + 1] = g2.sum(axis=(0, 2))
             if i > 0:  # the data batch gets no gradient
-                g = _col2im(g2 @ params[2 * i].reshape(cout, -1), k, pad, dims)
+                g = _col2im(params[2 * i].reshape(cout, -1).T @ g2, k, pad, dims)
         for p_, g_ in zip(params, grads):
             g_ *= lr
             p_ -= g_

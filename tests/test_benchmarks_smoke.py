@@ -24,6 +24,10 @@ def test_floor_gradients_match_new_grad():
         np.testing.assert_allclose(float(fl.timed()), float(ng_.timed()), rtol=1e-5)
         rp.timed()
     np.testing.assert_allclose(float(rp.timed()), float(ng_.timed()), rtol=0, atol=0)
+    for kind in ("small", "lenet"):
+        fl, ng_ = impl_floor.cnn(kind, 2), impl_new_grad.cnn(kind, 2)
+        for _ in range(3):
+            np.testing.assert_allclose(float(fl.timed()), float(ng_.timed()), rtol=1e-5)
 
 
 def test_suite_runs_quick(tmp_path):
