@@ -99,14 +99,5 @@ def cnn(kind: str, batch: int) -> Bench:
     return Bench(step, loss)
 
 
-def gru_module(**size: int) -> Bench:
-    eng, gru, forward, xs, h0 = eager.gru_module_parts(**size)
-    compiled = ng.compile(forward, eng)
-
-    def step():
-        gru.zero_grad()
-        return compiled(xs, h0)
-
-    with ng.no_grad():
-        loss = float(forward(xs, h0))
-    return Bench(step, loss)
+# No gru_module: nn.GRU slices its initial state in plain NumPy (a new view on every call), which replay
+# refuses rather than replaying the first call's view (docs/replay.md, "The rules of replay").

@@ -357,11 +357,23 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
     state[f"g{len(ops) - 1}"] = "set"
     init_at = len(lines)  # variables first assigned under an ``if`` start as None here
     lines.append(f"    g{len(ops) - 1} = {const(seed, 's')}")
+    # Free as eager frees: a forward value once the last backward that reads it has run (its own op's,
+    # or a consumer's), a gradient once its op has sent it on. Holding them all to the end of the step
+    # would keep the whole step's memory alive and make every allocation of the next step a cold one.
+    last_read = {n: n for n in range(len(ops))}
+    for m, op in enumerate(ops):
+        for x in op.inputs:
+            if id(x) in produced:
+                j = int(names[id(x)][1:])
+                last_read[j] = min(last_read[j], m)
+    free_after: dict[int, list[str]] = {}
+    for j, m in last_read.items():
+        if j != len(ops) - 1:  # the loss is returned
+            free_after.setdefault(m, []).append(f"v{j}")
+
     for n in range(len(ops) - 1, -1, -1):
         op = ops[n]
         own = state.get(f"g{n}", "none").rstrip("*")
-        if own == "none":  # nothing downstream produced a gradient for this op
-            continue
         targets = []  # per input: ("upd", name) | ("slot", var) | None
         for x, upd in zip(op.inputs, op.gradients_to_update):
             if upd is not None:
@@ -370,15 +382,15 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
                 targets.append(("slot", grad_of[id(x)]))
             else:
                 targets.append(None)
-        if all(t is None for t in targets):
-            continue
-        cond = own == "maybe"
-        body = _rule(op, n, targets, ref, state, cond)
-        if cond:
-            lines.append(f"    if g{n} is not None:")
-            lines += [f"        {line}" for line in body]
-        else:
-            lines += [f"    {line}" for line in body]
+        if own != "none" and any(t is not None for t in targets):  # else eager skips it too
+            cond = own == "maybe"
+            body = _rule(op, n, targets, ref, state, cond)
+            lines += [f"    if g{n} is not None:", *(f"        {line}" for line in body)] if cond else [
+                f"    {line}" for line in body
+            ]
+        dead = free_after.get(n, []) + ([f"g{n}"] if own != "none" and n != len(ops) - 1 else [])
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
 
     inits = sorted(v for v, st in state.items() if st == "maybe*")
     lines[init_at:init_at] = [f"    {v} = None" for v in inits]
