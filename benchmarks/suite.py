@@ -97,8 +97,16 @@ class Worker:
         self.proc.wait(timeout=30)
 
 
-def thread_env(threads: int) -> dict:
+def thread_env(threads: int, steady_malloc: bool = True) -> dict:
+    """The workers' environment: every pool pinned to ``threads``; with ``steady_malloc``, glibc keeps
+    allocations up to 32 MiB on its heap. (By default it maps each large array afresh, page faults and
+    all, until a free raises its threshold: the same step then runs 1.1 or 1.7 ms depending on what the
+    process allocated before. Timing rows use the steady setting for every implementation; row D
+    measures memory with the default.)"""
     env = dict(os.environ)
+    if steady_malloc:
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(32 << 20))
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(64 << 20))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         env[var] = str(threads)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -151,7 +159,7 @@ def time_work(works: list[Work], impls: tuple[str, ...], threads: int, repeats: 
 
 def measure_memory(impls: tuple[str, ...], threads: int, quick: bool) -> list[tuple[str, dict]]:
     """Row D: peak RSS of 20 steps (of B, and of C) in a fresh process per implementation."""
-    env = thread_env(threads)
+    env = thread_env(threads, steady_malloc=False)
     rows = [("B MLP", "mlp", {"batch": 4 if quick else 128}), ("C small CNN", "cnn", {"kind": "small", "batch": 2 if quick else 32})]
     out = []
     for label, fn, kw in rows:
