@@ -250,3 +250,37 @@ def test_arrays_made_inside_the_step_are_refused():
     step(np.ones(3))
     with pytest.raises(ReplayError, match="plain NumPy"):
         step(np.ones(3))
+
+
+def test_cnn_training_with_replay_is_bitwise_eager():
+    rng = np.random.default_rng(5)
+    x = ng.constant(rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
+    y = ng.constant(np.eye(3, dtype=np.float32)[rng.integers(0, 3, 4)])
+    runs = []
+    for replay in (False, True):
+        eng = ng.Autograd()
+        conv = ng.nn.Conv2d(1, 2, 3, padding=1, autograd_engine=eng, dtype=np.float32)
+        fc = ng.nn.Linear(2 * 4 * 4, 3, eng, dtype=np.float32)
+        conv.weight[...] = np.linspace(-0.5, 0.5, conv.weight.size).reshape(conv.weight.shape)
+        fc.W[...] = np.linspace(-0.3, 0.3, fc.W.size).reshape(fc.W.shape)
+        opt = ng.optim.SGD([*conv.parameters(), *fc.parameters()], lr=0.1)
+
+        def loss_fn(x, y, conv=conv, fc=fc):
+            h = ng.max_pool2d(ng.relu(conv(x)), 2)
+            return ng.softmax_cross_entropy(fc(ng.reshape(h, (h.shape[0], -1))), y)
+
+        step = ng.compile(loss_fn, eng)
+        losses = []
+        for _ in range(5):
+            opt.zero_grad()
+            if replay:
+                loss = step(x, y)
+            else:
+                with eng:
+                    loss = loss_fn(x, y)
+                eng.backward(1)
+            losses.append(float(loss))
+            opt.step()
+        runs.append((losses, conv.weight.copy(), fc.W.copy()))
+    assert runs[0][0] == runs[1][0]
+    assert np.array_equal(runs[0][1], runs[1][1]) and np.array_equal(runs[0][2], runs[1][2])
