@@ -263,6 +263,8 @@ def test_cnn_training_with_replay_is_bitwise_eager():
         fc = ng.nn.Linear(2 * 4 * 4, 3, eng, dtype=np.float32)
         conv.weight[...] = np.linspace(-0.5, 0.5, conv.weight.size).reshape(conv.weight.shape)
         fc.W[...] = np.linspace(-0.3, 0.3, fc.W.size).reshape(fc.W.shape)
+        conv.bias[...] = 0.1
+        fc.b[...] = -0.1
         opt = ng.optim.SGD([*conv.parameters(), *fc.parameters()], lr=0.1)
 
         def loss_fn(x, y, conv=conv, fc=fc):
