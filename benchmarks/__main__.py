@@ -8,7 +8,13 @@ from . import ALL_IMPLS, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    import benchmarks
+
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=benchmarks.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--rows", default="ABCDEF", help="which rows to run (letters A–F)")
     p.add_argument("--impls", default=",".join(ALL_IMPLS), help="comma-separated: " + ",".join(ALL_IMPLS))
     p.add_argument("--threads", type=int, default=None, help="threads for every pool (default: min(cores, 2))")
