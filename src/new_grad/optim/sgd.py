@@ -53,6 +53,6 @@ class SGD(Optimizer):
                     buf = state["momentum_buffer"] = g.copy()
                 else:
                     buf *= mu
-                    buf += (1 - damp) * g
+                    buf += (1 - damp) * g if damp else g  # (1 − 0)·g is g: skip the temporary
                 g = g + mu * buf if nesterov else buf
             p += -lr * g
