@@ -21,7 +21,7 @@ import numpy as np
 from ..backend import namespace
 from ..errors import ArgumentError
 from ._core import primitive
-from .elementwise import _erf_impl, add, erf, exp, multiply, sigmoid, subtract, tanh, where
+from .elementwise import _erf_impl, _logistic, add, erf, exp, multiply, sigmoid, subtract, tanh, where
 from .reductions import keep_reduced, normalize_axes
 from .reductions import sum as _sum
 
@@ -177,12 +177,6 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     return 0.5 * x * (1 + _erf_impl(x * _INV_SQRT2))
 
 
-def _sigmoid_plain(x: Any) -> Any:
-    xp = namespace(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
 def silu_backward(grad_output: Any, x: Any) -> tuple:
     s = sigmoid(x)
     return (multiply(grad_output, multiply(s, add(1, multiply(x, subtract(1, s))))),)
@@ -191,7 +185,7 @@ def silu_backward(grad_output: Any, x: Any) -> tuple:
 @primitive(silu_backward, formula="∂x = σ(x)(1 + x(1 − σ(x)))")
 def silu(x: Any) -> Any:
     """x·σ(x) (a.k.a. swish)."""
-    return x * _sigmoid_plain(x)
+    return x * _logistic(x)
 
 
 def softplus_backward(grad_output: Any, x: Any, beta: float = 1.0, threshold: float = 20.0) -> tuple:

@@ -129,12 +129,17 @@ def sigmoid_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = 
     return (multiply(grad_output, multiply(s, subtract(1, s))),)
 
 
-@primitive(sigmoid_backward, formula="∂σ(x)/∂x = σ(x)(1 − σ(x))")
-def sigmoid(x: Any) -> Any:
+def _logistic(x: Any) -> Any:
+    """σ(x) on plain arrays (unrecorded): shared by sigmoid, silu and the fused recurrent cells."""
     # 1/(1 + e⁻ˣ) is exact at both ends: e⁻ˣ overflowing to inf gives 1/inf = 0, the right limit.
     # Only NumPy's overflow warning needs silencing (half the calls of a sign-split version).
     with np.errstate(over="ignore"):
         return 1 / (1 + namespace(x).exp(-x))
+
+
+@primitive(sigmoid_backward, formula="∂σ(x)/∂x = σ(x)(1 − σ(x))")
+def sigmoid(x: Any) -> Any:
+    return _logistic(x)
 
 
 def relu_backward(grad_output: Any, x: Any) -> tuple:

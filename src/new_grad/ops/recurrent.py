@@ -31,7 +31,7 @@ from ..autograd_engine import STATE
 from ..backend import is_array, namespace
 from ..errors import ArgumentError, ShapeError
 from ._core import primitive
-from .elementwise import add, multiply, relu, sigmoid, subtract, tanh
+from .elementwise import _logistic, add, multiply, relu, sigmoid, subtract, tanh
 from .nn_ops import linear
 from .shape import stack
 
@@ -270,8 +270,8 @@ def gru_sequence_backward(
     hprev = _prev(h0, hs)
     gi = _project(x, w_ih, b_ih)
     gh = _project(hprev, w_hh, b_hh)
-    r = _sigmoid(gi[..., :H] + gh[..., :H])
-    z = _sigmoid(gi[..., H : 2 * H] + gh[..., H : 2 * H])
+    r = _logistic(gi[..., :H] + gh[..., :H])
+    z = _logistic(gi[..., H : 2 * H] + gh[..., H : 2 * H])
     n = xp.tanh(gi[..., 2 * H :] + r * gh[..., 2 * H :])
     # every pre-activation gradient is ∂h times a coefficient known before the loop
     c_n = (1 - z) * (1 - n * n)  # ∂ pre_n
@@ -295,11 +295,6 @@ def gru_sequence_backward(
     dpre_h = (coef_h3 * d3).reshape(T, Bn, 3 * H)
     gx, gwi, gwh, gbi, gbh = _param_grads(dpre_i, dpre_h, x, hprev, w_ih, needs, b_ih is not None)
     return _in_order(gx, reverse) if gx is not None else None, dh, gwi, gwh, gbi, gbh, None
-
-
-def _sigmoid(a: Any) -> Any:
-    xp = namespace(a)
-    return 0.5 * (1 + xp.tanh(0.5 * a))  # = 1/(1 + e⁻ᵃ), without overflow
 
 
 @primitive(gru_sequence_backward, formula="PyTorch's GRU (r, z, n) over T steps; BPTT in closed form")
@@ -380,10 +375,10 @@ def lstm_sequence_backward(
     H = hs.shape[-1]
     hprev, cprev = _prev(h0, hs), _prev(c0, cs)
     pre = _project(x, w_ih, b_ih) + _project(hprev, w_hh, b_hh)
-    i = _sigmoid(pre[..., :H])
-    f = _sigmoid(pre[..., H : 2 * H])
+    i = _logistic(pre[..., :H])
+    f = _logistic(pre[..., H : 2 * H])
     g = xp.tanh(pre[..., 2 * H : 3 * H])
-    o = _sigmoid(pre[..., 3 * H :])
+    o = _logistic(pre[..., 3 * H :])
     tc = xp.tanh(cs)
     c_from_h = o * (1 - tc * tc)  # ∂c += ∂h · o(1 − tanh²c)
     coef = xp.concatenate([g * i * (1 - i), cprev * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)], axis=-1)
