@@ -204,8 +204,6 @@ FIRST_ORDER_ONLY: dict[str, str] = {
     "prod-zeros": "where a factor is 0, prod_backward's exclusive products are array code (documented there)",
     "prod-axis-tuple": "drawn with zeros: see prod-zeros",
     "cumprod-zeros": "where a factor is 0, cumprod's gradient is array code (like prod)",
-    "conv_transpose2d": "conv2d_weight's backward returns ∂G of the wrong shape for some geometries "
-                        "(e.g. (2, 1, 3, 2) for (2, 1, 2, 2))",
 }
 
 CASES_2ND = [

@@ -128,6 +128,13 @@ CASES = [
     OpCase("conv2d", F.conv2d, shapes=[(2, 3, 5, 4), (4, 3, 2, 3)], name="no-bias-valid", kwargs={"padding": "valid"}),
     OpCase("conv1d", F.conv1d, **_joint(_conv1d_geometry)),
     OpCase("conv_transpose2d", F.conv_transpose2d, **_joint(_conv_transpose_geometry)),
+    OpCase(  # output_padding: the output has rows no input pixel reaches (∂²: conv2d_weight's ∂G must trim them)
+        "conv_transpose2d",
+        F.conv_transpose2d,
+        shapes=[(2, 1, 2, 2), (1, 2, 2, 2), (2,)],
+        kwargs={"stride": (3, 2), "output_padding": (2, 1)},
+        name="output-padding",
+    ),
     OpCase(
         "conv2d_input",
         lambda w, g, input_size, **kw: torch.nn.grad.conv2d_input(input_size, w, g, **kw),

@@ -155,7 +155,8 @@ def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: An
     _, _, ho, wo = g.shape
     gy = g.reshape(n, groups, o // groups, ho * wo)
     cols = (_kernel(w, groups).transpose(0, 2, 1) @ gy).reshape(n, c, kh, kw, ho, wo)
-    hp, wp = h + pads[0][0] + pads[0][1], wd + pads[1][0] + pads[1][1]
+    # a negative bottom/right pad (``_fit``) crops x: those rows get a zero gradient
+    hp, wp = h + pads[0][0] + max(pads[0][1], 0), wd + pads[1][0] + max(pads[1][1], 0)
     hp = max(hp, (ho - 1) * stride[0] + dil[0] * (kh - 1) + 1)
     wp = max(wp, (wo - 1) * stride[1] + dil[1] * (kw - 1) + 1)
     gx = xp.zeros((n, c, hp, wp), dtype=cols.dtype)
@@ -254,10 +255,16 @@ def conv2d_weight_backward(
     grad_output: Any, input: Any, weight_size: Any, grad: Any, stride: Any = 1, padding: Any = 0,
     dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
 ) -> tuple:
-    """Linear in x and in G: ∂x = conv2d_input(x.shape, Gw, G), ∂G = conv2d(x, Gw)."""
+    """Linear in x and in G: ∂x = conv2d_input(x.shape, Gw, G), ∂G = conv2d(x, Gw).
+
+    x may have rows/columns no window of G reads (x is the output of a transposed conv with
+    output_padding, or stride leaves a remainder): ``_fit`` trims them so ∂G has G's shape.
+    """
     s, p, d = _conv_args(weight_size, stride, padding, dilation, "conv2d_weight")
     gx = conv2d_input(input.shape, grad_output, grad, s, p, d, groups) if needs[0] else None
-    gg = conv2d(input, grad_output, None, s, p, d, groups) if needs[2] else None
+    gg = None
+    if needs[2]:
+        gg = conv2d(input, grad_output, None, s, _fit(p, input.shape[2:], grad.shape[2:], grad_output, s, d), d, groups)
     return gx, None, gg, None, None, None, None
 
 
