@@ -196,8 +196,6 @@ def test_gradient_penalty_inside_a_training_step():
 #: cases (by test id) whose second derivative is known to be wrong, with the reason: first-order only
 #: until their backward is written with recorded new_grad ops (xfail, not strict: a fix shows as XPASS)
 FIRST_ORDER_ONLY: dict[str, str] = {
-    "cross_entropy-probabilities": "ΣA and log_softmax of the backward are array code: the target-dependent "
-                                   "second derivatives are lost",
     "ctc_loss": "the forward-backward recursion of the gradient is array code (create_graph raises GradientError)",
     "prod-zeros": "where a factor is 0, prod_backward's exclusive products are array code (documented there)",
     "prod-axis-tuple": "drawn with zeros: see prod-zeros",

@@ -376,18 +376,36 @@ def cross_entropy_backward(
     out: Any = None,
     needs: Any = (True, True),
 ) -> tuple:
-    A, denom = _class_coefficients("cross_entropy", input, target, weight, ignore_index, label_smoothing)
+    """∂z = g·(softmax(z)·ΣA − A); for probability targets also ∂t = −g·(1 − ε)·w·log softmax(z).
+
+    First order takes ``A`` from ``_class_coefficients`` (array code). When the backward is
+    recorded (``out is None``) probability targets build ``A`` from ``target`` with recorded
+    ops, so ∂²/∂z∂t flows through ΣA and A.
+    """
     xp = namespace(input)
     cax = _class_axis(input)
+    w = 1.0
+    if weight is not None:
+        wshape = [1] * input.ndim
+        wshape[cax] = input.shape[cax]
+        w = xp.array(weight, dtype=input.dtype).reshape(wshape)  # a copy: no untracked view of an input
+    soft = xp.asarray(target).dtype.kind in "fc"
+    if soft and out is None:
+        _class_coefficients("cross_entropy", input, target, weight, ignore_index, label_smoothing)  # checks
+        C = input.shape[cax]
+        A = target
+        if label_smoothing > 0:
+            A = add(multiply(A, 1.0 - label_smoothing), label_smoothing / C)
+        A = A if weight is None else multiply(A, w)
+        denom = input.size // C if C else 0
+        sum_a = _sum(A, cax, True)
+    else:
+        A, denom = _class_coefficients("cross_entropy", input, target, weight, ignore_index, label_smoothing)
+        sum_a = xp.sum(A, axis=cax, keepdims=True)
     g = _class_grad_scale(grad_output, input, reduction, denom)
-    gx = multiply(g, subtract(multiply(_softmax(input, cax), xp.sum(A, axis=cax, keepdims=True)), A)) if needs[0] else None
+    gx = multiply(g, subtract(multiply(_softmax(input, cax), sum_a), A)) if needs[0] else None
     gt = None
-    if len(needs) > 1 and needs[1] and xp.asarray(target).dtype.kind in "fc":
-        w = 1.0
-        if weight is not None:
-            wshape = [1] * input.ndim
-            wshape[cax] = input.shape[cax]
-            w = xp.asarray(weight, dtype=input.dtype).reshape(wshape)
+    if len(needs) > 1 and needs[1] and soft:
         gt = multiply(g, multiply(_log_softmax(input, cax), -(1 - label_smoothing) * w))
     return gx, gt, None, None, None, None
 
