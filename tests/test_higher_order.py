@@ -197,9 +197,6 @@ def test_gradient_penalty_inside_a_training_step():
 #: until their backward is written with recorded new_grad ops (xfail, not strict: a fix shows as XPASS)
 FIRST_ORDER_ONLY: dict[str, str] = {
     "ctc_loss": "the forward-backward recursion of the gradient is array code (create_graph raises GradientError)",
-    "prod-zeros": "where a factor is 0, prod_backward's exclusive products are array code (documented there)",
-    "prod-axis-tuple": "drawn with zeros: see prod-zeros",
-    "cumprod-zeros": "where a factor is 0, cumprod's gradient is array code (like prod)",
 }
 
 CASES_2ND = [

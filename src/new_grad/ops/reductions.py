@@ -15,7 +15,7 @@ from typing import Any
 from ..backend import namespace
 from ._core import primitive, unbroadcast_to
 from .elementwise import _nondiff, divide, multiply, subtract, where
-from .shape import broadcast_to, expand_dims, reshape
+from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape
 
 
 def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -110,12 +110,32 @@ def _prod_of_others(x: Any, axis: Any) -> Any:
     return xp.moveaxis(others, tuple(range(x.ndim - k, x.ndim)), axes)
 
 
+def _exclusive_cumprod(a: Any) -> Any:
+    """[1, a₀, a₀a₁, …] along the last axis, with recorded ops (exact with zeros: no division)."""
+    from .indexing import getitem
+
+    one = namespace(a).ones(a.shape[:-1] + (1,), dtype=a.dtype)
+    return concatenate([one, cumprod(getitem(a, (Ellipsis, slice(None, -1))), -1)], -1)
+
+
+def _prod_of_others_recorded(x: Any, axis: Any) -> Any:
+    """``_prod_of_others`` with recorded ops (prefix × suffix exclusive products), for ``create_graph``."""
+    axes = normalize_axes(axis, x.ndim)
+    k = len(axes)
+    last = tuple(range(x.ndim - k, x.ndim))
+    moved = moveaxis(x, axes, last)
+    flat = reshape(moved, moved.shape[: x.ndim - k] + (-1,))
+    right = flip(_exclusive_cumprod(flip(flat, -1)), -1)
+    return moveaxis(reshape(multiply(_exclusive_cumprod(flat), right), moved.shape), last, axes)
+
+
 def prod_backward(
     grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None, needs: Any = None
 ) -> tuple:
     """∂Πx/∂xᵢ = Π_{j≠i} xⱼ: prod/xᵢ when no factor is 0, else exclusive products.
 
-    With zeros the factor is computed as a constant, so second derivatives there are not recorded.
+    With zeros, first order computes them in array code; a recorded backward (``out is None``)
+    builds them from recorded cumulative products, so second derivatives stay exact.
     """
     xp = namespace(x)
     g = keep_reduced(grad_output, x, axis, keepdims)
@@ -124,7 +144,8 @@ def prod_backward(
         return multiply(g, divide(p, x)), None, None
     if x.ndim == 0 or x.size == 0:
         return multiply(g, xp.ones_like(x)), None, None
-    return multiply(g, _prod_of_others(x, axis)), None, None
+    others = _prod_of_others_recorded(x, axis) if out is None else _prod_of_others(x, axis)
+    return multiply(g, others), None, None
 
 
 @primitive(prod_backward, formula="∂Πx/∂xᵢ = Π_{j≠i} xⱼ")
@@ -207,8 +228,6 @@ def average(a: Any, axis: Any = None, weights: Any = None, *, keepdims: bool = F
 
 def _reverse_cumsum(g: Any, axis: int) -> Any:
     """Σ_{j ≥ i} g_j along ``axis``: the adjoint of cumsum."""
-    from .shape import flip
-
     return flip(cumsum(flip(g, axis), axis), axis)
 
 
@@ -238,13 +257,32 @@ def _cumprod_grad_with_zeros(g: Any, x: Any, axis: int) -> Any:
     return xp.moveaxis(res, -1, axis)
 
 
+def _cumprod_grad_with_zeros_recorded(g: Any, x: Any, axis: int) -> Any:
+    """``_cumprod_grad_with_zeros`` with recorded ops, for ``create_graph``: O(n²) memory per slice.
+
+    ∂x_k = L_k Σ_{i≥k} g_i M[k, i], with L the exclusive prefix products and
+    M[k, i] = Π_{k<j≤i} x_j: the cumulative product along i of x_i where i > k, 1 elsewhere.
+    """
+    xp = namespace(x)
+    xm, gm = moveaxis(x, axis, -1), moveaxis(g, axis, -1)
+    n = xm.shape[-1]
+    after = xp.triu(xp.ones((n, n), dtype=bool), 1)  # i > k
+    reach = xp.triu(xp.ones((n, n), dtype=x.dtype))  # i ≥ k
+    m = cumprod(where(after, expand_dims(xm, -2), 1.0), -1)
+    s = sum(multiply(m, multiply(expand_dims(gm, -2), reach)), -1)
+    return moveaxis(multiply(_exclusive_cumprod(xm), s), -1, axis)
+
+
 def cumprod_backward(grad_output: Any, x: Any, axis: Any = None, *, out: Any = None, needs: Any = None) -> tuple:
     """∂x_k = Σ_{i ≥ k} g_i y_i / x_k (y the output) when no x is 0; an exact O(n²) sum otherwise."""
     xp = namespace(x)
     xf = x if axis is not None else reshape(x, (-1,))
     ax = 0 if axis is None else axis
     if xf.size and bool(xp.any(x == 0)):
-        gx = _cumprod_grad_with_zeros(grad_output, xf, ax)  # a constant: no second derivative here
+        if out is None:  # the backward is being recorded
+            gx = _cumprod_grad_with_zeros_recorded(grad_output, xf, ax)
+        else:
+            gx = _cumprod_grad_with_zeros(grad_output, xf, ax)
     else:
         y = cumprod(xf, ax) if out is None else out
         gx = divide(_reverse_cumsum(multiply(grad_output, y), ax), xf)
