@@ -464,14 +464,14 @@ class Autograd:
         return f"<Autograd: {len(self.operation_list)} ops, {len(self.memory_buffer.memory)} slots>"
 
 
-# create_graph helpers: accumulation and casts must themselves be recorded ops.
-def _add(a: Any, b: Any) -> Any:
-    from .ops.elementwise import add
+# create_graph needs recorded versions of + and astype. The ops layer fills this table when it is
+# imported (new_grad.ops), so the engine never imports anything above it.
+GRAPH_OPS: dict[str, Callable[..., Any]] = {}
 
-    return add(a, b)
+
+def _add(a: Any, b: Any) -> Any:
+    return GRAPH_OPS["add"](a, b)
 
 
 def _astype(a: Any, dtype: Any) -> Any:
-    from .ops.elementwise import astype
-
-    return astype(a, dtype)
+    return GRAPH_OPS["astype"](a, dtype)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from ..autograd_engine import GRAPH_OPS
 from . import activations, conv, elementwise, indexing, linalg, losses, nn_ops, norm, recurrent, reductions, shape
 from ._core import REGISTRY, OpInfo, nondifferentiable, primitive, record, register, unbroadcast, unbroadcast_to
 
@@ -29,3 +30,6 @@ for _mod in FAMILIES:
     _names = _public(_mod)
     globals().update(_names)
     __all__ += list(_names)
+
+# The engine records its own gradient accumulation under create_graph with these (it imports nothing above it).
+GRAPH_OPS.update(add=elementwise.add, astype=elementwise.astype)
