@@ -23,6 +23,8 @@ import string
 from collections import Counter
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ..autograd_engine import active_engine, constant
 from ..backend import is_array, namespace
 from ..errors import GradientError, ShapeError, shape_str
@@ -396,7 +398,14 @@ def solve_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: 
 
 @primitive(solve_backward, name="linalg.solve", formula="x = A⁻¹b: b̄ = A⁻ᵀ G, Ā = −b̄ xᵀ")
 def solve(a: Any, b: Any) -> Any:
-    return namespace(a).linalg.solve(a, b)
+    # NumPy 2's rule (b is a vector only when 1-d; batch axes broadcast), spelled out so that
+    # NumPy 1.x, which guesses vectors from b.ndim == a.ndim - 1, computes the same thing.
+    xp = namespace(a)
+    vec = b.ndim == 1
+    b2 = b[:, None] if vec else b
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], b2.shape[:-2]))
+    x = xp.linalg.solve(xp.broadcast_to(a, batch + a.shape[-2:]), xp.broadcast_to(b2, batch + b2.shape[-2:]))
+    return x[..., 0] if vec else x
 
 
 # -- Cholesky ------------------------------------------------------------------------------------------------
