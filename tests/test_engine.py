@@ -362,3 +362,20 @@ def test_bad_divergence_shape():
         ng.exp(x)
     with pytest.raises(TapeError, match=r"cannot be broadcast"):
         eng.backward(np.ones(4))
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_fan_in_accumulates_without_corrupting_aliased_gradients(shape):
+    # add(x, x) hands the same gradient object to both inputs; later sums are made in place
+    x = np.asarray(np.random.randn(*shape))
+    eng = ng.Autograd()
+    with eng:
+        a = ng.add(x, x)
+        b = ng.multiply(x, 2.0)
+        c = ng.add(ng.add(a, b), x)
+        ng.sum(ng.add(c, x))
+    eng.backward(1, retain_graph=True)
+    np.testing.assert_allclose(eng.memory_buffer.get_param(x), np.full(shape, 6.0))
+    np.testing.assert_allclose(eng.memory_buffer.get_param(a), np.full(shape, 1.0))
+    eng.backward(1)  # a last pass after a retained one: intermediates restart from zero
+    np.testing.assert_allclose(eng.memory_buffer.get_param(x), np.full(shape, 12.0))

@@ -183,6 +183,8 @@ class Autograd:
         self.operation_list: list[Operation] = []
         self.detect_anomaly = detect_anomaly
         self._consumed = False
+        self._retained = False  # the last backward kept the tape: its intermediate gradients are stale
+        self._owned: set[int] = set()
 
     # -- context manager: the active engine ----------------------------------------------------
     def __enter__(self) -> Autograd:
@@ -309,12 +311,14 @@ class Autograd:
         out = ops[-1].output
         mem = self.memory_buffer.memory
         known = self.memory_buffer._arrays
-        if retain_graph:  # intermediates start from zero again, or a second pass double-counts
+        if self._retained:  # after a retained pass, intermediates start from zero again (no double count)
             for op in ops:
                 if id(op.output) in mem:
                     mem[id(op.output)] = None
+        self._retained = retain_graph
         mem[id(out)] = self._seed(divergence, out)
         known[id(out)] = out
+        owned_before, self._owned = self._owned, set()  # slots holding a sum this pass made (safe to add into)
         saved = STATE.engine
         if create_graph:  # record the backward pass on the (other) active engine
             if saved is None or saved is self:
@@ -348,6 +352,7 @@ class Autograd:
                 self._consumed = True
         finally:
             STATE.engine = saved
+            self._owned = owned_before  # a backward nested in this one (transforms) keeps its own
 
     def _backprop(self, op: Operation, g: Any, mem: dict, create_graph: bool) -> None:
         """Send ``g``, the gradient of ``op.output``, to the op's inputs."""
@@ -390,9 +395,19 @@ class Autograd:
                 gx = self._fix_grad(op, x, gx, x.shape, x.dtype)
             if self.detect_anomaly:
                 self._check_finite(op, gx, "gradient")
-            # the first gradient is stored by reference (never mutated later); a second one
-            # makes a new sum, so aliasing between returned gradients is always safe.
-            mem[k] = gx if cur is None else (cur + gx if not create_graph else _add(cur, gx))
+            # The first gradient is stored by reference and never mutated (it may alias another
+            # input's gradient); a second one makes a new sum that this pass owns, and later ones
+            # are added into that sum in place.
+            if cur is None:
+                mem[k] = gx
+            elif create_graph:
+                mem[k] = _add(cur, gx)
+            elif k in self._owned:
+                cur += gx
+                mem[k] = cur  # the same array; but a 0-d sum is a NumPy scalar, which += rebinds
+            else:
+                mem[k] = cur + gx
+                self._owned.add(k)
 
     def _fix_grad(self, op: Operation, x: Any, gx: Any, shape: tuple, dtype: Any) -> Any:
         """Slow path: make a scalar or wrong-dtype gradient an array, or explain a wrong shape."""
@@ -444,6 +459,7 @@ class Autograd:
         self.memory_buffer.clear()
         self.operation_list = []
         self._consumed = False
+        self._retained = False
 
     def summary(self) -> str:
         """The operation list as a table: what a student looks at to see autodiff happen."""
