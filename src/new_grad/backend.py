@@ -58,8 +58,3 @@ def set_default_dtype(dtype: Any) -> None:
 def get_default_dtype() -> np.dtype:
     """The float dtype new parameters get."""
     return _default_dtype
-
-
-def is_float(x: Any) -> bool:
-    """Arrays that can carry a gradient: real or complex floating point."""
-    return x.dtype.kind in "fc"

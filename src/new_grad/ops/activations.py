@@ -54,6 +54,11 @@ def log_softmax_backward(grad_output: Any, x: Any, axis: int = -1, *, out: Any =
 @primitive(log_softmax_backward, formula="∂x = g − softmax(x) Σⱼ gⱼ")
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """x − logsumexp(x) along ``axis``: stable where log(softmax(x)) underflows to −inf."""
+    return _log_softmax_array(x, axis)
+
+
+def _log_softmax_array(x: Any, axis: int = -1) -> Any:
+    """log softmax in plain array code: for forwards (a forward must not record other ops)."""
     xp = namespace(x)
     if x.size == 0:
         return xp.exp(x)

@@ -26,9 +26,8 @@ from ..autograd_engine import STATE
 from ..backend import namespace
 from ..errors import ArgumentError, GradientError, IndexingError, ShapeError
 from ._core import primitive, unbroadcast
-from .activations import softplus
+from .activations import _log_softmax_array, log_softmax, softmax, softplus
 from .elementwise import add, divide, exp, log, multiply, negative, sigmoid, subtract
-from .reductions import max as _max
 from .reductions import sum as _sum
 from .shape import expand_dims, reshape
 
@@ -88,25 +87,6 @@ def _pair_shape(op: str, x: Any, t: Any) -> tuple[int, ...]:
 
 def _n_elems(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape)) if shape else 1
-
-
-def _softmax(x: Any, axis: int) -> Any:
-    """softmax with new_grad ops (recordable)."""
-    e = exp(subtract(x, _max(x, axis, True)))
-    return divide(e, _sum(e, axis, True))
-
-
-def _log_softmax(x: Any, axis: int) -> Any:
-    """log softmax with new_grad ops (recordable)."""
-    z = subtract(x, _max(x, axis, True))
-    return subtract(z, log(_sum(exp(z), axis, True)))
-
-
-def _log_softmax_array(x: Any, axis: int) -> Any:
-    """log softmax in plain array code (for forwards)."""
-    xp = namespace(x)
-    z = x - xp.max(x, axis=axis, keepdims=True)
-    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
 
 
 # -- regression losses ---------------------------------------------------------------------------------
@@ -403,10 +383,10 @@ def cross_entropy_backward(
         A, denom = _class_coefficients("cross_entropy", input, target, weight, ignore_index, label_smoothing)
         sum_a = xp.sum(A, axis=cax, keepdims=True)
     g = _class_grad_scale(grad_output, input, reduction, denom)
-    gx = multiply(g, subtract(multiply(_softmax(input, cax), sum_a), A)) if needs[0] else None
+    gx = multiply(g, subtract(multiply(softmax(input, cax), sum_a), A)) if needs[0] else None
     gt = None
     if len(needs) > 1 and needs[1] and soft:
-        gt = multiply(g, multiply(_log_softmax(input, cax), -(1 - label_smoothing) * w))
+        gt = multiply(g, multiply(log_softmax(input, cax), -(1 - label_smoothing) * w))
     return gx, gt, None, None, None, None
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from ..backend import namespace
 from ..errors import ShapeError
 from ._core import primitive
-from .elementwise import divide, exp, multiply, subtract
+from .activations import _log_softmax_array, softmax
+from .elementwise import divide, multiply, subtract
 from .linalg import matmul
-from .reductions import max as _max
 from .reductions import sum as _sum
 from .shape import reshape, swapaxes
 
@@ -42,25 +42,12 @@ def linear(x: Any, W: Any, b: Any = None) -> Any:
     return y
 
 
-def log_softmax_rows(x: Any) -> Any:
-    """log softmax over the last axis, in plain array code (used by forwards)."""
-    xp = namespace(x)
-    z = x - xp.max(x, axis=-1, keepdims=True)
-    return z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
-
-
-def _softmax(x: Any) -> Any:
-    """softmax over the last axis with new_grad ops (so higher derivatives can be recorded)."""
-    e = exp(subtract(x, _max(x, -1, True)))
-    return divide(e, _sum(e, -1, True))
-
-
 def SoftmaxCrossEntropy_backward(grad_output: Any, pred: Any, ground_truth: Any, *, out: Any = None, needs: Any = None) -> tuple:
     """∂/∂logits of mean_n(−Σ y log softmax(logits)) = (softmax(logits)·Σy − y) / N."""
     n = pred.shape[0] if pred.ndim > 1 else 1
     y = ground_truth
     total = namespace(y).sum(y, axis=-1, keepdims=True)  # 1 for one-hot or probability targets
-    grad = divide(subtract(multiply(_softmax(pred), total), y), n)
+    grad = divide(subtract(multiply(softmax(pred, -1), total), y), n)
     return multiply(grad, reshape(grad_output, ())), None
 
 
@@ -74,5 +61,5 @@ def softmax_cross_entropy(pred: Any, ground_truth: Any) -> Any:
         )
     xp = namespace(pred)
     n = pred.shape[0] if pred.ndim > 1 else 1
-    loss = -xp.sum(ground_truth * log_softmax_rows(pred)) / n
+    loss = -xp.sum(ground_truth * _log_softmax_array(pred, -1)) / n
     return xp.asarray(loss, dtype=pred.dtype)
