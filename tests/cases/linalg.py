@@ -164,8 +164,13 @@ def _ng_eigh(a):
     return ng.concatenate([ng.ravel(w), ng.ravel(W), ng.ravel(VwV)])
 
 
+def _lower_read(a):
+    """What NumPy's eigh and cholesky factor: the lower triangle of ``a``, mirrored (the upper is never read)."""
+    return torch.tril(a) + torch.tril(a, -1).mT
+
+
 def _t_eigh(a):
-    w, V = torch.linalg.eigh(a)
+    w, V = torch.linalg.eigh(_lower_read(a))
     VwV = (V * torch.exp(w).unsqueeze(-2)) @ V.mT
     return torch.cat([w.reshape(-1), (V * V).reshape(-1), VwV.reshape(-1)])
 
@@ -253,8 +258,10 @@ CASES = [
     OpCase("linalg.solve", lambda a, b: torch.linalg.solve(a + _EYE3 * torch.eye(a.shape[-1]), b),
            ng_fn=lambda a, b: ng.linalg.solve(ng.add(a, _EYE3 * np.eye(a.shape[-1])), b), nargs=2,
            shapes=_solve_shapes, domain=lambda a: 0.3 * a, rtol=1e-6),
-    OpCase("linalg.cholesky", torch.linalg.cholesky, ng_fn=ng.linalg.cholesky, shapes=_matrix_shapes(),
-           domain=_spd, rtol=1e-6),
+    OpCase("linalg.cholesky", lambda a: torch.linalg.cholesky(_lower_read(a)), ng_fn=ng.linalg.cholesky,
+           shapes=_matrix_shapes(), domain=_spd, rtol=1e-6),
+    OpCase("linalg.cholesky", lambda a: torch.linalg.cholesky(_lower_read(a)), ng_fn=ng.linalg.cholesky,
+           shapes=_matrix_shapes(), domain=lambda a: _spd(a) + np.triu(a, 1), rtol=1e-6, name="upper-ignored"),
     OpCase("linalg.cholesky", lambda x: torch.linalg.cholesky(x @ x.mT + torch.eye(x.shape[-1])),
            ng_fn=lambda x: ng.linalg.cholesky(ng.add(ng.matmul(x, ng.swapaxes(x, -1, -2)), np.eye(x.shape[-1]))),
            shapes=[(2, 3, 3)], rtol=1e-6, name="composed"),
@@ -262,6 +269,11 @@ CASES = [
            rtol=1e-6, atol=1e-9),
     OpCase("linalg.eigh", _t_eigh, ng_fn=_ng_eigh, shapes=_matrix_shapes(), domain=_sym_distinct, rtol=1e-6,
            atol=1e-9),
+    OpCase("linalg.eigh", _t_eigh, ng_fn=_ng_eigh, shapes=_matrix_shapes(), domain=lambda a: _sym_distinct(a) + np.triu(a, 1),
+           rtol=1e-6, atol=1e-9, name="upper-ignored"),
+    OpCase("linalg.eigh", lambda a: torch.linalg.eigh(torch.triu(a) + torch.triu(a, 1).mT)[0],
+           ng_fn=lambda a: ng.positive(ng.linalg.eigh(a, "U")[0]), shapes=_matrix_shapes(), domain=lambda a: _sym_distinct(a) + np.tril(a, -1),
+           rtol=1e-6, atol=1e-9, name="UPLO-U"),
     OpCase("linalg.svd", _t_svd, ng_fn=lambda a: _ng_svd(a, False), shapes=_matrix_shapes(square=False),
            domain=_with_singular_values, rtol=1e-6, atol=1e-9),
     OpCase("linalg.svd", _t_svd, ng_fn=lambda a: _ng_svd(a, True), shapes=_matrix_shapes(square=False),

@@ -72,7 +72,7 @@ def negative(a: Any) -> Any:
 def power_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
     ga = gb = None
     if needs[0]:
-        ga = unbroadcast(multiply(grad_output, multiply(b, power(a, subtract(b, 1)))), a)
+        ga = unbroadcast(_power_base_grad(grad_output, a, b), a)
     if needs[1] and hasattr(b, "shape"):
         # ∂aᵇ/∂b = aᵇ·log a, taken as 0 where a = 0 (PyTorch's convention). The safe log input is
         # a recorded `where`, so the mixed second derivative ∂²/∂a∂b survives create_graph.
@@ -85,7 +85,24 @@ def power_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: 
     return ga, gb
 
 
-@primitive(power_backward, formula="∂aᵇ/∂a = b·aᵇ⁻¹, ∂aᵇ/∂b = aᵇ·log a")
+def _power_base_grad(grad_output: Any, a: Any, b: Any) -> Any:
+    """g·b·aᵇ⁻¹, and exactly 0 where b = 0 (d/da a⁰ = 0 even at a = 0, where aᵇ⁻¹ is inf; PyTorch's rule).
+
+    The exponent fed to ``power`` is made safe (1 where b = 0) so that higher derivatives, which
+    differentiate this expression again, see no inf either: d²/da² a¹ and d³/da³ a² at 0 are 0.
+    """
+    if not hasattr(b, "shape"):
+        if b == 0:
+            return multiply(grad_output, 0.0)
+        return multiply(grad_output, multiply(b, power(a, b - 1)))
+    zero = b == 0
+    if not namespace(zero).any(zero):
+        return multiply(grad_output, multiply(b, power(a, subtract(b, 1))))
+    safe = where(zero, 1, subtract(b, 1))
+    return where(zero, 0.0, multiply(grad_output, multiply(b, power(a, safe))))
+
+
+@primitive(power_backward, formula="∂aᵇ/∂a = b·aᵇ⁻¹ (0 where b = 0), ∂aᵇ/∂b = aᵇ·log a")
 def power(a: Any, b: Any) -> Any:
     return a**b
 
@@ -270,6 +287,8 @@ def reciprocal_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any
 @primitive(reciprocal_backward, formula="∂(1/x)/∂x = −1/x²")
 def reciprocal(x: Any) -> Any:
     """1/x (floating point; NumPy's integer ``reciprocal`` truncates, so ints become floats)."""
+    if not hasattr(x, "dtype"):  # a Python number, like every other unary op accepts
+        x = np.asarray(x, dtype=np.result_type(x, 1.0))
     xp = namespace(x)
     return xp.reciprocal(x) if x.dtype.kind in "fc" else 1.0 / x
 

@@ -33,7 +33,7 @@ from .elementwise import add, divide, multiply, negative, power, subtract
 from .indexing import getitem
 from .reductions import expand_reduced
 from .reductions import sum as _sum
-from .shape import concatenate, expand_dims, moveaxis, reshape, swapaxes, tril
+from .shape import concatenate, expand_dims, moveaxis, reshape, swapaxes, tril, triu
 
 # names only in ``new_grad.linalg`` (NumPy has them in ``numpy.linalg``, not at the top level)
 NOT_TOP_LEVEL = (
@@ -52,6 +52,17 @@ def _const(x: Any) -> Any:
 
 def _eye(n: int, like: Any) -> Any:
     return _const(namespace(like).eye(n, dtype=like.dtype))
+
+
+def _operand(x: Any) -> Any:
+    """A Python number or list the forward accepted, as an array (it gets no gradient)."""
+    return x if is_array(x) else _const(np.asarray(x))
+
+
+def _operand_needs(needs: Any, *xs: Any) -> tuple:
+    """Only float arrays get a gradient (not numbers or lists the forward accepted)."""
+    needs = needs or (True,) * len(xs)
+    return tuple(bool(n) and is_array(x) and x.dtype.kind in "fc" for n, x in zip(needs, xs))
 
 
 # -- matmul and outer ------------------------------------------------------------------------------------
@@ -82,9 +93,10 @@ def matmul(a: Any, b: Any) -> Any:
 
 
 def outer_backward(grad_output: Any, a: Any, b: Any) -> tuple:
-    a1, b1 = reshape(a, (-1,)), reshape(b, (-1,))
-    ga = reshape(matmul(grad_output, b1), a.shape)
-    gb = reshape(matmul(a1, grad_output), b.shape)
+    na, nb = _operand_needs(None, a, b)
+    a1, b1 = reshape(_operand(a), (-1,)), reshape(_operand(b), (-1,))
+    ga = reshape(matmul(grad_output, b1), a.shape) if na else None
+    gb = reshape(matmul(a1, grad_output), b.shape) if nb else None
     return ga, gb
 
 
@@ -163,13 +175,9 @@ def _einsum_vjp(g: Any, terms: list[str], out: str, operands: tuple, i: int) -> 
 
 def _einsum_backward(terms: list[str], res: str) -> Any:
     def einsum_backward(grad_output: Any, *operands: Any, out: Any = None, needs: Any = None) -> tuple:
-        grads = []
-        for i, x in enumerate(operands):
-            if (needs is not None and not needs[i]) or not is_array(x) or x.dtype.kind not in "fc":
-                grads.append(None)
-            else:
-                grads.append(_einsum_vjp(grad_output, terms, res, operands, i))
-        return tuple(grads)
+        wants = _operand_needs(needs, *operands)
+        ops = tuple(_operand(x) for x in operands)
+        return tuple(_einsum_vjp(grad_output, terms, res, ops, i) if w else None for i, w in enumerate(wants))
 
     return einsum_backward
 
@@ -195,7 +203,7 @@ def einsum(*args: Any, optimize: Any = None) -> Any:
     else:
         subscripts, operands = _sublist_to_str(args)
     xp = namespace(*operands)
-    shapes = [getattr(o, "shape", ()) for o in operands]
+    shapes = [np.shape(o) for o in operands]  # lists and numbers too
     terms, res = _parse(subscripts, shapes)
     if optimize is None:  # a contraction path (BLAS) pays off once the naive loop is long; it costs ~10-30 µs
         sizes = {c: n for t, sh in zip(terms, shapes) for c, n in zip(t, sh)}
@@ -218,28 +226,27 @@ def _letters(n: int, start: int = 0) -> str:
 
 
 def _product_vjp(grad_output: Any, a: Any, b: Any, ta: str, tb: str, to: str, needs: Any) -> tuple:
-    terms, ops = [ta, tb], (a, b)
-    return tuple(
-        _einsum_vjp(grad_output, terms, to, ops, i) if needs[i] and is_array(x) and x.dtype.kind in "fc" else None
-        for i, x in enumerate(ops)
-    )
+    wants = _operand_needs(needs, a, b)
+    terms, ops = [ta, tb], (_operand(a), _operand(b))
+    return tuple(_einsum_vjp(grad_output, terms, to, ops, i) if w else None for i, w in enumerate(wants))
 
 
 def _scalar_product(grad_output: Any, a: Any, b: Any) -> tuple:
-    return unbroadcast(multiply(grad_output, b), a), unbroadcast(multiply(grad_output, a), b)
+    return unbroadcast(multiply(grad_output, _operand(b)), a), unbroadcast(multiply(grad_output, _operand(a)), b)
 
 
 def _dot_subscripts(a: Any, b: Any) -> tuple[str, str, str]:
-    ta = _letters(a.ndim)
-    tb = list(_letters(b.ndim, a.ndim))
-    k = -2 if b.ndim >= 2 else 0
+    na, nb = np.ndim(a), np.ndim(b)
+    ta = _letters(na)
+    tb = list(_letters(nb, na))
+    k = -2 if nb >= 2 else 0
     tb[k] = ta[-1]
     tb = "".join(tb)
     return ta, tb, ta[:-1] + tb.replace(ta[-1], "")
 
 
 def dot_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
-    if a.ndim == 0 or b.ndim == 0:
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
         return _scalar_product(grad_output, a, b)
     return _product_vjp(grad_output, a, b, *_dot_subscripts(a, b), needs)
 
@@ -250,9 +257,10 @@ def dot(a: Any, b: Any) -> Any:
 
 
 def inner_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
-    if a.ndim == 0 or b.ndim == 0:
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
         return _scalar_product(grad_output, a, b)
-    ta, tb = _letters(a.ndim), _letters(b.ndim - 1, a.ndim) + _letters(a.ndim)[-1]
+    ta, tb = _letters(na), _letters(nb - 1, na) + _letters(na)[-1]
     return _product_vjp(grad_output, a, b, ta, tb, ta[:-1] + tb[:-1], needs)
 
 
@@ -273,6 +281,7 @@ def vdot(a: Any, b: Any) -> Any:
 
 
 def _tensordot_subscripts(a: Any, b: Any, axes: Any) -> tuple[str, str, str]:
+    a, b = _operand(a), _operand(b)
     if isinstance(axes, int):
         ax_a, ax_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
     else:
@@ -411,17 +420,33 @@ def solve(a: Any, b: Any) -> Any:
 # -- Cholesky ------------------------------------------------------------------------------------------------
 
 
+def _one_triangle(g: Any, lower: bool) -> Any:
+    """The adjoint of "read one triangle, mirror it": NumPy's cholesky and eigh never look at the other one.
+
+    The forward computes f(tril(A) + tril(A, −1)ᵀ) (lower), so a symmetric gradient G of f at that
+    matrix becomes G on the diagonal, G_ij + G_ji = 2G_ij in the triangle read, and 0 in the other.
+    """
+    if lower:
+        return add(tril(g), tril(_mT(g), -1))
+    return add(triu(g), triu(_mT(g), 1))
+
+
 def cholesky_backward(grad_output: Any, a: Any, *, out: Any = None, needs: Any = None) -> tuple:
     L = cholesky(a) if out is None else out
     Lt = _mT(L)
     P = tril(matmul(Lt, grad_output))
     S = multiply(add(P, _mT(tril(P, -1))), 0.5)  # symmetric, diagonal halved (Murray's Φ)
     Y = solve(Lt, S)  # L⁻ᵀ S
-    return (_mT(solve(Lt, _mT(Y))),)  # L⁻ᵀ S L⁻¹
+    return (_one_triangle(_mT(solve(Lt, _mT(Y))), lower=True),)  # L⁻ᵀ S L⁻¹, on the lower triangle read
 
 
-@primitive(cholesky_backward, name="linalg.cholesky", formula="Ā = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹, Φ: symmetrised lower part")
+@primitive(
+    cholesky_backward, name="linalg.cholesky",
+    formula="G = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ (Φ: symmetrised lower part); Ā = tril(G + Gᵀ) − diag G: only the lower triangle is read",
+)
 def cholesky(a: Any) -> Any:
+    """The lower Cholesky factor. Like NumPy, only the lower triangle of ``a`` is read, and the gradient is
+    that of the function as computed: zero on the strict upper triangle, doubled below the diagonal."""
     return namespace(a).linalg.cholesky(a)
 
 
@@ -496,17 +521,22 @@ def _eigh_backward(gs: list, outs: Any, a: Any, UPLO: str) -> tuple:
     M = matmul(_mT(V), gV)
     skew = multiply(subtract(M, _mT(M)), 0.5)
     core = add(multiply(skew, _offdiag_inverse(w)), multiply(expand_dims(gw, -1), _eye(w.shape[-1], w)))
-    return (matmul(V, matmul(core, _mT(V))),)
+    return (_one_triangle(matmul(V, matmul(core, _mT(V))), lower=UPLO.upper() == "L"),)
 
 
 def eigh(a: Any, UPLO: str = "L") -> EighResult:
-    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (batched)."""
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (batched).
+
+    Like NumPy, only the ``UPLO`` triangle of ``a`` is read (the other is taken as its mirror), and the
+    gradient is that of the function as computed: zero on the triangle not read, doubled off the diagonal
+    of the one read. ``gradcheck`` on any square matrix passes.
+    """
     w, V = namespace(a).linalg.eigh(a, UPLO)
     res = _pack("linalg.eigh", lambda gs, outs, x: _eigh_backward(gs, outs, x, UPLO), (a,), (w, V), a.ndim - 2)
     return EighResult(*res)
 
 
-register("linalg.eigh", None, eigh, formula="Ā = V (diag(w̄) + F∘skew(VᵀV̄)) Vᵀ, F_ij = 1/(w_j − w_i)")
+register("linalg.eigh", None, eigh, formula="G = V (diag(w̄) + F∘skew(VᵀV̄)) Vᵀ, F_ij = 1/(w_j − w_i); on the UPLO triangle read")
 
 
 # -- SVD ---------------------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import builtins
 import math
 from typing import Any
 
-from ..backend import namespace
+from ..autograd_engine import constant
+from ..backend import is_array, namespace
 from ._core import primitive, unbroadcast_to
 from .elementwise import _nondiff, divide, multiply, subtract, where
 from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape
@@ -196,13 +197,16 @@ def average_backward(
     """avg = Σwx/Σw:  ∂a = w/Σw,  ∂w = (a − avg)/Σw."""
     if weights is None:
         return mean_backward(grad_output, a, axis, keepdims)[0], None, None, None
+    w_is_array = is_array(weights)
+    if not w_is_array:  # a list or number the forward accepted: it gets no gradient
+        weights = constant(namespace(a).asarray(weights, dtype=a.dtype if a.dtype.kind == "f" else None))
     wb = weights if weights.shape == a.shape else reshape(weights, _weights_shape(a, axis, weights))
     total = sum(wb, axis, True)
     g = keep_reduced(grad_output, a, axis, keepdims)
     ga = gw = None
     if needs[0]:
         ga = unbroadcast_to(multiply(g, divide(wb, total)), a.shape)
-    if needs[2]:
+    if needs[2] and w_is_array:
         avg = average(a, axis, weights, keepdims=True) if out is None else keep_reduced(out, a, axis, keepdims)
         gwb = unbroadcast_to(multiply(g, divide(subtract(a, avg), total)), wb.shape)
         gw = gwb if wb is weights else reshape(gwb, weights.shape)

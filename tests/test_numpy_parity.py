@@ -1,0 +1,124 @@
+"""NumPy's functions at their edges: the cases a NumPy user meets first, each against PyTorch or by definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import new_grad as ng
+
+from .test_higher_order import close
+
+# -- power at 0: derivatives that vanish are 0, not NaN ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exponent", "order"),
+    [(0.0, 1), (1.0, 2), (2.0, 3), (0, 1), (1, 2), (2, 3), (np.zeros(3), 1), (np.ones(3), 2), (np.full(3, 2.0), 3)],
+)
+def test_power_derivatives_at_zero_match_torch(exponent, order):
+    x = np.array([0.0, 0.0, 1.5])
+    g = lambda z: ng.power(z, exponent)  # noqa: E731
+    for _ in range(order):
+        g = (lambda h: ng.grad(lambda z: ng.sum(h(z))))(g)
+    ours = g(x)
+    t = torch.tensor(x, requires_grad=True)
+    e = torch.tensor(exponent) if isinstance(exponent, np.ndarray) else exponent
+    y = torch.pow(t, e)
+    for k in range(order):
+        (y,) = torch.autograd.grad(y.sum(), t, create_graph=k < order - 1)
+    assert np.isfinite(ours).all()
+    close(ours, y, what=f"d^{order}/dx^{order} x^{exponent}")
+
+
+def test_power_exponent_gradient_at_zero_base():
+    a, b = np.array([0.0, 2.0]), np.array([0.0, 0.0])
+    ga, gb = ng.grad(lambda a, b: ng.sum(ng.power(a, b)), argnums=(0, 1))(a, b)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ta_g, tb_g = torch.autograd.grad(torch.pow(ta, tb).sum(), (ta, tb))
+    close(ga, ta_g, what="∂/∂a")
+    close(gb, tb_g, what="∂/∂b")
+
+
+# -- Python numbers and lists the forward accepts: the backward accepts them too ----------------------------------
+
+A = np.array([1.0, 2.0, 3.0])
+
+_PRODUCTS = {
+    "dot-number": (lambda a: ng.dot(a, 2.0), lambda t: t * 2.0),
+    "dot-number-left": (lambda a: ng.dot(2.0, a), lambda t: 2.0 * t),
+    "dot-list": (lambda a: ng.dot(a, [1.0, -2.0, 0.5]), lambda t: t @ torch.tensor([1.0, -2.0, 0.5], dtype=t.dtype)),
+    "inner-number": (lambda a: ng.inner(a, 2.0), lambda t: t * 2.0),
+    "inner-list": (lambda a: ng.inner([1.0, -2.0, 0.5], a), lambda t: torch.tensor([1.0, -2.0, 0.5], dtype=t.dtype) @ t),
+    "outer-number": (lambda a: ng.outer(a, 2.0), lambda t: torch.outer(t, torch.tensor([2.0], dtype=t.dtype))),
+    "outer-list": (lambda a: ng.outer([1.0, 3.0], a), lambda t: torch.outer(torch.tensor([1.0, 3.0], dtype=t.dtype), t)),
+    "tensordot-number": (lambda a: ng.tensordot(a, 2.0, 0), lambda t: t * 2.0),
+    "einsum-number": (lambda a: ng.einsum("i,->i", a, 2.0), lambda t: t * 2.0),
+    "einsum-list": (lambda a: ng.einsum("i,i->", a, [1.0, 2.0, 3.0]),
+                    lambda t: (t * torch.tensor([1.0, 2.0, 3.0], dtype=t.dtype)).sum()),
+    "vdot-list": (lambda a: ng.vdot(a, [1.0, 2.0, 3.0]), lambda t: (t * torch.tensor([1.0, 2.0, 3.0], dtype=t.dtype)).sum()),
+    "average-list-weights": (lambda a: ng.average(a, weights=[1.0, 2.0, 3.0]),
+                             lambda t: (t * torch.tensor([1.0, 2.0, 3.0], dtype=t.dtype)).sum() / 6.0),
+    "average-list-weights-axis": (
+        lambda a: ng.average(ng.reshape(a, (1, 3)), axis=1, weights=[1.0, 2.0, 3.0]),
+        lambda t: (t.reshape(1, 3) * torch.tensor([1.0, 2.0, 3.0], dtype=t.dtype)).sum(1) / 6.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(_PRODUCTS))
+def test_python_number_or_list_operand(name):
+    f, f_t = _PRODUCTS[name]
+    g = ng.grad(lambda a: ng.sum(f(a)))(A.copy())
+    t = torch.tensor(A, requires_grad=True)
+    (g_t,) = torch.autograd.grad(f_t(t).sum(), t)
+    close(g, g_t, what=name)
+    # and the second derivative goes through (zero: every one of these is linear in a)
+    h = ng.grad(lambda a: ng.sum(ng.multiply(ng.grad(lambda b: ng.sum(ng.multiply(f(b), f(b))))(a), A)))(A.copy())
+    t = torch.tensor(A, requires_grad=True)
+    (gg,) = torch.autograd.grad((f_t(t) * f_t(t)).sum(), t, create_graph=True)
+    (h_t,) = torch.autograd.grad((gg * torch.tensor(A)).sum(), t)
+    close(h, h_t, what=f"{name}: second derivative")
+
+
+def test_reciprocal_of_a_python_number():
+    assert float(ng.reciprocal(0.5)) == 2.0
+    assert float(ng.reciprocal(4)) == 0.25
+    assert float(ng.grad(ng.reciprocal)(0.5)) == pytest.approx(-4.0)
+
+
+# -- eigh and cholesky read one triangle: the gradient is that of the function as computed ------------------------
+
+
+def _nonsymmetric(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n))
+    return a @ a.T + n * np.eye(n) + np.triu(rng.standard_normal((n, n)), 1)  # a junk upper triangle
+
+
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigh_gradcheck_on_its_own_function(uplo):
+    S = _nonsymmetric()
+    if uplo == "U":
+        S = S.T.copy()
+    assert ng.gradcheck(lambda a: ng.linalg.eigh(a, uplo)[0], (S,))
+    assert ng.gradcheck(lambda a: ng.multiply(ng.linalg.eigh(a, uplo)[1], ng.linalg.eigh(a, uplo)[1]), (S,))
+    sym = np.tril(S) + np.tril(S, -1).T if uplo == "L" else np.triu(S) + np.triu(S, 1).T
+    assert ng.gradcheck(lambda a: ng.linalg.eigh(a, uplo)[0], (sym,))
+
+
+def test_eigh_gradient_lives_on_the_triangle_read():
+    S = _nonsymmetric()
+    g = ng.grad(lambda a: ng.sum(ng.multiply(ng.linalg.eigh(a)[0], np.arange(1.0, 5.0))))(S)
+    assert np.all(np.triu(g, 1) == 0)
+
+
+def test_cholesky_gradcheck_on_its_own_function():
+    P = _nonsymmetric()
+    assert ng.gradcheck(ng.linalg.cholesky, (P,))
+    g = ng.grad(lambda a: ng.sum(ng.linalg.cholesky(a)))(P)
+    assert np.all(np.triu(g, 1) == 0)
+    t = torch.tensor(P, requires_grad=True)
+    (g_t,) = torch.autograd.grad(torch.linalg.cholesky(torch.tril(t) + torch.tril(t, -1).mT).sum(), t)
+    close(g, g_t, what="cholesky gradient")
