@@ -122,3 +122,54 @@ def test_cholesky_gradcheck_on_its_own_function():
     t = torch.tensor(P, requires_grad=True)
     (g_t,) = torch.autograd.grad(torch.linalg.cholesky(torch.tril(t) + torch.tril(t, -1).mT).sum(), t)
     close(g, g_t, what="cholesky gradient")
+
+
+# -- complex input: refused with a clear error wherever a gradient would be taken (never silently wrong) ----------
+
+Z = np.array([1 + 2j, -0.5 + 0.25j])
+M = np.array([[1 + 1j, 0.5], [0.25j, 2.0]])
+
+_COMPLEX = {
+    "the reported case": lambda z: ng.sum(ng.abs(ng.multiply(z, z))),
+    "elementwise": lambda z: ng.exp(z),
+    "abs": lambda z: ng.abs(z),
+    "astype to float": lambda z: ng.astype(z, np.float64),
+    "sum": lambda z: ng.sum(z),
+    "var": lambda z: ng.var(z),
+    "reshape": lambda z: ng.reshape(z, (2, 1)),
+    "getitem": lambda z: ng.getitem(z, 0),
+    "concatenate": lambda z: ng.concatenate([z, z]),
+    "einsum": lambda z: ng.einsum("i,i->", z, z),
+    "matmul": lambda z: ng.matmul(ng.reshape(z, (1, 2)), M),
+    "linalg.inv": lambda z: ng.linalg.inv(ng.multiply(M, ng.sum(z))),
+    "linalg.norm": lambda z: ng.linalg.norm(z),
+    "linalg.svd": lambda z: ng.linalg.svd(ng.outer(z, z)),
+}
+
+
+@pytest.mark.parametrize("name", list(_COMPLEX))
+def test_complex_input_is_refused_when_recorded(name):
+    f = _COMPLEX[name]
+    engine = ng.Autograd()
+    with engine, pytest.raises(ng.errors.DtypeError, match="complex"):
+        f(Z.copy())
+    assert engine.operation_list == []  # nothing complex left on the tape
+    with pytest.raises(ng.errors.DtypeError, match="complex"):
+        ng.grad(f)(Z.copy())
+
+
+def test_complex_real_mix_is_refused():
+    x = np.array([1.0, 2.0])
+    with pytest.raises(ng.errors.DtypeError, match="complex"):
+        ng.grad(lambda x: ng.sum(ng.abs(ng.multiply(x, 1j))))(x)
+    with pytest.raises(ng.errors.DtypeError, match="complex"):
+        ng.grad(lambda x: ng.sum(ng.abs(ng.multiply(x, ng.constant(Z.copy())))))(x)
+
+
+def test_complex_forward_outside_a_gradient_is_plain_numpy():
+    np.testing.assert_array_equal(ng.multiply(Z, Z), Z * Z)  # no engine: nothing recorded, NumPy's result
+    c = ng.constant(Z.copy())
+    engine = ng.Autograd()
+    with engine:  # constants need no gradient: computed, not recorded
+        np.testing.assert_array_equal(ng.abs(ng.multiply(c, c)), np.abs(Z * Z))
+    assert engine.operation_list == []

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd_engine import STATE
+from ..autograd_engine import STATE, is_constant
 from ..backend import is_array
-from ..errors import IndexingError, NewGradError, ShapeError, shape_str
+from ..errors import DtypeError, IndexingError, NewGradError, ShapeError, shape_str
 
 _REQUIRED = object()
 
@@ -115,7 +115,10 @@ def primitive(
                 return out
             if kwargs or len(args) != nparams:
                 args = bind(args, kwargs)
-            return eng.record(opname, backward, args, out, extended)
+            res = eng.record(opname, backward, args, out, extended)
+            if type(res) is np.ndarray and res.dtype.kind == "c":
+                _reject_complex(eng, opname, res)
+            return res
 
         op.backward = backward  # type: ignore[attr-defined]
         REGISTRY[opname] = OpInfo(opname, forward, backward, op, _family(forward.__module__), formula)
@@ -135,7 +138,37 @@ def record(name: str, backward: Callable[..., Any], inputs: tuple, output: Any, 
     eng = STATE.engine
     if eng is None:
         return output
-    return eng.record(name, backward, inputs, output, extended)
+    res = eng.record(name, backward, inputs, output, extended)
+    if type(res) is np.ndarray and res.dtype.kind == "c":
+        _reject_complex(eng, name, res)
+    return res
+
+
+def complex_error(name: str, x: Any) -> DtypeError:
+    """The error for a complex array reaching a gradient: not supported, so never silently wrong."""
+    return DtypeError(
+        f"{name}: {shape_str(x)} is complex, and new_grad differentiates real floating-point arrays only. "
+        "Keep the real and imaginary parts as two float arrays (new_grad.real / new_grad.imag of your data, "
+        "outside the engine), or compute this part under new_grad.no_grad()."
+    )
+
+
+def _reject_complex(eng: Any, name: str, out: Any) -> None:
+    """A complex output was just recorded: take it off the tape and raise (its gradient would be wrong)."""
+    tape = eng.operation_list
+    if tape and tape[-1].output is out:
+        tape.pop()
+        raise complex_error(name, out)
+
+
+def reject_complex_input(name: str, *xs: Any) -> None:
+    """For ops whose output is real even for complex input (abs, real, norm, ...): refuse complex input when
+    it would be recorded (an engine is active and the input is not a constant)."""
+    if STATE.engine is None:
+        return
+    for x in xs:
+        if type(x) is np.ndarray and x.dtype.kind == "c" and not is_constant(x):
+            raise complex_error(name, x)
 
 
 def register(name: str, backward: Callable[..., Any] | None, public: Callable[..., Any], formula: str = "") -> None:

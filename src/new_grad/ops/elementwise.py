@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..errors import NewGradError
-from ._core import _wrap_error, nondifferentiable, primitive, unbroadcast
+from ._core import _wrap_error, nondifferentiable, primitive, reject_complex_input, unbroadcast
 
 # -- arithmetic ------------------------------------------------------------------------------
 
@@ -300,6 +300,7 @@ def abs_backward(grad_output: Any, x: Any) -> tuple:
 
 @primitive(abs_backward, formula="∂|x|/∂x = sign(x)")
 def abs(x: Any) -> Any:
+    reject_complex_input("abs", x)
     return namespace(x).abs(x)
 
 
@@ -660,6 +661,7 @@ def astype_backward(grad_output: Any, x: Any, dtype: Any) -> tuple:
 @primitive(astype_backward, formula="∂x = the gradient cast back to x's dtype")
 def astype(x: Any, dtype: Any) -> Any:
     """A copy of ``x`` in ``dtype`` (the recorded ``x.astype(dtype)``)."""
+    reject_complex_input("astype", x)
     return x.astype(dtype)
 
 

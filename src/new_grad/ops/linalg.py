@@ -28,7 +28,7 @@ import numpy as np
 from ..autograd_engine import active_engine, constant
 from ..backend import is_array, namespace
 from ..errors import GradientError, ShapeError, shape_str
-from ._core import primitive, record, register, unbroadcast, unbroadcast_to
+from ._core import primitive, record, register, reject_complex_input, unbroadcast, unbroadcast_to
 from .elementwise import add, divide, multiply, negative, power, subtract
 from .indexing import getitem
 from .reductions import expand_reduced
@@ -385,6 +385,7 @@ def slogdet_backward(grad_output: Any, a: Any) -> tuple:
 
 @primitive(slogdet_backward, name="linalg.slogdet", formula="∂log|det A|/∂A = A⁻ᵀ (the sign is constant)")
 def _logabsdet(a: Any) -> Any:
+    reject_complex_input("linalg.slogdet", a)
     return namespace(a).asarray(namespace(a).linalg.slogdet(a)[1])
 
 
@@ -614,6 +615,7 @@ def svdvals_backward(grad_output: Any, x: Any) -> tuple:
 
 @primitive(svdvals_backward, name="linalg.svdvals", formula="∂σᵢ/∂A = uᵢ vᵢᵀ")
 def svdvals(x: Any) -> Any:
+    reject_complex_input("linalg.svdvals", x)
     return namespace(x).linalg.svd(x, compute_uv=False)
 
 
@@ -728,5 +730,6 @@ def _kept(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
            formula="2: x/‖x‖; 1: sign x; ∞: sign x at the max; p: sign x |x|ᵖ⁻¹/‖x‖ᵖ⁻¹; nuc: U Vᵀ; 2 (matrix): u₁v₁ᵀ")
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.linalg.norm``: vector norms (2, 1, ∞, −∞, 0, p) and matrix norms (fro, nuc, 1, −1, 2, −2, ∞, −∞)."""
+    reject_complex_input("linalg.norm", x)
     xp = namespace(x)
     return xp.asarray(xp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims))

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..autograd_engine import constant
 from ..backend import is_array, namespace
-from ._core import primitive, unbroadcast_to
+from ._core import primitive, reject_complex_input, unbroadcast_to
 from .elementwise import _nondiff, divide, multiply, subtract, where
 from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape
 
@@ -168,6 +168,7 @@ def var_backward(grad_output: Any, x: Any, axis: Any = None, ddof: float = 0, ke
 @primitive(var_backward, formula="∂var/∂xᵢ = 2(xᵢ − x̄)/(N − ddof)")
 def var(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
     """Variance with NumPy's default ``ddof=0`` (PyTorch's ``var`` defaults to ``correction=1``)."""
+    reject_complex_input("var", x)
     return namespace(x).var(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
 
@@ -187,6 +188,7 @@ def std_backward(
 @primitive(std_backward, formula="∂std/∂xᵢ = (xᵢ − x̄)/((N − ddof)·std)")
 def std(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
     """Standard deviation with NumPy's default ``ddof=0`` (PyTorch's defaults to ``correction=1``)."""
+    reject_complex_input("std", x)
     return namespace(x).std(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
 
