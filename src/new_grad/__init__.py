@@ -22,9 +22,11 @@ from .autograd_engine import (
     Operation,
     active_engine,
     bind_gradient,
+    bound_gradient,
     constant,
     is_constant,
     is_grad_enabled,
+    mark_modified,
     no_grad,
 )
 from .backend import get_default_dtype, namespace, set_default_dtype
@@ -35,16 +37,19 @@ from .ops import *  # noqa: F403 - every op at the top level, under NumPy's name
 from .replay import CompiledStep, compile  # noqa: A004 - new_grad.compile: tape replay
 from .serialization import load, save
 from .transforms import grad, hessian, hvp, jacobian, jacrev, jvp, value_and_grad, vjp
-from .utils import MemoryBuffer
+from .utils import GradientBuffer, MemoryBuffer
 
 __all__ = [
     "__version__",
     "Autograd",
     "Operation",
     "MemoryBuffer",
+    "GradientBuffer",
     "NewGradError",
     "active_engine",
     "bind_gradient",
+    "bound_gradient",
+    "mark_modified",
     "constant",
     "data",
     "errors",

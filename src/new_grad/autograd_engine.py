@@ -13,6 +13,7 @@ the memory buffer: it is the bottom layer.
 
 from __future__ import annotations
 
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from .errors import (
     GradientError,
     TapeConsumedError,
     TapeError,
+    TapeGrowthWarning,
     UntrackedViewWarning,
     shape_str,
 )
@@ -40,10 +42,12 @@ Backward = Callable[..., Sequence[Any]]
 # -- recording state -----------------------------------------------------------------------
 
 
-class _State:
-    """Which engine functional ops record on right now (``None``: record nothing)."""
+class _State(threading.local):
+    """Which engine functional ops record on right now (``None``: record nothing).
 
-    __slots__ = ("engine", "stack", "no_grad_depth")
+    One per thread (like PyTorch's grad mode): ``with engine:`` in one thread never
+    redirects the ops of another, and a thread that dies leaves nothing behind.
+    """
 
     def __init__(self) -> None:
         self.engine: Autograd | None = None
@@ -86,13 +90,14 @@ def is_grad_enabled() -> bool:
     return STATE.no_grad_depth == 0
 
 
-# -- constants and parameters ----------------------------------------------------------------
-# ndarrays are weak-referenceable but not hashable, so both registries are keyed by id()
+# -- constants, parameters, versions -------------------------------------------------------------
+# ndarrays are weak-referenceable but not hashable, so these registries are keyed by id()
 # and clean themselves up when the array dies.
 
 _CONSTANTS: dict[int, weakref.ref] = {}
 _PARAM_GRADS: dict[int, Any] = {}  # id(param) -> its gradient array, updated in place
 _PARAM_REFS: dict[int, weakref.ref] = {}
+_VERSIONS: dict[int, int] = {}  # id(param) -> how many times it was changed in place (optimiser steps)
 
 
 def _forget(registry: dict, k: int, ref: weakref.ref) -> None:
@@ -113,7 +118,7 @@ def is_constant(x: Any) -> bool:
 
 
 def bind_gradient(param: Any, grad: Any) -> None:
-    """Route the gradient of ``param`` into ``grad`` (same shape), in place, like the seed's ``dW``."""
+    """Route the gradient of ``param`` into ``grad`` (same shape), in place, like the course's ``dW``."""
     if getattr(grad, "shape", None) != param.shape:
         raise GradientError(
             f"bind_gradient: gradient array {shape_str(grad)} must have the parameter's shape "
@@ -127,9 +132,26 @@ def bind_gradient(param: Any, grad: Any) -> None:
         if _PARAM_REFS.get(k) is r:
             del _PARAM_REFS[k]
             _PARAM_GRADS.pop(k, None)
+            _VERSIONS.pop(k, None)
 
     _PARAM_REFS[k] = weakref.ref(param, cleanup)
     _PARAM_GRADS[k] = grad
+
+
+def bound_gradient(param: Any) -> Any:
+    """The gradient array bound to ``param`` by :func:`bind_gradient`, or ``None``."""
+    return _PARAM_GRADS.get(id(param))
+
+
+def mark_modified(param: Any) -> None:
+    """Note that ``param`` was changed in place (optimisers call this after each update).
+
+    A tape that read ``param`` before the change refuses to backpropagate through it:
+    its gradient would be that of the new values, not of the ones the forward used.
+    """
+    k = id(param)
+    if k in _PARAM_GRADS:
+        _VERSIONS[k] = _VERSIONS.get(k, 0) + 1
 
 
 # -- the tape ---------------------------------------------------------------------------------
@@ -163,6 +185,17 @@ class Operation:
         return f"Operation({self.name}: ({ins}) -> {shape_str(self.output)})"
 
 
+def _warn_untracked_view(name: str, i: int, x: Any) -> None:
+    warnings.warn(
+        f"{name}: input {i} {shape_str(x)} is a view of an array on the tape made "
+        "outside new_grad (x.T, x.reshape, x[...] in plain NumPy); its gradient stops "
+        f"here. Use new_grad's ops (new_grad.transpose, new_grad.reshape, "
+        "new_grad.getitem) so the view is recorded.",
+        UntrackedViewWarning,
+        stacklevel=5,
+    )
+
+
 _NO_SLOT = object()  # mem.get's default: "this array has no slot" (None is a lazy slot)
 _NONES: list[tuple[None, ...]] = [(None,) * n for n in range(8)]
 
@@ -171,29 +204,54 @@ def _nones(n: int) -> tuple[None, ...]:
     return _NONES[n] if n < 8 else (None,) * n
 
 
+_PLAIN = frozenset({int, float, bool, complex, str, type(None), tuple, list, slice})  # never arrays
+_GROWTH_PASSES = 20  # retained backwards in a row over a growing tape before we warn
+
+
 class Autograd:
     """The tape (``operation_list``) and the gradients (``memory_buffer``) of one computation.
 
-    Any number of engines may exist. ``with engine:`` makes it the one functional
-    ops record on; modules record on the engine they were given.
+    Any number of engines may exist. ``with engine:`` makes it the one ops record on in
+    this thread; a module given an engine records there unless another engine is active
+    (the active engine always wins, so nothing is recorded where nobody backpropagates).
     """
 
-    def __init__(self, detect_anomaly: bool = False) -> None:
+    def __init__(self, detect_anomaly: bool = False, debug: bool = False) -> None:
         self.memory_buffer = MemoryBuffer()
         self.operation_list: list[Operation] = []
-        self.detect_anomaly = detect_anomaly
+        self.detect_anomaly = detect_anomaly or debug
         self._consumed = False
         self._retained = False  # the last backward kept the tape: its intermediate gradients are stale
         self._owned: set[int] = set()
+        self._borrowed: dict[int, Any] = {}  # slots that hold a gradient by reference (made in this pass)
+        self._versions: dict[int, tuple[Any, int]] = {}  # parameters read by the tape, at their version
+        self._snapshots: dict[int, list[tuple[Any, Any]]] = {}  # anomaly mode: id(op) -> copies of its inputs
+        self._growth = (0, 0)  # (tape length at the last retained backward, passes in a row it grew)
+
+    @property
+    def debug(self) -> bool:
+        """The course's later name for :attr:`detect_anomaly`."""
+        return self.detect_anomaly
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self.detect_anomaly = bool(value)
+
+    @property
+    def gradient_buffer(self) -> MemoryBuffer:
+        """The course's later name for :attr:`memory_buffer`."""
+        return self.memory_buffer
 
     # -- context manager: the active engine ----------------------------------------------------
     def __enter__(self) -> Autograd:
-        STATE.stack.append(STATE.engine)
-        STATE.engine = self if STATE.no_grad_depth == 0 else None
+        st = STATE
+        st.stack.append(st.engine)
+        st.engine = self if st.no_grad_depth == 0 else None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        STATE.engine = STATE.stack.pop()
+        st = STATE
+        st.engine = st.stack.pop()
 
     # -- recording -------------------------------------------------------------------------------
     def add_operation(
@@ -203,7 +261,7 @@ class Autograd:
         gradients_to_update: Sequence[Any],
         backward_operation: Backward,
     ) -> None:
-        """The seed's raw door: record ``output`` as computed from ``inputs``.
+        """The course's raw door: record ``output`` as computed from ``inputs``.
 
         Every array input gets a (lazy) slot; ``gradients_to_update[i]`` is an array
         to accumulate input *i*'s gradient into in place, or ``None`` for its slot.
@@ -222,6 +280,7 @@ class Autograd:
                 )
             if is_array(x):
                 self.memory_buffer.add_spot(x)
+        self.memory_buffer.track(output)
         self._append(Operation(inputs, output, gradients_to_update, backward_operation))
 
     def record(self, name: str, backward: Backward, inputs: Sequence[Any], output: Any, extended: bool) -> Any:
@@ -233,11 +292,12 @@ class Autograd:
         """
         buf = self.memory_buffer
         mem = buf.memory
-        known = buf._arrays  # slotted inputs and recorded outputs
+        known = buf.tracked
         gtu: Any = None
         need = False
         for i, x in enumerate(inputs):
-            if type(x) is not ndarray and not is_array(x):
+            t = type(x)
+            if t is not ndarray and (t in _PLAIN or not is_array(x)):
                 continue
             if x is output:  # an op must return a new object, or input and output share a slot
                 output = output.view()
@@ -250,14 +310,7 @@ class Autograd:
                 continue
             else:
                 if k not in known and x.base is not None and id(x.base) in known:
-                    warnings.warn(
-                        f"{name}: input {i} {shape_str(x)} is a view of an array on the tape made "
-                        "outside new_grad (x.T, x.reshape, x[...] in plain NumPy); its gradient stops "
-                        f"here. Use new_grad's ops (new_grad.transpose, new_grad.reshape, "
-                        "new_grad.getitem) so the view is recorded.",
-                        UntrackedViewWarning,
-                        stacklevel=4,
-                    )
+                    _warn_untracked_view(name, i, x)
                 mem[k] = None
                 known[k] = x
                 need = True
@@ -265,6 +318,8 @@ class Autograd:
                 if gtu is None:
                     gtu = list(_nones(len(inputs)))
                 gtu[i] = _PARAM_GRADS[k]
+                if k not in self._versions:
+                    self._versions[k] = (x, _VERSIONS.get(k, 0))
         if not need:
             if type(output) is ndarray and output.dtype.kind in "fc":
                 constant(output)
@@ -276,6 +331,7 @@ class Autograd:
         self._consumed = False  # recording after a backward starts a new step on this engine
         self.operation_list.append(op)
         if self.detect_anomaly:
+            self._snapshot(op)
             self._check_finite(op, output, "output")
         return output
 
@@ -284,18 +340,34 @@ class Autograd:
             self._consumed = False
         self.operation_list.append(op)
         if self.detect_anomaly:
+            self._snapshot(op)
             self._check_finite(op, op.output, "output")
 
     # -- backpropagation -------------------------------------------------------------------------
-    def backward(self, divergence: Any = 1.0, retain_graph: bool = False, create_graph: bool = False) -> None:
-        """Backpropagate ``divergence`` (broadcast to the last op's output) through the tape.
+    def backward(
+        self,
+        divergence: Any = 1.0,
+        retain_graph: bool = False,
+        create_graph: bool = False,
+        *,
+        output: Any = None,
+    ) -> None:
+        """Backpropagate ``divergence`` through the tape, from ``output`` (default: the last op's).
 
-        One loop, last op to first. Without ``retain_graph`` each op is dropped once
-        processed (its saved inputs and its output's gradient are freed), and the tape
-        is consumed. With ``create_graph`` the backward pass is itself recorded on the
-        active engine (see :func:`new_grad.grad`), for higher derivatives.
+        One loop, last op to first. ``output=loss`` names the array to start from and
+        refuses one that is not a recorded output of this tape (a loss finished in plain
+        NumPy would otherwise silently differentiate the last recorded op instead).
+        Without ``retain_graph`` each op is dropped once processed (its saved inputs
+        and its output's gradient are freed), and the tape is consumed. With
+        ``create_graph`` the backward pass is itself recorded on the active engine
+        (see :func:`new_grad.grad`), for higher derivatives.
         """
         ops = self.operation_list
+        if divergence is None:
+            raise GradientError(
+                "backward: divergence is None; pass the gradient of the output (1.0 for a scalar loss, "
+                "or an array of the output's shape)"
+            )
         if not ops:
             if self._consumed:
                 raise TapeConsumedError(
@@ -308,17 +380,22 @@ class Autograd:
                 "an active engine (`with engine:` or a module given the engine) outside no_grad(), "
                 "and only when an input needs a gradient (float, not a constant)."
             )
+        if output is not None and ops[-1].output is not output:
+            ops = self._start_at(output)
         out = ops[-1].output
+        self._check_versions(ops)
         mem = self.memory_buffer.memory
-        known = self.memory_buffer._arrays
+        known = self.memory_buffer.tracked
         if self._retained:  # after a retained pass, intermediates start from zero again (no double count)
             for op in ops:
                 if id(op.output) in mem:
                     mem[id(op.output)] = None
+        self._watch_growth(retain_graph)
         self._retained = retain_graph
         mem[id(out)] = self._seed(divergence, out)
         known[id(out)] = out
         owned_before, self._owned = self._owned, set()  # slots holding a sum this pass made (safe to add into)
+        borrowed_before, self._borrowed = self._borrowed, {}
         saved = STATE.engine
         if create_graph:  # record the backward pass on the (other) active engine
             if saved is None or saved is self:
@@ -328,8 +405,8 @@ class Autograd:
                 )
             if mem[id(out)] is not divergence:  # a seed made here is a constant, not a new leaf
                 constant(mem[id(out)])
-            outer = saved.memory_buffer._arrays
-            if any(outer.get(id(op.output)) is not op.output for op in ops[:-1]):
+            outer = saved.memory_buffer
+            if any(not outer.tracks(op.output) for op in ops[:-1]):
                 warnings.warn(
                     "backward(create_graph=True): the forward pass was not recorded on the engine that records "
                     "the backward, so derivatives through intermediate values are lost. Record the forward on "
@@ -349,10 +426,80 @@ class Autograd:
                     k = id(op.output)
                     forget(k, None)
                     backprop(op, take(k, None), mem, create_graph)
+                self.operation_list = []
                 self._consumed = True
+                self._versions = {}
+                self._snapshots = {}
+            if not create_graph:
+                self._unshare(mem)
         finally:
             STATE.engine = saved
             self._owned = owned_before  # a backward nested in this one (transforms) keeps its own
+            self._borrowed = borrowed_before
+
+    def _start_at(self, output: Any) -> list[Operation]:
+        """The stretch of tape that computed ``output`` (the ops after it cannot have contributed)."""
+        ops = self.operation_list
+        for i in range(len(ops) - 1, -1, -1):
+            if ops[i].output is output:
+                self.operation_list = ops[: i + 1]
+                return self.operation_list
+        raise TapeError(
+            f"backward(output=...): the array {shape_str(output)} is not an output recorded on this engine's tape "
+            "(it was computed in plain NumPy, under no_grad(), on another engine, or from constants only). "
+            "Compute the loss with new_grad ops inside `with engine:` and pass that array."
+        )
+
+    def _check_versions(self, ops: list[Operation]) -> None:
+        """Anomaly mode: refuse to backpropagate through inputs changed in place after they were recorded."""
+        if self._snapshots:
+            for n, op in enumerate(ops):
+                for x, before in self._snapshots.get(id(op), ()):
+                    if x.shape != before.shape or not namespace(x).array_equal(x, before, equal_nan=True):
+                        raise AnomalyError(
+                            f"anomaly: input {shape_str(x)} of op #{n} {op.name} was modified in place after it "
+                            "was recorded (x += ..., x[...] = ..., out=); the backward needs the values the forward "
+                            "used. Compute a new array instead (x = x + 1), or record the forward again."
+                        )
+
+    def _modified_parameter(self, op: Operation, x: Any) -> GradientError:
+        return GradientError(
+            f"backward: {op.name} read a parameter {shape_str(x)} that was modified in place afterwards (an "
+            "optimiser step between forward and backward?); its gradient would be that of the new values. Call "
+            "backward before optimizer.step(), then zero_grad() and run the forward again."
+        )
+
+    def _snapshot(self, op: Operation) -> None:
+        self._snapshots[id(op)] = [(x, x.copy()) for x in op.inputs if is_array(x)]
+
+    def _watch_growth(self, retain_graph: bool) -> None:
+        """Warn once when retained backwards keep running over an ever longer tape (a forgotten zero_grad)."""
+        n = len(self.operation_list)
+        last, streak = self._growth
+        if not retain_graph:
+            self._growth = (0, 0)
+            return
+        streak = streak + 1 if n > last and last else 0
+        self._growth = (n, streak)
+        if streak == _GROWTH_PASSES:
+            warnings.warn(
+                f"backward(retain_graph=True): the tape grew across {streak} backward passes in a row "
+                f"({n} ops now); each pass runs over every op recorded since the last zero_grad(). Call "
+                "engine.zero_grad() after each step, or drop retain_graph=True.",
+                TapeGrowthWarning,
+                stacklevel=3,
+            )
+
+    def _unshare(self, mem: dict) -> None:
+        """Give every gradient stored by reference in this pass its own memory.
+
+        A backward may pass its incoming gradient through unchanged (``add`` does), so
+        two slots, or a slot and the caller's divergence, could be one array: scaling
+        one in place would scale the others.
+        """
+        for k, g in self._borrowed.items():
+            if mem.get(k) is g and k not in self._owned:
+                mem[k] = g.copy()
 
     def _backprop(self, op: Operation, g: Any, mem: dict, create_graph: bool) -> None:
         """Send ``g``, the gradient of ``op.output``, to the op's inputs."""
@@ -368,12 +515,8 @@ class Autograd:
             )
         else:
             grads = op.backward_operation(g, *ins)
-        if type(grads) is not tuple and (not isinstance(grads, (tuple, list)) or len(grads) != len(ins)):
-            raise GradientError(
-                f"{op.name}: backward returned {type(grads).__name__} of length "
-                f"{len(grads) if isinstance(grads, (tuple, list)) else '-'}; it must return a tuple "
-                f"with one gradient (or None) per input, {len(ins)} here"
-            )
+        if type(grads) is not tuple:
+            grads = self._as_tuple(op, grads)
         if len(grads) != len(ins):
             raise GradientError(
                 f"{op.name}: backward returned {len(grads)} gradients for {len(ins)} inputs "
@@ -383,8 +526,12 @@ class Autograd:
             if gx is None:
                 continue
             if upd is not None:
+                if _VERSIONS and _VERSIONS.get(id(x), 0) != self._versions.get(id(x), (x, 0))[1]:
+                    raise self._modified_parameter(op, x)
                 if getattr(gx, "shape", None) != upd.shape:
                     gx = self._fix_grad(op, x, gx, upd.shape, upd.dtype)
+                if self.detect_anomaly:
+                    self._check_finite(op, gx, "gradient")
                 upd += gx
                 continue
             k = id(x)
@@ -400,6 +547,7 @@ class Autograd:
             # are added into that sum in place.
             if cur is None:
                 mem[k] = gx
+                self._borrowed[k] = gx
             elif create_graph:
                 mem[k] = _add(cur, gx)
             elif k in self._owned:
@@ -408,6 +556,20 @@ class Autograd:
             else:
                 mem[k] = cur + gx
                 self._owned.add(k)
+
+    @staticmethod
+    def _as_tuple(op: Operation, grads: Any) -> tuple:
+        """A list, or a bare array for a one-input op (as the course's later handouts return), as a tuple."""
+        if isinstance(grads, list):
+            return tuple(grads)
+        if len(op.inputs) == 1 and (is_array(grads) or isinstance(grads, (int, float, np.generic))):
+            return (grads,)
+        if isinstance(grads, tuple):
+            return grads
+        raise GradientError(
+            f"{op.name}: backward returned {type(grads).__name__}; it must return a tuple with one gradient "
+            f"(or None) per input, {len(op.inputs)} here (a one-input op may return the array itself)"
+        )
 
     def _fix_grad(self, op: Operation, x: Any, gx: Any, shape: tuple, dtype: Any) -> Any:
         """Slow path: make a scalar or wrong-dtype gradient an array, or explain a wrong shape."""
@@ -460,6 +622,9 @@ class Autograd:
         self.operation_list = []
         self._consumed = False
         self._retained = False
+        self._versions = {}
+        self._snapshots = {}
+        self._growth = (0, 0)
 
     def summary(self) -> str:
         """The operation list as a table: what a student looks at to see autodiff happen."""

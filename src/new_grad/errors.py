@@ -95,3 +95,7 @@ class UnsupportedError(NewGradError, NotImplementedError):
 
     The message names the option and what is supported instead.
     """
+
+
+class TapeGrowthWarning(UserWarning):
+    """The tape keeps growing across retained backward passes (a forgotten ``zero_grad()``)."""

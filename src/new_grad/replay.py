@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd_engine import _CONSTANTS, _PARAM_GRADS, STATE, Autograd, Operation
+from .autograd_engine import STATE, Autograd, Operation, bound_gradient, is_constant
 from .backend import is_array
 from .errors import ReplayError, shape_str
 
@@ -235,15 +235,15 @@ class CompiledStep:
                     )
                 continue
             shape, dtype, const = sig
-            if not is_array(a) or a.shape != shape or a.dtype != dtype or (id(a) in _CONSTANTS) != const:
-                got = f"{shape_str(a)}{' constant' if id(a) in _CONSTANTS else ''}"
+            if not is_array(a) or a.shape != shape or a.dtype != dtype or is_constant(a) != const:
+                got = f"{shape_str(a)}{' constant' if is_constant(a) else ''}"
                 raise ReplayError(
                     f"replay: argument {i} is {got} but the step was recorded with {shape} {dtype}"
                     f"{' constant' if const else ''}; shapes, dtypes and constant-ness must match (compile "
                     "another step for another shape)"
                 )
         for p, grad in plan.bindings:
-            if _PARAM_GRADS.get(id(p)) is not grad:
+            if bound_gradient(p) is not grad:
                 raise ReplayError(
                     f"replay: the gradient array bound to parameter {shape_str(p)} changed since the step was "
                     "recorded (a parameter or its gradient was replaced, not updated in place); compile again"
@@ -264,14 +264,14 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
     for i, a in enumerate(args):
         if is_array(a):
             names.setdefault(id(a), f"a{i}")
-            arg_sig.append((a.shape, a.dtype, id(a) in _CONSTANTS))
+            arg_sig.append((a.shape, a.dtype, is_constant(a)))
         else:
             arg_sig.append(_Frozen(a))
     used = set()
     for op in ops:
         used.update(id(x) for x in op.inputs if is_array(x))
     for i, a in enumerate(args):
-        if is_array(a) and id(a) not in used and id(a) not in _CONSTANTS:
+        if is_array(a) and id(a) not in used and not is_constant(a):
             raise ReplayError(
                 f"compile: argument {i} {shape_str(a)} is not an input of any recorded op (it was changed in plain "
                 "NumPy first?); replay could not re-read it: compute from it with new_grad ops, or do the "
@@ -331,7 +331,7 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
     for op in ops:
         for x in op.inputs:
             if (is_array(x) and id(x) in mem and id(x) not in produced and id(x) not in grad_of
-                    and id(x) not in _PARAM_GRADS):
+                    and bound_gradient(x) is None):
                 var = f"l{len(leaves)}"
                 grad_of[id(x)] = var
                 leaves.append((var, x))
@@ -397,7 +397,7 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
     for var, x in leaves:  # back into the memory buffer, keyed by the array as eager does
         key = ref(x)
         lines.append(f"    _mem[id({key})] = {var}")
-        lines.append(f"    _buf._arrays[id({key})] = {key}")
+        lines.append(f"    _buf.tracked[id({key})] = {key}")
     loss = f"v{len(ops) - 1}"
     lines.append(f"    return {loss}.copy() if type({loss}) is _np.ndarray else {loss}")
     source = "\n".join(lines) + "\n"

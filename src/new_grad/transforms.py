@@ -171,7 +171,7 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
         if not is_array(out) and isinstance(out, (int, float, np.generic)):
             out = np.asarray(out)
         ops = host.operation_list
-        tracked = is_array(out) and (id(out) in host.memory_buffer._arrays or any(out is x for x in leaves))
+        tracked = is_array(out) and (host.memory_buffer.tracks(out) or any(out is x for x in leaves))
         if tracked and (len(ops) == start or ops[-1].output is not out):
             from .ops.shape import identity
 
@@ -186,7 +186,7 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
             for x in op.inputs:
                 if is_array(x) and id(x) in mem:
                     inner.memory_buffer.add_spot(x)
-            inner.memory_buffer._arrays[id(op.output)] = op.output
+            inner.memory_buffer.track(op.output)
     else:
         for op in inner.operation_list:  # gradients go to the buffer, never into a module's dW
             if any(u is not None for u in op.gradients_to_update):

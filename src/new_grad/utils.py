@@ -1,4 +1,4 @@
-"""The memory buffer: where gradients live, beside the arrays (the seed's ``MemoryBuffer``).
+"""The memory buffer: where gradients live, beside the arrays (the course's ``MemoryBuffer``).
 
 ``memory`` maps a key per array object (its ``id``) to that array's gradient.
 A slot may hold ``None``: a *lazy zero*, allocated only when a gradient arrives
@@ -15,13 +15,31 @@ from .errors import ShapeError, UnknownArrayError, shape_str
 
 
 class MemoryBuffer:
-    """Gradient slots keyed per array object (the seed API, §2)."""
+    """Gradient slots keyed per array object (the course's original API).
 
-    __slots__ = ("memory", "_arrays")
+    ``memory`` (key -> gradient or ``None``) is the course's field. ``tracked`` (key ->
+    array) holds every array with a slot and every recorded output, so their ids stay
+    unique; :meth:`track`, :meth:`tracks` and :meth:`arrays` are how code outside the
+    engine reads it.
+    """
+
+    __slots__ = ("memory", "tracked")
 
     def __init__(self) -> None:
         self.memory: dict[int, Any] = {}
-        self._arrays: dict[int, Any] = {}  # key -> array: keeps ids unique while slotted
+        self.tracked: dict[int, Any] = {}  # key -> array: keeps ids unique while slotted or recorded
+
+    def track(self, np_array: Any) -> None:
+        """Remember ``np_array`` (a recorded output) without giving it a slot."""
+        self.tracked[id(np_array)] = np_array
+
+    def tracks(self, np_array: Any) -> bool:
+        """Is ``np_array`` an input with a slot or a recorded output of this buffer's tape?"""
+        return self.tracked.get(id(np_array)) is np_array
+
+    def arrays(self) -> list[Any]:
+        """Every array this buffer keeps (slotted inputs and recorded outputs)."""
+        return list(self.tracked.values())
 
     @staticmethod
     def get_memory_loc(np_array: Any) -> int:
@@ -36,7 +54,7 @@ class MemoryBuffer:
         k = id(np_array)
         if k not in self.memory:
             self.memory[k] = None
-            self._arrays[k] = np_array
+            self.tracked[k] = np_array
 
     def update_param(self, np_array: Any, gradient: Any) -> None:
         """Accumulate ``gradient`` into the slot of ``np_array``; ``None`` is a no-op."""
@@ -75,11 +93,14 @@ class MemoryBuffer:
         """Overwrite the slot of ``np_array`` with ``gradient``."""
         k = id(np_array)
         self.memory[k] = gradient
-        self._arrays[k] = np_array
+        self.tracked[k] = np_array
 
     def clear(self) -> None:
         self.memory = {}
-        self._arrays = {}
+        self.tracked = {}
 
     def __len__(self) -> int:
         return len(self.memory)
+
+
+GradientBuffer = MemoryBuffer  # the name later versions of the course's handouts use

@@ -12,17 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd_engine import STATE, Autograd, bind_gradient
+from ..autograd_engine import STATE, Autograd, bind_gradient, bound_gradient
 from ..backend import namespace
 from ..errors import ArgumentTypeError, ShapeError, UnsupportedError
 
 
 def _engine_scope(forward: Any) -> Any:
-    """Wrap a subclass's ``forward`` so its ops record on the module's engine."""
+    """Wrap a subclass's ``forward`` so its ops record on the module's engine when no other is active."""
 
     def scoped(self: Module, *args: Any, **kwargs: Any) -> Any:
         eng = self.__dict__.get("autograd_engine")
-        if eng is None or STATE.engine is eng:
+        if eng is None or STATE.engine is not None:  # the active engine wins over the module's own
             return forward(self, *args, **kwargs)
         with eng:
             return forward(self, *args, **kwargs)
@@ -93,6 +93,11 @@ class Module:
             raise AttributeError("call Module.__init__() before assigning attributes")
         if name in params:  # a new array for a parameter: keep its gradient bound to it
             grad = d[params[name]]
+            shared = bound_gradient(value) if value is not None else None
+            if shared is not None and shared.shape == value.shape:  # tied: one parameter, one gradient
+                d[params[name]] = shared
+                d[name] = value
+                return
             if value is not None and getattr(value, "shape", None) != grad.shape:
                 grad = namespace(value).zeros_like(value)
                 d[params[name]] = grad

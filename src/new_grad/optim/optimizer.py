@@ -17,6 +17,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ..autograd_engine import mark_modified
 from ..backend import namespace
 from ..errors import OptimizerError, UnsupportedError, shape_str
 
@@ -115,6 +116,8 @@ class Optimizer:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             self._step_group(group)
+            for p, _ in group["params"]:
+                mark_modified(p)  # a tape recorded before this step can no longer backpropagate into p
         self._opt_called = True  # lets a scheduler warn when it is stepped first (as PyTorch does)
         return loss
 
