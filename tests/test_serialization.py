@@ -236,3 +236,221 @@ def test_overwrite_keeps_permissions_and_file_objects(tmp_path):
     ng.save({"w": np.arange(3)}, buf)
     buf.seek(0)
     assert np.array_equal(ng.load(buf)["w"], np.arange(3))
+
+
+# -- hostile files: every one is a CheckpointError, bounded in time and memory ----------------------------------
+
+
+def _structure_member(tree) -> bytes:
+    import io
+    import json
+
+    doc = json.dumps({"format": "new_grad.checkpoint", "version": 1, "tree": tree}).encode()
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.frombuffer(doc, dtype=np.uint8), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _handmade(path, tree, members=(), compression=zipfile.ZIP_STORED):
+    """An archive laid out as new_grad.save lays it out, with members (name, bytes) chosen by the test."""
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+        zf.writestr("__new_grad__.npy", _structure_member(tree), compress_type=zipfile.ZIP_STORED)
+
+
+def _peak_bytes(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_deep_nesting_is_refused_on_save_and_on_load(tmp_path):
+    deep: list = []
+    for _ in range(600):
+        deep = [deep]
+    with pytest.raises(CheckpointError, match="nested"):
+        ng.save({"x": deep}, tmp_path / "deep.npz")
+    assert not list(tmp_path.iterdir())
+    tree: object = {"list": []}
+    for _ in range(300):
+        tree = {"list": [tree]}
+    _handmade(tmp_path / "deep.npz", tree)
+    with pytest.raises(CheckpointError, match="deep.npz.*nested"):
+        ng.load(tmp_path / "deep.npz")
+    for depth in (5000, 100_000):  # beyond what a JSON parser can recurse into
+        (tmp_path / "deeper.npz").unlink(missing_ok=True)
+        with zipfile.ZipFile(tmp_path / "deeper.npz", "w") as zf:
+            doc = b'{"format": "new_grad.checkpoint", "version": 1, "tree": ' + b"[" * depth + b"]" * depth + b"}"
+            import io
+
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.frombuffer(doc, dtype=np.uint8), allow_pickle=False)
+            zf.writestr("__new_grad__.npy", buf.getvalue())
+        with pytest.raises(CheckpointError, match="deeper.npz"):
+            ng.load(tmp_path / "deeper.npz")
+    # what save writes at a realistic depth still loads
+    ok: object = np.ones(2)
+    for i in range(50):
+        ok = {f"k{i}": ok}
+    ng.save(ok, tmp_path / "ok.npz")
+    assert ng.load(tmp_path / "ok.npz") is not None
+
+
+def test_absurd_declared_shape_is_refused_without_allocating(tmp_path):
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10**15,)}
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buf, header)
+    member = buf.getvalue() + np.zeros(1).tobytes()  # declares 8 PB, holds 8 bytes
+    _handmade(tmp_path / "huge.npz", {"dict": [["w", {"array": "w"}]]}, [("w.npy", member)])
+    peak = _peak_bytes(lambda: _expect_checkpoint_error(tmp_path / "huge.npz", r"huge.npz.*\(1000000000000000,\)"))
+    assert peak < 16 * 2**20
+    # an object dtype declared in a member header is refused too (it would need pickle)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    _handmade(tmp_path / "obj.npz", {"dict": [["w", {"array": "w"}]]}, [("w.npy", buf.getvalue() + b"\0" * 8)])
+    _expect_checkpoint_error(tmp_path / "obj.npz", "obj.npz")
+
+
+def _expect_checkpoint_error(path, pattern):
+    with pytest.raises(CheckpointError, match=pattern):
+        ng.load(path)
+
+
+def test_compressed_member_is_refused_without_inflating(tmp_path):
+    bomb = np.zeros(64 * 2**20, dtype=np.uint8)  # 64 MiB of zeros: about 64 KiB once deflated
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, bomb)
+    _handmade(tmp_path / "bomb.npz", {"dict": [["w", {"array": "w"}]]}, [("w.npy", buf.getvalue())],
+              compression=zipfile.ZIP_DEFLATED)
+    del bomb, buf
+    assert os.path.getsize(tmp_path / "bomb.npz") < 2**20
+    peak = _peak_bytes(lambda: _expect_checkpoint_error(tmp_path / "bomb.npz", "bomb.npz.*compressed"))
+    assert peak < 16 * 2**20
+
+
+def test_fifo_and_other_non_regular_paths_are_refused_at_once(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    outcome: list = []
+
+    def attempt():
+        try:
+            ng.load(fifo)
+        except BaseException as e:  # noqa: BLE001 - the outcome is checked below
+            outcome.append(e)
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(60)
+    if t.is_alive():  # it blocked on open(): give it a writer so the thread can end, then fail
+        with open(fifo, "wb"):
+            pass
+        t.join(60)
+        pytest.fail("load blocked on a named pipe")
+    assert len(outcome) == 1 and isinstance(outcome[0], CheckpointError), outcome
+    assert "pipe.npz" in str(outcome[0]) and "regular file" in str(outcome[0])
+    with pytest.raises(CheckpointError, match="regular file"):
+        ng.load("/dev/null")
+
+
+# -- temporary files of killed or interrupted saves -------------------------------------------------------------
+
+
+def _killed_save(path, die_at: int) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, numpy as np, new_grad as ng
+        import new_grad.serialization as ser
+        real = ser.np.lib.format.write_array
+        n = [0]
+        def dying(fp, arr, **kw):
+            n[0] += 1
+            if n[0] == {die_at}:
+                os._exit(3)
+            return real(fp, arr, **kw)
+        ser.np.lib.format.write_array = dying
+        ng.save({{"a": np.zeros(10000), "b": np.zeros(10), "epoch": 2}}, {str(path)!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr.decode()
+
+
+def test_next_save_removes_temporaries_left_by_killed_saves(tmp_path):
+    import fcntl
+
+    path = tmp_path / "ck.npz"
+    ng.save({"epoch": 1}, path)
+    for die_at in (1, 2, 3):  # each killed save sweeps its predecessor's leftover: at most one at a time
+        _killed_save(path, die_at)
+        stale = [f for f in os.listdir(tmp_path) if f != "ck.npz"]
+        assert len(stale) == 1 and stale[0].startswith(".ck.npz.") and stale[0].endswith(".tmp"), stale
+    # not stale: another target's temporaries, and one a running save holds (locked) right now
+    others = [".ck.npz.b.abcd1234.tmp", ".other.npz.abcd1234.tmp", "ck.npz.abcd1234.tmp"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"x")
+    live = tmp_path / ".ck.npz.live0000.tmp"
+    live.write_bytes(b"being written")
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        ng.save({"epoch": 3}, path)
+        assert sorted(os.listdir(tmp_path)) == sorted(["ck.npz", live.name, *others])
+    assert ng.load(path) == {"epoch": 3}
+    ng.save({"epoch": 4}, path)  # its writer is gone now: swept too
+    assert sorted(os.listdir(tmp_path)) == sorted(["ck.npz", *others])
+
+
+def test_an_interruption_as_the_temporary_is_created_leaves_nothing(tmp_path, monkeypatch):
+    import new_grad.serialization as ser
+
+    path = tmp_path / "ck.npz"
+    ng.save({"epoch": 1}, path)
+    real = ser.tempfile.mkstemp
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)  # the file exists, but Ctrl-C lands before its name is returned
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ser.tempfile, "mkstemp", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ng.save({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["ck.npz"] and ng.load(path) == {"epoch": 1}
+
+
+def test_concurrent_saves_of_one_target_never_lose_a_temporary(tmp_path):
+    """Saves racing on one path (threads here) never sweep each other's live temporary."""
+    import threading
+
+    path = tmp_path / "ck.npz"
+    errors: list = []
+
+    def saver(k):
+        try:
+            for i in range(20):
+                ng.save({"who": k, "i": i, "w": np.full(2000, float(k))}, path)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=saver, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    back = ng.load(path)
+    assert back["i"] == 19 and np.all(back["w"] == back["who"])
+    assert os.listdir(tmp_path) == ["ck.npz"]
