@@ -184,6 +184,84 @@ def test_mnist_npy_errors(tmp_path):
         load_mnist_npy(tmp_path)
 
 
+def test_non_finite_pixels_are_refused_at_load_time(tmp_path):
+    _fake_npy(tmp_path)
+    base = np.random.default_rng(0).integers(0, 256, (12, 784)).astype(np.float64)  # 0-255 floats
+    for bad, word in ((np.nan, "nan"), (np.inf, "inf"), (-np.inf, "inf")):
+        x = base.copy()
+        x[3, 17] = bad
+        np.save(tmp_path / "train_data.npy", x)
+        with pytest.raises(DataError, match=rf"train_data.npy.*{word}.*\(3, 17\)") as info:
+            load_mnist_npy(tmp_path)
+        assert "1 " in str(info.value)  # how many
+    np.save(tmp_path / "train_data.npy", base)  # the same data without the bad pixel loads, scaled to [0, 1]
+    x = load_mnist_npy(tmp_path).train.arrays[0]
+    assert np.isfinite(x).all() and x.max() <= 1.0
+
+
+def test_one_hot_labels_must_be_one_hot(tmp_path):
+    _fake_npy(tmp_path, one_hot=True)
+    good = np.load(tmp_path / "train_labels.npy")
+    for row, word in ((np.full(10, np.nan), "not finite"), (np.zeros(10), "one-hot"), (np.full(10, 0.1), "one-hot")):
+        y = good.copy()
+        y[5] = row
+        np.save(tmp_path / "train_labels.npy", y)
+        with pytest.raises(DataError, match=rf"train_labels.npy.*row 5.*{word}|train_labels.npy.*{word}.*row 5"):
+            load_mnist_npy(tmp_path)
+    y = good.copy()
+    np.save(tmp_path / "train_labels.npy", y.astype(np.uint8))  # integer one-hot rows are fine
+    assert load_mnist_npy(tmp_path).train.arrays[1].tolist() == good.argmax(axis=1).tolist()
+
+
+def _npy_declaring(path, shape, dtype="<f4", payload=b""):
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    path.write_bytes(buf.getvalue() + payload)
+
+
+def test_impossible_declared_npy_shape_is_a_data_error(tmp_path):
+    import tracemalloc
+
+    _fake_npy(tmp_path)
+    _npy_declaring(tmp_path / "train_data.npy", (10**15, 784), payload=b"\0" * 4096)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"train_data.npy.*\(1000000000000000, 784\).*4096 bytes"):
+            load_mnist_npy(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    _npy_declaring(tmp_path / "train_data.npy", (12, 784), dtype="|O", payload=b"\0" * 96)
+    with pytest.raises(DataError, match="train_data.npy"):
+        load_mnist_npy(tmp_path)
+
+
+def test_gzip_idx_declaring_more_than_it_can_inflate_to(tmp_path):
+    head = bytes([0, 0, 0x08, 3]) + np.asarray([10**9, 4000, 4000], dtype=">u4").tobytes()
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(head + b"\0" * 1000))
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz.*declares shape"):
+        read_idx(path)
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.gz"  # honest header, then 256 MiB more than declared (256 KiB on disk)
+    with gzip.open(bomb, "wb") as f:
+        f.write(bytes([0, 0, 0x08, 1]) + np.asarray([4], dtype=">u4").tobytes() + b"\0" * 4)
+        for _ in range(256):
+            f.write(b"\0" * 2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="bomb.gz.*more data than"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+
 # -- MNIST as IDX files ---------------------------------------------------------------------------------
 
 

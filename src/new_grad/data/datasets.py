@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import io
 import math
+import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,9 @@ class Splits:
 
 def _as_images(x: np.ndarray, dtype: Any, what: str) -> np.ndarray:
     """(N, D) with D a square, (N, H, W) or (N, C, H, W) → (N, C, H, W) floats in [0, 1]."""
+    if x.dtype.kind not in "uif":
+        raise DataError(f"{what}: images have dtype {x.dtype}; expected integers (0-255) or floats")
+    _check_finite(x, what)
     if x.ndim == 2:
         side = math.isqrt(x.shape[1])
         if side * side != x.shape[1]:
@@ -50,8 +56,6 @@ def _as_images(x: np.ndarray, dtype: Any, what: str) -> np.ndarray:
         x = x[:, None]
     elif x.ndim != 4:
         raise DataError(f"{what}: images have shape {x.shape}; expected (N, 784), (N, 28, 28) or (N, 1, 28, 28)")
-    if x.dtype.kind not in "uif":
-        raise DataError(f"{what}: images have dtype {x.dtype}; expected integers (0-255) or floats")
     scale = 255.0 if x.dtype.kind in "ui" or (x.size and float(x.max()) > 1.0) else 1.0
     out = x.astype(dtype)  # one copy, in the target dtype (MNIST in float64 would be 376 MB)
     if scale != 1.0:
@@ -59,10 +63,25 @@ def _as_images(x: np.ndarray, dtype: Any, what: str) -> np.ndarray:
     return out
 
 
+def _check_finite(x: np.ndarray, what: str) -> None:
+    """One NaN would make ``max()`` NaN and silently skip normalisation; an inf poisons every batch it is in."""
+    if x.dtype.kind != "f" or not x.size:
+        return
+    if np.isfinite(x.min()) and np.isfinite(x.max()):  # two passes, no temporary as large as the data
+        return
+    bad = ~np.isfinite(x)
+    count = int(bad.sum())
+    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), x.shape))
+    raise DataError(
+        f"{what}: {count} value{'s are' if count > 1 else ' is'} not finite (the first is {x[first]}, at {first}); "
+        "a NaN or infinite pixel would spoil normalisation and training: fix or drop those samples"
+    )
+
+
 def _as_labels(y: np.ndarray, n: int, num_classes: int | None, what: str) -> np.ndarray:
     """Class indices (N,) as int64; one-hot rows (N, K) are turned into indices."""
     if y.ndim == 2 and y.shape[0] == n and y.shape[1] > 1:  # one-hot
-        y = y.argmax(axis=1)
+        y = _one_hot_to_indices(y, what)
     if y.ndim != 1:
         raise DataError(f"{what}: labels have shape {y.shape}; expected ({n},) class indices or ({n}, K) one-hot")
     if len(y) != n:
@@ -77,6 +96,25 @@ def _as_labels(y: np.ndarray, n: int, num_classes: int | None, what: str) -> np.
         hi = num_classes - 1 if num_classes is not None else "K-1"
         raise DataError(f"{what}: labels range over {y.min()}..{y.max()}; expected class indices 0..{hi}")
     return y
+
+
+def _one_hot_to_indices(y: np.ndarray, what: str) -> np.ndarray:
+    """Rows with a single 1 and zeros elsewhere → indices; anything else (NaN, soft labels, empty rows) is refused."""
+    if y.dtype.kind not in "buif":
+        raise DataError(f"{what}: one-hot labels have dtype {y.dtype}; expected numbers")
+    if y.dtype.kind == "f":
+        finite = np.isfinite(y).all(axis=1)
+        if not finite.all():
+            r = int(np.argmin(finite))
+            raise DataError(f"{what}: label row {r} is not finite ({y[r]}); every one-hot row needs a single 1")
+    ok = ((y == 0) | (y == 1)).all(axis=1) & (y.sum(axis=1) == 1)
+    if not ok.all():
+        r = int(np.argmin(ok))
+        raise DataError(
+            f"{what}: label row {r} is not one-hot ({y[r]}): expected a single 1 and zeros elsewhere, "
+            "or give class indices (N,) instead"
+        )
+    return y.argmax(axis=1)
 
 
 def _with_val(
@@ -156,10 +194,25 @@ NPY_FILES = {
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    """``numpy.load`` once the header's shape has been checked against the file's size (nothing allocated before)."""
     if not path.is_file():
         raise DataError(f"mnist-npy: missing file {path}; the directory needs {', '.join(sum(NPY_FILES.values(), ()))}")
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            if dtype.hasobject:
+                raise DataError(f"mnist-npy: {path} holds dtype {dtype} (Python objects); save numbers with numpy.save")
+            declared = math.prod(shape) * dtype.itemsize
+            held = os.fstat(f.fileno()).st_size - f.tell()
+            if declared != held:
+                raise DataError(
+                    f"mnist-npy: {path} declares shape {tuple(shape)} {dtype} ({declared} bytes of data) but holds "
+                    f"{held} bytes; the file is truncated or its header is corrupted: re-save it with numpy.save"
+                )
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"mnist-npy: {path} is not a readable .npy array ({e}); re-save it with numpy.save") from None
 
@@ -200,35 +253,58 @@ def load_mnist_npy(
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+_MAX_INFLATE = 1032  # deflate cannot expand data more than this
+
+
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (LeCun's MNIST format), gzip-compressed or not, into an array."""
+    """Read one IDX file (LeCun's MNIST format), gzip-compressed or not, into an array.
+
+    The header's shape is checked before the data is read, and a gzip file is never
+    inflated past what its header declares, so memory stays bounded by the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"idx: missing file {path}")
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as e:
+        packed = path.read_bytes()
+        gz = packed[:2] == b"\x1f\x8b"
+        stream: Any = gzip.GzipFile(fileobj=io.BytesIO(packed)) if gz else io.BytesIO(packed)
+        with stream:
+            head = stream.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+                raise DataError(
+                    f"idx: {path} has magic number {head.hex() or '(empty file)'}; an IDX file starts with 0000 then "
+                    "a type byte (08 for bytes) and the number of dimensions (e.g. 00000803 for images)"
+                )
+            ndim = head[3]
+            dim_bytes = stream.read(4 * ndim)
+            if len(dim_bytes) < 4 * ndim:
+                raise DataError(f"idx: {path} is truncated inside its header")
+            dims = tuple(int(d) for d in np.frombuffer(dim_bytes, dtype=">u4"))
+            dtype = np.dtype(_IDX_DTYPES[head[2]])
+            expected = math.prod(dims) * dtype.itemsize
+            if gz and expected > _MAX_INFLATE * len(packed):
+                raise DataError(
+                    f"idx: {path} declares shape {dims} ({expected} bytes of data), more than {len(packed)} gzip "
+                    "bytes can inflate to; the file is corrupted"
+                )
+            if gz:
+                body: Any = stream.read(expected + 1)
+            else:
+                body = memoryview(packed)[4 + 4 * ndim :]
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"idx: cannot read {path} ({e}); is the download complete?") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+    if len(body) > expected and gz:
         raise DataError(
-            f"idx: {path} has magic number {raw[:4].hex() or '(empty file)'}; an IDX file starts with 0000 then a "
-            "type byte (08 for bytes) and the number of dimensions (e.g. 00000803 for images)"
+            f"idx: {path} declares shape {dims} ({expected} bytes of data) but holds more data than that; "
+            "the file is corrupted"
         )
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"idx: {path} is truncated inside its header")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = math.prod(dims) * dtype.itemsize
-    if len(raw) - header != expected:
+    if len(body) != expected:
         raise DataError(
-            f"idx: {path} declares shape {dims} ({expected} bytes of data) but holds {len(raw) - header} bytes; "
+            f"idx: {path} declares shape {dims} ({expected} bytes of data) but holds {len(body)} bytes; "
             "the file is truncated or corrupted"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 _IDX_PATTERNS = {
