@@ -23,7 +23,10 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`; any other file is a ``CheckpointError``."""
+    """Read a checkpoint written by :func:`save_checkpoint`; any other file is a ``CheckpointError``.
+
+    Every value a resume reads is checked (types, ranges, dtypes) before it is returned.
+    """
     obj = load(path)
     if not isinstance(obj, dict) or "run" not in obj:
         raise CheckpointError(
@@ -32,4 +35,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         )
     if obj["run"] != FORMAT:
         raise CheckpointError(f"checkpoint {path} is of kind {obj['run']!r}; this new_grad resumes {FORMAT!r}")
+    from .resume import check_checkpoint  # imports .train, which imports this module
+
+    check_checkpoint(obj, path)
     return obj

@@ -30,6 +30,7 @@ from ..data import DataLoader, Splits, load_digits, load_mnist_idx, load_mnist_n
 from ..errors import NewGradError
 from ..models import DEFAULT_HIDDEN, build_model
 from .checkpoint import save_checkpoint
+from .resume import check_fits
 
 # options that define a run (stored in metrics.json and in checkpoints) and their defaults;
 # ``None`` means "depends on another option" (the model's width, the optimiser's learning rate).
@@ -271,6 +272,7 @@ class Trainer:
         return save_checkpoint(self._payload(), self.out / name)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
+        check_fits(ckpt, self.optimizer, self.scheduler, len(self.loader))
         try:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
