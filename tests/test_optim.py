@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import new_grad as ng
-from new_grad.errors import AnomalyError, OptimizerError
+from new_grad.errors import AnomalyError, DtypeError, OptimizerError
 
 SHAPES = [(3, 4), (5,), (1,), (2, 1, 3)]
 
@@ -198,6 +198,7 @@ def test_updates_in_place_and_zero_grad_keeps_binding():
     lin = ng.nn.Linear(3, 2)
     W, dW = lin.W, lin.dW
     dW[...] = 1.0
+    lin.db[...] = 1.0
     opt = ng.optim.SGD(lin.parameters(), lr=0.5)
     before = W.copy()
     opt.step()
@@ -246,7 +247,7 @@ def test_errors_are_clear():
         ng.optim.SGD([np.zeros(2)], lr=0.1)
     with pytest.raises(OptimizerError, match="gradient is"):
         ng.optim.SGD([(np.zeros(2), np.zeros(3))], lr=0.1)
-    with pytest.raises(OptimizerError, match="floating"):
+    with pytest.raises(DtypeError, match="float"):
         ng.optim.SGD([(np.zeros(2, int), np.zeros(2, int))], lr=0.1)
     opt = ng.optim.Adam([p])
     opt.step()

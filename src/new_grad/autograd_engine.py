@@ -32,6 +32,7 @@ from .errors import (
     TapeGrowthWarning,
     UntrackedViewWarning,
     shape_str,
+    user_stacklevel,
 )
 from .utils import MemoryBuffer
 
@@ -124,8 +125,11 @@ def bind_gradient(param: Any, grad: Any) -> None:
             f"bind_gradient: gradient array {shape_str(grad)} must have the parameter's shape "
             f"{shape_str(param)}"
         )
-    if grad.dtype.kind not in "fc":
-        raise DtypeError(f"bind_gradient: gradient array has dtype {grad.dtype}; use a float dtype")
+    if grad.dtype.kind not in "fc" or param.dtype.kind not in "fc":
+        raise DtypeError(
+            f"bind_gradient: parameter {shape_str(param)} with gradient {shape_str(grad)}: both must be "
+            "float arrays (an integer/boolean array never gets a gradient); convert with astype(numpy.float64)"
+        )
     k = id(param)
 
     def cleanup(r: weakref.ref, k: int = k) -> None:
@@ -192,7 +196,7 @@ def _warn_untracked_view(name: str, i: int, x: Any) -> None:
         f"here. Use new_grad's ops (new_grad.transpose, new_grad.reshape, "
         "new_grad.getitem) so the view is recorded.",
         UntrackedViewWarning,
-        stacklevel=5,
+        stacklevel=user_stacklevel(),
     )
 
 

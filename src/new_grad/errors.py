@@ -6,6 +6,9 @@ student can fix the mistake without reading the engine.
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 class NewGradError(Exception):
     """Base class of every error new_grad raises on purpose."""
@@ -99,3 +102,30 @@ class UnsupportedError(NewGradError, NotImplementedError):
 
 class TapeGrowthWarning(UserWarning):
     """The tape keeps growing across retained backward passes (a forgotten ``zero_grad()``)."""
+
+
+class NoGradientWarning(UserWarning):
+    """An optimiser step found parameters whose gradient stayed zero: nothing reached them in this step."""
+
+
+class NoGradientError(NewGradError, RuntimeError):
+    """An optimiser step found parameters that got no gradient, where that is an error (``new-grad train``)."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by new_grad point at the user's own line.
+
+    Call it from the function that calls ``warnings.warn``: it counts the frames
+    above that function up to the first one outside the new_grad package, so the
+    warning names the user's line however deep inside ops, modules or transforms
+    it was raised (and Python's once-per-location filter sees each mistake).
+    """
+    frame = sys._getframe(2)  # the caller of the function that calls warnings.warn
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level

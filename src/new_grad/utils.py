@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ShapeError, UnknownArrayError, shape_str
+from .errors import DtypeError, ShapeError, UnknownArrayError, shape_str
 
 
 class MemoryBuffer:
@@ -77,6 +77,12 @@ class MemoryBuffer:
         try:
             g = self.memory[k]
         except KeyError:
+            if getattr(getattr(np_array, "dtype", None), "kind", "f") not in "fc":
+                raise DtypeError(
+                    f"get_param: array {shape_str(np_array)} has an integer/boolean dtype, so it never gets a "
+                    "gradient (ops treat it as a constant); make it a float array (astype(numpy.float64)) "
+                    "before the forward pass to differentiate with respect to it"
+                ) from None
             raise UnknownArrayError(
                 f"get_param: array {shape_str(np_array)} has no slot in the memory buffer; it was "
                 "never an input of a recorded op (or its slot was freed by backward: pass "

@@ -112,7 +112,9 @@ def make_optimizer(cfg: dict[str, Any], model: nn.Module) -> optim.Optimizer:
     kwargs: dict[str, Any] = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}
     if cfg["optimizer"] in DEFAULT_MOMENTUM:
         kwargs["momentum"] = cfg["momentum"]
-    return cls(model.parameters(), **kwargs)
+    opt = cls(model.parameters(), **kwargs)
+    opt.check_gradients = "error"  # a parameter that gets no gradient means a broken model: stop, naming it
+    return opt
 
 
 def make_scheduler(cfg: dict[str, Any], opt: optim.Optimizer, steps_per_epoch: int) -> tuple[Any, str]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..errors import NewGradError
+from ..nn.module import param_grads
 
 Pair = tuple[Any, Any]
 
@@ -44,7 +45,7 @@ def world_size(comm: Any = None) -> int:
 
 
 def _pairs(params: Any) -> list[Pair]:
-    return list(params.parameters()) if hasattr(params, "parameters") else list(params)
+    return [(p, g) for _, p, g in param_grads(params, "new_grad.distributed")]
 
 
 def broadcast_parameters(params: Any, comm: Any = None, root: int = 0) -> None:

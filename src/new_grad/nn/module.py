@@ -13,8 +13,81 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import STATE, Autograd, bind_gradient, bound_gradient
-from ..backend import namespace
-from ..errors import ArgumentTypeError, ShapeError, UnsupportedError
+from ..backend import is_array, namespace
+from ..errors import ArgumentTypeError, DtypeError, OptimizerError, ShapeError, UnsupportedError, shape_str
+
+
+class NamedPair(tuple):
+    """``(param, grad)`` that also carries the parameter's name (``Linear.W``): what ``parameters()`` yields.
+
+    It unpacks like the plain pair optimisers have always taken; the name lets an
+    optimiser say *which* parameter got no gradient.
+    """
+
+    name: str
+
+    def __new__(cls, pair: Any, name: str = "") -> NamedPair:
+        self = super().__new__(cls, pair)
+        self.name = name
+        return self
+
+
+def _check_float_param(who: str, name: str, value: Any) -> None:
+    if value.dtype.kind not in "fc":
+        raise DtypeError(
+            f"{who}: parameter {name} {shape_str(value)} has an integer/boolean dtype, which carries no "
+            f"gradient; make it a float array (value.astype(numpy.float64), or float32)"
+        )
+
+
+def param_grads(params: Any, who: str, arrays: bool = False) -> list[tuple[str, Any, Any]]:
+    """``(name, param, grad)`` for each parameter ``params`` names: the one place pairs are read.
+
+    ``params`` is a Module (anything with ``parameters()``), a course-style model
+    with a ``layers`` list whose layers hold ``W``/``dW`` and ``b``/``db``, or an
+    iterable of ``(param, grad)`` pairs (``Module.parameters()`` names its pairs;
+    others are named by position). With ``arrays=True`` (gradient clipping) bare
+    gradient arrays are accepted too, as ``(name, None, grad)``. Optimisers,
+    gradient clipping and distributed averaging all read parameters through here.
+    """
+    if hasattr(params, "parameters") and callable(params.parameters):
+        items: list[Any] = list(params.parameters())
+    elif hasattr(params, "layers"):  # the course's models: a list of layers with W/dW, b/db
+        items = []
+        for i, layer in enumerate(params.layers):
+            for p, g in (("W", "dW"), ("b", "db")):
+                if getattr(layer, p, None) is not None and getattr(layer, g, None) is not None:
+                    items.append(NamedPair((getattr(layer, p), getattr(layer, g)), f"layers[{i}].{p} ({type(layer).__name__})"))
+    elif hasattr(params, "shape"):
+        if not arrays:
+            raise OptimizerError(
+                f"{who}: got a single array {shape_str(params)}; optimisers need (param, grad) pairs, "
+                "e.g. model.parameters() or [(W, dW), (b, db)]"
+            )
+        items = [params]
+    else:
+        items = list(params)
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, tuple) and len(item) == 2:
+            p, g = item
+            name = getattr(item, "name", "") or f"parameter {i} {shape_str(p)}"
+        elif arrays and hasattr(item, "shape"):
+            out.append((f"gradient {i} {shape_str(item)}", None, item))
+            continue
+        else:
+            raise OptimizerError(
+                f"{who}: parameter {i} is a {type(item).__name__}; expected (param, grad) pairs such as "
+                "model.parameters() or [(W, dW), (b, db)]" + (", or gradient arrays" if arrays else "")
+            )
+        if getattr(p, "shape", None) is None or getattr(g, "shape", None) != p.shape:
+            raise OptimizerError(
+                f"{who}: {name} is {shape_str(p)} but its gradient is {shape_str(g)}; "
+                "each gradient array must have its parameter's shape"
+            )
+        _check_float_param(who, name, p)
+        out.append((name, p, g))
+    return out
 
 
 def _engine_scope(forward: Any) -> Any:
@@ -56,6 +129,8 @@ class Module:
             self.__dict__[name] = None
             return
         grad_name = grad_name or "d" + name
+        if is_array(value):
+            _check_float_param(f"{type(self).__name__}.register_parameter", f"{type(self).__name__}.{name}", value)
         self.__dict__["_parameters"][name] = grad_name
         self.__dict__[name] = value
         grad = namespace(value).zeros_like(value)
@@ -92,6 +167,8 @@ class Module:
         if params is None:
             raise AttributeError("call Module.__init__() before assigning attributes")
         if name in params:  # a new array for a parameter: keep its gradient bound to it
+            if is_array(value):
+                _check_float_param(type(self).__name__, f"{type(self).__name__}.{name}", value)
             grad = d[params[name]]
             shared = bound_gradient(value) if value is not None else None
             if shared is not None and shared.shape == value.shape:  # tied: one parameter, one gradient
@@ -156,9 +233,20 @@ class Module:
                 yield (f"{mname}.{pname}" if mname else pname), (p, m.__dict__[gname])
 
     def parameters(self) -> Iterator[tuple[Any, Any]]:
-        """Each parameter array with its gradient array: what optimisers take."""
-        for _, pair in self.named_parameters():
-            yield pair
+        """Each parameter array with its gradient array (a :class:`NamedPair`): what optimisers take."""
+        root = type(self).__name__
+        for name, pair in self.named_parameters():
+            mname, _, pname = name.rpartition(".")
+            owner = self.get_submodule(mname) if mname else self
+            label = f"{root}.{name}" if not mname else f"{name} ({type(owner).__name__})"
+            yield NamedPair(pair, label)
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at dotted path ``target`` (``""`` is this module)."""
+        m = self
+        for part in target.split(".") if target else ():
+            m = m._modules[part]
+        return m
 
     def named_buffers(self) -> Iterator[tuple[str, Any]]:
         for mname, m in self.named_modules():

@@ -16,30 +16,18 @@ import numpy as np
 
 from ..backend import namespace
 from ..errors import AnomalyError, OptimizerError
+from .module import param_grads
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
 
 
 def _grads(parameters: Any, who: str) -> list[Any]:
-    """The gradient arrays named by ``parameters`` (pairs, a model, arrays)."""
-    if hasattr(parameters, "parameters") and callable(parameters.parameters):
-        parameters = parameters.parameters()
-    if hasattr(parameters, "shape"):
-        return [parameters]
-    is_generator = isinstance(parameters, types.GeneratorType)
-    items = list(parameters)
-    if is_generator and not items:
-        warnings.warn(f"{who}: `parameters` is an empty generator, no gradient clipping will occur", stacklevel=3)
-    grads = []
-    for i, item in enumerate(items):
-        g = item[1] if isinstance(item, tuple) and len(item) == 2 else item
-        if not hasattr(g, "shape"):
-            raise OptimizerError(
-                f"{who}: item {i} is a {type(item).__name__}; pass model.parameters(), (param, grad) pairs "
-                "or gradient arrays"
-            )
-        grads.append(g)
-    return grads
+    """The gradient arrays named by ``parameters`` (pairs, a model, arrays), read by :func:`param_grads`."""
+    if isinstance(parameters, types.GeneratorType):
+        parameters = list(parameters)
+        if not parameters:
+            warnings.warn(f"{who}: `parameters` is an empty generator, no gradient clipping will occur", stacklevel=3)
+    return [g for _, _, g in param_grads(parameters, who, arrays=True)]
 
 
 def _vector_norm(x: Any, ord: float) -> Any:

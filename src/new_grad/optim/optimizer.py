@@ -14,48 +14,40 @@ so an id is never reused while the optimiser exists).
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ..autograd_engine import mark_modified
-from ..backend import namespace
-from ..errors import OptimizerError, UnsupportedError, shape_str
+import numpy as np
+
+from ..autograd_engine import is_constant, mark_modified
+from ..backend import namespace, to_numpy
+from ..errors import NoGradientError, NoGradientWarning, OptimizerError, UnsupportedError, shape_str, user_stacklevel
+from ..nn.module import NamedPair, param_grads
 
 Pair = tuple[Any, Any]
 
 
 def _pairs(params: Any, who: str) -> list[Pair]:
-    """(param, grad) pairs from a Module, a course-style model or an iterable of pairs."""
-    if hasattr(params, "parameters") and callable(params.parameters):
-        pairs = list(params.parameters())
-    elif hasattr(params, "layers"):  # the course's models: a list of layers with W/dW, b/db
-        pairs = []
-        for layer in params.layers:
-            for p, g in (("W", "dW"), ("b", "db")):
-                if getattr(layer, p, None) is not None and getattr(layer, g, None) is not None:
-                    pairs.append((getattr(layer, p), getattr(layer, g)))
-    elif hasattr(params, "shape"):
-        raise OptimizerError(
-            f"{who}: got a single array {shape_str(params)}; optimisers need (param, grad) pairs, "
-            "e.g. model.parameters() or [(W, dW), (b, db)]"
-        )
-    else:
-        pairs = list(params)
-    for i, item in enumerate(pairs):
-        if not (isinstance(item, tuple) and len(item) == 2):
-            raise OptimizerError(
-                f"{who}: parameter {i} is a {type(item).__name__}; expected (param, grad) pairs such as "
-                "model.parameters() or [(W, dW), (b, db)]"
-            )
-        p, g = item
-        if getattr(p, "shape", None) is None or getattr(g, "shape", None) != p.shape:
-            raise OptimizerError(
-                f"{who}: parameter {i} is {shape_str(p)} but its gradient is {shape_str(g)}; "
-                "each gradient array must have its parameter's shape"
-            )
-        if p.dtype.kind not in "fc":
-            raise OptimizerError(f"{who}: parameter {i} has dtype {p.dtype}; only floating parameters can be optimised")
-    return pairs
+    """(param, grad) pairs, each carrying its name, read by ``nn.param_grads`` (Modules, course models, pairs)."""
+    return [NamedPair((p, g), name) for name, p, g in param_grads(params, who)]
+
+
+def _no_gradient(grads: list[Any]) -> list[bool]:
+    """For each gradient array: is it all zeros (nothing reached its parameter)?
+
+    NumPy: the first and last entries settle almost every array in O(1); only
+    arrays whose ends are zero are scanned. Other libraries: one transfer for all.
+    """
+    if all(type(g) is np.ndarray for g in grads):
+        out = []
+        for g in grads:
+            flat = g.reshape(-1)
+            out.append(flat.size > 0 and not (flat[0] or flat[-1]) and not flat.any())
+        return out
+    xp = namespace(grads[0])
+    anys = to_numpy(xp.stack([xp.any(g) for g in grads]))
+    return [g.size > 0 and not bool(a) for g, a in zip(grads, anys)]
 
 
 class Optimizer:
@@ -64,6 +56,9 @@ class Optimizer:
     Subclasses set their hyper-parameter defaults and implement ``_step_group(group)``,
     the update of one parameter group.
     """
+
+    #: what ``step()`` does when parameters got no gradient since the last step: "warn", "error" or None
+    check_gradients: str | None = "warn"
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -114,12 +109,43 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter from its gradient array; returns ``closure()`` if given."""
         loss = closure() if closure is not None else None
+        if self.check_gradients:
+            self._check_gradients()
         for group in self.param_groups:
             self._step_group(group)
             for p, _ in group["params"]:
                 mark_modified(p)  # a tape recorded before this step can no longer backpropagate into p
         self._opt_called = True  # lets a scheduler warn when it is stepped first (as PyTorch does)
         return loss
+
+    def _check_gradients(self) -> None:
+        """Warn (or raise) naming the parameters whose gradient array is all zeros: nothing reached them.
+
+        A frozen parameter is left out of the optimiser (or marked ``new_grad.constant``)
+        and is not checked. The classic cause is plain NumPy between recorded ops
+        (``out = lin(x) * 2.0``): the gradient stops there.
+        """
+        pairs = [pair for g in self.param_groups for pair in g["params"] if not is_constant(pair[0])]
+        if not pairs:
+            return
+        missing = [pair for pair, none in zip(pairs, _no_gradient([g for _, g in pairs])) if none]
+        if not missing:
+            return
+        names = ", ".join(getattr(pair, "name", "") or shape_str(pair[0]) for pair in missing)
+        who = f"{type(self).__name__}.step()"
+        if len(missing) == len(pairs):
+            msg = f"{who}: none of the {len(pairs)} parameters got a gradient in this step"
+        else:
+            msg = f"{who}: {len(missing)} of the {len(pairs)} parameters got no gradient in this step"
+        msg += (
+            f" (all-zero gradient: {names}). If the loss should depend on them, its gradient stopped on the way: "
+            "was something computed with plain NumPy between recorded ops (x * 2.0, x.T, x + b on arrays), or "
+            "outside `with engine:`? Use new_grad's ops (new_grad.multiply, transpose, add) so every step is "
+            "recorded. A parameter you mean to freeze: leave it out of the optimiser."
+        )
+        if self.check_gradients == "error":
+            raise NoGradientError(msg)
+        warnings.warn(msg, NoGradientWarning, stacklevel=user_stacklevel())
 
     def _step_group(self, group: dict[str, Any]) -> None:
         raise UnsupportedError(
