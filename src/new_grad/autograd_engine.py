@@ -420,16 +420,8 @@ class Autograd:
         else:
             STATE.engine = None  # backward functions use new_grad ops: don't record them
         try:
-            if retain_graph:
-                for op in reversed(ops):
-                    self._backprop(op, mem.get(id(op.output)), mem, create_graph)
-            else:
-                pop, forget, take, backprop = ops.pop, known.pop, mem.pop, self._backprop
-                while ops:
-                    op = pop()
-                    k = id(op.output)
-                    forget(k, None)
-                    backprop(op, take(k, None), mem, create_graph)
+            self._loop(ops, mem, known, create_graph, retain_graph)
+            if not retain_graph:
                 self.operation_list = []
                 self._consumed = True
                 self._versions = {}
@@ -505,75 +497,97 @@ class Autograd:
             if mem.get(k) is g and k not in self._owned:
                 mem[k] = g.copy()
 
-    def _backprop(self, op: Operation, g: Any, mem: dict, create_graph: bool) -> None:
-        """Send ``g``, the gradient of ``op.output``, to the op's inputs."""
-        if g is None:  # nothing downstream produced a gradient for this op
-            return
-        ins = op.inputs
-        if op.extended:
-            grads = op.backward_operation(
-                g,
-                *ins,
-                out=None if create_graph else op.output,  # recomputed: recorded as a function of the inputs
-                needs=tuple([id(x) in mem or u is not None for x, u in zip(ins, op.gradients_to_update)]),
-            )
-        else:
-            grads = op.backward_operation(g, *ins)
-        if type(grads) is not tuple:
-            grads = self._as_tuple(op, grads)
-        if len(grads) != len(ins):
-            raise GradientError(
-                f"{op.name}: backward returned {len(grads)} gradients for {len(ins)} inputs "
-                f"({', '.join(shape_str(x) for x in ins)}); return one per input, None for constants"
-            )
-        for x, gx, upd in zip(ins, grads, op.gradients_to_update):
-            if gx is None:
-                continue
-            if upd is not None:
-                if _VERSIONS and _VERSIONS.get(id(x), 0) != self._versions.get(id(x), (x, 0))[1]:
-                    raise self._modified_parameter(op, x)
-                if getattr(gx, "shape", None) != upd.shape:
-                    gx = self._fix_grad(op, x, gx, upd.shape, upd.dtype)
-                if self.detect_anomaly:
-                    self._check_finite(op, gx, "gradient")
-                upd += gx
-                continue
-            k = id(x)
-            cur = mem.get(k, _NO_SLOT)
-            if cur is _NO_SLOT:  # numbers, constants, ints: no slot, no gradient
-                continue
-            if type(gx) is not type(x) or gx.shape != x.shape or gx.dtype is not x.dtype:
-                gx = self._fix_grad(op, x, gx, x.shape, x.dtype)
-            if self.detect_anomaly:
-                self._check_finite(op, gx, "gradient")
-            # The first gradient is stored by reference and never mutated (it may alias another
-            # input's gradient); a second one makes a new sum that this pass owns, and later ones
-            # are added into that sum in place.
-            if cur is None:
-                mem[k] = gx
-                self._borrowed[k] = gx
-            elif create_graph:
-                mem[k] = _add(cur, gx)
-            elif k in self._owned:
-                cur += gx
-                mem[k] = cur  # the same array; but a 0-d sum is a NumPy scalar, which += rebinds
+    def _loop(self, ops: list[Operation], mem: dict, known: dict, create_graph: bool, retain: bool) -> None:
+        """The reverse loop: send each op's output gradient to its inputs, last op first.
+
+        Without ``retain`` each op is popped as it is processed and its output's slot freed.
+        The first gradient a slot gets is stored by reference and never mutated (it may
+        alias another input's gradient); a second one makes a new sum that this pass owns,
+        and later ones are added into that sum in place.
+        """
+        owned, borrowed, anomaly = self._owned, self._borrowed, self.detect_anomaly
+        get, pop_op, forget, take = mem.get, ops.pop, known.pop, mem.pop
+        for n in range(len(ops) - 1, -1, -1):
+            op = ops[n]
+            if retain:
+                g = get(id(op.output))
             else:
-                mem[k] = cur + gx
-                self._owned.add(k)
+                pop_op()
+                k = id(op.output)
+                forget(k, None)
+                g = take(k, None)
+            if g is None:  # nothing downstream produced a gradient for this op
+                continue
+            ins = op.inputs
+            if op.extended:
+                grads = op.backward_operation(
+                    g,
+                    *ins,
+                    out=None if create_graph else op.output,  # recomputed: recorded as a function of the inputs
+                    needs=tuple([id(x) in mem or u is not None for x, u in zip(ins, op.gradients_to_update)]),
+                )
+            else:
+                grads = op.backward_operation(g, *ins)
+            if type(grads) is not tuple or len(grads) != len(ins):
+                grads = self._as_tuple(op, grads)
+            for x, gx, upd in zip(ins, grads, op.gradients_to_update):
+                if gx is None:
+                    continue
+                if upd is not None:
+                    self._into_bound(op, x, gx, upd)
+                    continue
+                k = id(x)
+                cur = get(k, _NO_SLOT)
+                if cur is _NO_SLOT:  # numbers, constants, ints: no slot, no gradient
+                    continue
+                if type(gx) is not type(x) or gx.shape != x.shape or gx.dtype is not x.dtype:
+                    gx = self._fix_grad(op, x, gx, x.shape, x.dtype)
+                if anomaly:
+                    self._check_finite(op, gx, "gradient")
+                if cur is None:
+                    mem[k] = borrowed[k] = gx
+                elif create_graph:
+                    mem[k] = _add(cur, gx)
+                elif k in owned:
+                    cur += gx
+                    mem[k] = cur  # the same array; but a 0-d sum is a NumPy scalar, which += rebinds
+                else:
+                    mem[k] = cur + gx
+                    owned.add(k)
+
+    def _into_bound(self, op: Operation, x: Any, gx: Any, upd: Any) -> None:
+        """Add a parameter's gradient into its bound array (the course's ``dW``), in place."""
+        if _VERSIONS and _VERSIONS.get(id(x), 0) != self._versions.get(id(x), (x, 0))[1]:
+            raise self._modified_parameter(op, x)
+        if getattr(gx, "shape", None) != upd.shape:
+            gx = self._fix_grad(op, x, gx, upd.shape, upd.dtype)
+        if self.detect_anomaly:
+            self._check_finite(op, gx, "gradient")
+        upd += gx
 
     @staticmethod
     def _as_tuple(op: Operation, grads: Any) -> tuple:
-        """A list, or a bare array for a one-input op (as the course's later handouts return), as a tuple."""
+        """Check what a backward returned: one gradient (or None) per input.
+
+        A list is accepted, and a bare array for a one-input op (as the course's later
+        handouts return). This is the one check of backward results, for every op.
+        """
+        n = len(op.inputs)
         if isinstance(grads, list):
-            return tuple(grads)
-        if len(op.inputs) == 1 and (is_array(grads) or isinstance(grads, (int, float, np.generic))):
-            return (grads,)
-        if isinstance(grads, tuple):
-            return grads
-        raise GradientError(
-            f"{op.name}: backward returned {type(grads).__name__}; it must return a tuple with one gradient "
-            f"(or None) per input, {len(op.inputs)} here (a one-input op may return the array itself)"
-        )
+            grads = tuple(grads)
+        elif n == 1 and (grads is None or is_array(grads) or isinstance(grads, (int, float, np.generic))):
+            grads = (grads,)
+        elif not isinstance(grads, tuple):
+            raise GradientError(
+                f"{op.name}: backward returned {type(grads).__name__}; it must return a tuple with one gradient "
+                f"(or None) per input, {n} here (a one-input op may return the array itself)"
+            )
+        if len(grads) != n:
+            raise GradientError(
+                f"{op.name}: backward returned {len(grads)} gradients for {n} inputs "
+                f"({', '.join(shape_str(x) for x in op.inputs)}); return one per input, None for constants"
+            )
+        return grads
 
     def _fix_grad(self, op: Operation, x: Any, gx: Any, shape: tuple, dtype: Any) -> Any:
         """Slow path: make a scalar or wrong-dtype gradient an array, or explain a wrong shape."""

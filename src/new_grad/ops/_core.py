@@ -179,17 +179,27 @@ def register(name: str, backward: Callable[..., Any] | None, public: Callable[..
 # -- broadcasting, undone once for every op --------------------------------------------------------
 
 
+_NOT_ARRAYS = frozenset({int, float, bool, complex, str, type(None), tuple, list, slice})
+
+
 def unbroadcast(grad: Any, like: Any) -> Any:
     """Reduce ``grad`` to the shape of ``like`` by summing the axes broadcasting added.
 
     ``like`` that is not an array (a Python number, an axis) gets ``None``: no gradient.
     """
-    if type(like) is not np.ndarray and not is_array(like):
+    t = type(like)
+    if t is not np.ndarray and (t in _NOT_ARRAYS or not is_array(like)):
         return None
     shape = like.shape
     if grad.shape == shape:
         return grad
     return unbroadcast_to(grad, shape)
+
+
+def wants(x: Any) -> bool:
+    """Can ``x`` receive a gradient at all? (Skip computing one for Python numbers, flags, axes.)"""
+    t = type(x)
+    return t is np.ndarray or (t not in _NOT_ARRAYS and is_array(x))
 
 
 def unbroadcast_to(grad: Any, shape: tuple[int, ...]) -> Any:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..errors import NewGradError
-from ._core import _wrap_error, nondifferentiable, primitive, reject_complex_input, unbroadcast
+from ._core import _wrap_error, nondifferentiable, primitive, reject_complex_input, unbroadcast, wants
 
 # -- arithmetic ------------------------------------------------------------------------------
 
@@ -30,7 +30,7 @@ def add(a: Any, b: Any) -> Any:
 
 
 def sub_backward(grad_output: Any, a: Any, b: Any) -> tuple:
-    return unbroadcast(grad_output, a), unbroadcast(negative(grad_output), b)
+    return unbroadcast(grad_output, a), unbroadcast(negative(grad_output), b) if wants(b) else None
 
 
 @primitive(sub_backward, name="subtract", formula="∂(a−b)/∂a = 1, ∂(a−b)/∂b = −1")
@@ -39,7 +39,10 @@ def subtract(a: Any, b: Any) -> Any:
 
 
 def mul_backward(grad_output: Any, a: Any, b: Any) -> tuple:
-    return unbroadcast(multiply(grad_output, b), a), unbroadcast(multiply(grad_output, a), b)
+    return (
+        unbroadcast(multiply(grad_output, b), a) if wants(a) else None,
+        unbroadcast(multiply(grad_output, a), b) if wants(b) else None,
+    )
 
 
 @primitive(mul_backward, formula="∂(ab)/∂a = b, ∂(ab)/∂b = a")
@@ -49,7 +52,7 @@ def multiply(a: Any, b: Any) -> Any:
 
 def div_backward(grad_output: Any, a: Any, b: Any) -> tuple:
     ga = divide(grad_output, b)
-    return unbroadcast(ga, a), unbroadcast(negative(multiply(ga, divide(a, b))), b)
+    return unbroadcast(ga, a), unbroadcast(negative(multiply(ga, divide(a, b))), b) if wants(b) else None
 
 
 @primitive(div_backward, formula="∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²")
