@@ -305,12 +305,10 @@ class Autograd:
                 continue
             if x is output:  # an op must return a new object, or input and output share a slot
                 output = output.view()
-            if x.dtype.kind not in "fc":
-                continue
             k = id(x)
-            if k in mem:
+            if k in mem:  # already slotted: a float array that needs its gradient
                 need = True
-            elif k in _CONSTANTS:
+            elif k in _CONSTANTS or x.dtype.kind not in "fc":
                 continue
             else:
                 if k not in known and x.base is not None and id(x.base) in known:
