@@ -59,6 +59,20 @@ def _public_name(info: OpInfo) -> str:
     return info.name if info.name.startswith("linalg.") else f"new_grad.{info.name}"
 
 
+def _renamed() -> str:
+    """The ops whose backward is ``NAME_op_backward``: the plain name holds the course's narrower function."""
+    names = sorted(
+        i.name for i in REGISTRY.values() if i.backward is not None and i.backward.__name__ == f"{i.name}_op_backward"
+    )
+    if not names:
+        return ""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return (
+        f" (`NAME_op_backward` for {listed}: there `NAME_backward` is the 11-785 course's function, "
+        "see [course.md](course.md))"
+    )
+
+
 def render() -> str:
     """docs/ops.md as a string."""
     families: dict[str, list[OpInfo]] = {}
@@ -74,7 +88,7 @@ def render() -> str:
         f"{len(REGISTRY)} ops: {n_diff} differentiable, {len(REGISTRY) - n_diff} never recorded "
         "(comparisons, indices). Each is `new_grad.NAME` under NumPy's name and signature "
         "(`new_grad.linalg.NAME` for the `linalg.` ones); its backward is `NAME_backward` in "
-        "`new_grad.nn.functional`. *G* is the gradient of the output; broadcasting is undone by summing "
+        "`new_grad.nn.functional`" + _renamed() + ". *G* is the gradient of the output; broadcasting is undone by summing "
         "the gradient over the broadcast axes. See [ops-guide.md](ops-guide.md) for custom ops and "
         "transforms.",
         "",

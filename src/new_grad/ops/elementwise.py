@@ -134,12 +134,12 @@ def log(x: Any) -> Any:
 # -- activations -------------------------------------------------------------------------------
 
 
-def tanh_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def tanh_op_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
     t = tanh(x) if out is None else out
     return (multiply(grad_output, subtract(1, multiply(t, t))),)
 
 
-@primitive(tanh_backward, formula="∂tanh x/∂x = 1 − tanh²x")
+@primitive(tanh_op_backward, formula="∂tanh x/∂x = 1 − tanh²x")
 def tanh(x: Any) -> Any:
     return namespace(x).tanh(x)
 

@@ -68,9 +68,38 @@ def _operand_needs(needs: Any, *xs: Any) -> tuple:
 # -- matmul and outer ------------------------------------------------------------------------------------
 
 
+def _matmul_shape(sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape of ``a @ b``, or ``None`` when the operands don't chain."""
+    if not sa or not sb:
+        return None
+    a2 = (1, *sa) if len(sa) == 1 else sa
+    b2 = (*sb, 1) if len(sb) == 1 else sb
+    if a2[-1] != b2[-2]:
+        return None
+    try:
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        return None
+    return batch + ((a2[-2],) if len(sa) > 1 else ()) + ((b2[-1],) if len(sb) > 1 else ())
+
+
 def matmul_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
-    """∂(a@b)/∂a = g @ bᵀ and ∂(a@b)/∂b = aᵀ @ g, with 1-d operands and batch broadcasting."""
+    """∂(a@b)/∂a = g @ bᵀ and ∂(a@b)/∂b = aᵀ @ g, with 1-d operands and batch broadcasting.
+
+    Called with arrays that don't chain (the course's tests do), it returns the plain
+    formula ``(g @ b.T, a.T @ g)`` as the course does, rather than raising.
+    """
     g = grad_output
+    sa, sb, sg = np.shape(a), np.shape(b), np.shape(g)
+    chains = len(sa) == 2 == len(sb) and sa[1] == sb[0] and sg == (sa[0], sb[1])  # the common case, quickly
+    if not chains and sg != _matmul_shape(sa, sb):
+        try:
+            return g @ b.T, a.T @ g
+        except ValueError as err:
+            raise ShapeError(
+                f"matmul_backward: gradient {shape_str(g)} does not match a @ b for a {shape_str(a)}, "
+                f"b {shape_str(b)}, and g @ b.T, a.T @ g fails too ({err}); pass the gradient of a @ b"
+            ) from None
     if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a scalar
         return (multiply(g, b) if needs[0] else None), (multiply(g, a) if needs[1] else None)
     a2 = expand_dims(a, 0) if a.ndim == 1 else a  # (n,) acts as (1, n)

@@ -569,7 +569,7 @@ def _ctc_reduce(nll: Any, tg_len: Any, reduction: str, batched: bool, dtype: Any
     return xp.asarray(xp.mean(nll / xp.maximum(tg_len, 1)), dtype=dtype)
 
 
-def ctc_loss_backward(
+def ctc_loss_op_backward(
     grad_output: Any,
     log_probs: Any,
     targets: Any,
@@ -618,7 +618,7 @@ def ctc_loss_backward(
     return gx, None, None, None, None, None, None
 
 
-@primitive(ctc_loss_backward, formula="−log Σ_paths Π y: α/β recursions in log space; ∂/∂log y = −posterior")
+@primitive(ctc_loss_op_backward, formula="−log Σ_paths Π y: α/β recursions in log space; ∂/∂log y = −posterior")
 def ctc_loss(
     log_probs: Any,
     targets: Any,

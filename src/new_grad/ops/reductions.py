@@ -41,11 +41,11 @@ def keep_reduced(y: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     return expand_dims(y, normalize_axes(axis, x.ndim))
 
 
-def sum_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
+def sum_op_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
     return expand_reduced(grad_output, x, axis, keepdims), None, None
 
 
-@primitive(sum_backward, formula="∂Σx/∂xᵢ = 1")
+@primitive(sum_op_backward, formula="∂Σx/∂xᵢ = 1")
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
     return namespace(x).sum(x, axis=axis, keepdims=keepdims)
 
@@ -66,7 +66,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return namespace(x).mean(x, axis=axis, keepdims=keepdims)
 
 
-def max_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
+def max_op_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
     # the gradient goes to the maxima; ties share it equally (PyTorch's amax rule)
     xp = namespace(x)
     top = xp.max(x, axis=axis, keepdims=True)
@@ -75,7 +75,7 @@ def max_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = Fa
     return multiply(expand_reduced(grad_output, x, axis, keepdims), share), None, None
 
 
-@primitive(max_backward, formula="∂max(x)/∂xᵢ = [xᵢ = max] / #ties")
+@primitive(max_op_backward, formula="∂max(x)/∂xᵢ = [xᵢ = max] / #ties")
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
     return namespace(x).max(x, axis=axis, keepdims=keepdims)
 

@@ -21,7 +21,7 @@ def reshape(x: Any, shape: Any) -> Any:
     return namespace(x).reshape(x, shape)
 
 
-def transpose_backward(grad_output: Any, x: Any, axes: Any = None) -> tuple:
+def transpose_op_backward(grad_output: Any, x: Any, axes: Any = None) -> tuple:
     if axes is None:
         return transpose(grad_output), None
     inverse = [0] * len(axes)
@@ -30,7 +30,7 @@ def transpose_backward(grad_output: Any, x: Any, axes: Any = None) -> tuple:
     return transpose(grad_output, tuple(inverse)), None
 
 
-@primitive(transpose_backward, formula="transpose the gradient by the inverse permutation")
+@primitive(transpose_op_backward, formula="transpose the gradient by the inverse permutation")
 def transpose(x: Any, axes: Any = None) -> Any:
     return namespace(x).transpose(x, axes)
 
@@ -44,11 +44,11 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
     return namespace(x).swapaxes(x, axis1, axis2)
 
 
-def expand_dims_backward(grad_output: Any, x: Any, axis: Any) -> tuple:
+def expand_dims_op_backward(grad_output: Any, x: Any, axis: Any) -> tuple:
     return reshape(grad_output, x.shape), None
 
 
-@primitive(expand_dims_backward, formula="drop the inserted axes of the gradient")
+@primitive(expand_dims_op_backward, formula="drop the inserted axes of the gradient")
 def expand_dims(x: Any, axis: Any) -> Any:
     return namespace(x).expand_dims(x, axis)
 
@@ -62,11 +62,11 @@ def broadcast_to(x: Any, shape: Any) -> Any:
     return namespace(x).broadcast_to(x, shape)
 
 
-def identity_backward(grad_output: Any, x: Any) -> tuple:
+def identity_op_backward(grad_output: Any, x: Any) -> tuple:
     return (grad_output,)
 
 
-@primitive(identity_backward, formula="∂x/∂x = 1")
+@primitive(identity_op_backward, formula="∂x/∂x = 1")
 def identity(x: Any) -> Any:
     """A new view of ``x`` (a recorded op must never return its input object)."""
     return x.view()
@@ -106,11 +106,11 @@ def ravel(a: Any) -> Any:
     return namespace(a).reshape(a, (-1,))
 
 
-def squeeze_backward(grad_output: Any, a: Any, axis: Any = None) -> tuple:
+def squeeze_op_backward(grad_output: Any, a: Any, axis: Any = None) -> tuple:
     return reshape(grad_output, a.shape), None
 
 
-@primitive(squeeze_backward, formula="reshape the gradient back (re-insert the size-1 axes)")
+@primitive(squeeze_op_backward, formula="reshape the gradient back (re-insert the size-1 axes)")
 def squeeze(a: Any, axis: Any = None) -> Any:
     return namespace(a).squeeze(a, axis=axis)
 
