@@ -9,7 +9,8 @@ import numpy as np
 
 from ..autograd_engine import Autograd
 from ..backend import get_default_dtype
-from ..ops import linear
+from ..errors import ShapeError, shape_str
+from ..ops import linear, reshape
 from .module import Module
 
 
@@ -50,8 +51,35 @@ class Linear(Module):
     def bias(self) -> Any:
         return self.b
 
+    def init_weights(self, W: Any, b: Any) -> None:
+        """Use ``W`` (out, in) and ``b`` as the parameters (the course's method); their gradients start at zero.
+
+        ``b`` may be (out,) or, as some course handouts shape it, (out, 1) or (1, out):
+        ``db`` then has that shape too.
+        """
+        W, b = np.asarray(W), np.asarray(b) if b is not None else None
+        if W.ndim != 2 or (b is not None and b.size != W.shape[0]):
+            raise ShapeError(
+                f"Linear.init_weights: W {shape_str(W)} must be (out_features, in_features) and b "
+                f"{shape_str(b)} must hold out_features={W.shape[0] if W.ndim == 2 else '?'} values"
+            )
+        self.out_features, self.in_features = W.shape
+        if "W" not in self._parameters:
+            self.register_parameter("W", W)
+        else:
+            self.W = W
+        if b is not None and "b" not in self._parameters:
+            self.register_parameter("b", b)
+        else:
+            self.b = b
+        self.zero_grad()
+
     def forward(self, x: Any) -> Any:
-        return linear(x, self.W, self.b)
+        """``x`` is (batch..., in_features), or one unbatched sample (in_features,)."""
+        b = self.b
+        if b is not None and b.ndim != 1:  # a course-shaped (out, 1) bias: a recorded reshape routes db back
+            b = reshape(b, (b.size,))
+        return linear(x, self.W, b)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.b is not None}"
