@@ -218,3 +218,18 @@ def test_course_mlp_training_loop_matches_torch():
 def test_package_exposes_the_course_engine_names():
     assert ng.Autograd is Autograd
     assert ng.nn.functional.tanh_backward is F.tanh_backward
+
+
+def test_the_course_page_examples_run():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "course.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    assert blocks
+    ns: dict = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), ns)  # noqa: S102 - our own documentation
+    np.testing.assert_allclose(ns["dx"], np.ones((4, 3)) @ ns["W"])
+    np.testing.assert_allclose(ns["dW"], np.ones((3, 4)) @ ns["x"])
+    np.testing.assert_allclose(ns["db"], np.full(3, 4.0))
