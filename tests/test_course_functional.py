@@ -266,3 +266,42 @@ def test_course_functions_drive_the_engine_through_the_raw_door():
     tx = torch.tensor(x, requires_grad=True)
     torch.relu(torch.sigmoid(tx) - 0.5).sum().backward()
     course_close(eng.memory_buffer.get_param(x), tx.grad)
+
+
+# -- generated shapes: exact wherever the shapes chain, the course formula elsewhere ---------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def matmul_shapes(draw):
+    n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+    batch = draw(st.lists(st.integers(1, 3), max_size=2))
+    a_batch = [draw(st.sampled_from([b, 1])) for b in batch]
+    b_batch = [draw(st.sampled_from([b, 1])) for b in batch][draw(st.integers(0, len(batch))) :]
+    sa = (k,) if draw(st.booleans()) and not batch else (*a_batch, n, k)
+    sb = (k,) if draw(st.booleans()) and not batch else (*b_batch, k, m)
+    return sa, sb
+
+
+@settings(max_examples=40, deadline=None)
+@given(matmul_shapes(), st.integers(0, 2**16))
+def test_matmul_backward_exact_on_generated_shapes(shapes, seed):
+    sa, sb = shapes
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    g, _, (ga, gb) = torch_grads(torch.matmul, a, b, seed=seed)
+    da, db = F.matmul_backward(np.asarray(g), a, b)
+    course_close(np.asarray(da), ga)
+    course_close(np.asarray(db), gb)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=1, max_size=4), st.data())
+def test_unbroadcast_on_generated_shapes(big, data):
+    small = [data.draw(st.sampled_from([n, 1])) for n in big][data.draw(st.integers(0, len(big))) :]
+    rng = np.random.default_rng(len(big))
+    a, b = rng.standard_normal(small), rng.standard_normal(big)
+    g, _, (ga, _gb) = torch_grads(torch.add, a, b)
+    course_close(np.asarray(F.unbroadcast(g, a.shape)), ga)
