@@ -129,3 +129,7 @@ def user_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+class DistributedError(NewGradError, RuntimeError):
+    """Processes of a distributed run disagree (model layout, steps taken) or one of them stopped responding."""

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["cpu", "gpu"], help="where to compute (gpu needs CuPy) (default cpu)")
     t.add_argument("--threads", type=_positive_int, default=1, metavar="N",
                    help="BLAS threads (default 1: small models run fastest on one, and a busy machine slows more down)")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: run as `mpiexec -n N new-grad train --distributed` (--batch-size stays "
+                   "the global batch; process 0 prints and writes; needs the mpi extra)")
     t.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
     t.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -208,10 +211,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not isinstance(saved.get("config"), dict):
             raise NewGradError(f"--resume: {args.resume} holds no run configuration")
     cfg = resolve_config(options, saved["config"] if saved else None)
-    out = _out_dir(args.out, args.resume)
+    make = Trainer
+    if args.distributed:
+        from .distributed import DistributedTrainer, shared_out_dir
+
+        make, out = DistributedTrainer, shared_out_dir(lambda: _out_dir(args.out, args.resume))
+    else:
+        out = _out_dir(args.out, args.resume)
     try:
-        trainer = Trainer(cfg, out, quiet=args.quiet, resume=saved, stop_after_steps=args.stop_after_steps,
-                          plots=not args.no_plots)
+        trainer = make(cfg, out, quiet=args.quiet, resume=saved, stop_after_steps=args.stop_after_steps,
+                       plots=not args.no_plots)
         with blas_threads(args.threads):
             trainer.run()
     except Interrupted:

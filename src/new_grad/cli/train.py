@@ -313,36 +313,28 @@ class Trainer:
     # -- one epoch --------------------------------------------------------------------------------
     def _train_epoch(self, stop: StopRequest, steps_done: list[int]) -> bool:
         """Train over the rest of the current epoch; False when stopped on request."""
-        cfg, model, opt, engine = self.cfg, self.model, self.optimizer, self.engine
+        cfg = self.cfg
         batches = self.loader.batch_indices()
         bar = self._bar(sum(len(b) for b in batches), sum(len(b) for b in batches[: self.step]))
         tic = time.perf_counter()
         try:
             for i in range(self.step, len(batches)):
-                x, y = self.loader.fetch(batches[i])
-                xd, yd = self.device.put(x), self.device.put(y)
-                engine.zero_grad()
-                opt.zero_grad()
-                with engine:
-                    logits = model(xd)
-                    loss = self.loss_fn(logits, yd)
-                engine.backward(1)
-                opt.step()
+                loss_sum, wrong, seen = self._train_step(batches[i], stop)
                 if self.scheduler is not None and self.sched_when == "batch":
                     self.scheduler.step()
-                value = float(to_numpy(loss))
+                value = loss_sum / seen
                 if not math.isfinite(value):
                     raise UserError(
                         f"epoch {self.epoch + 1}, batch {i + 1}: the loss is {value}; training diverged — "
                         f"lower --lr (now {cfg['lr']})"
                     )
-                self.acc["loss_sum"] += value * len(y)
-                self.acc["wrong"] += int((to_numpy(logits).argmax(axis=1) != y).sum())
-                self.acc["seen"] += len(y)
+                self.acc["loss_sum"] += loss_sum
+                self.acc["wrong"] += wrong
+                self.acc["seen"] += seen
                 self.step = i + 1
                 steps_done[0] += 1
                 if bar is not None:
-                    bar.update(len(y))
+                    bar.update(seen)
                     bar.set_postfix_str(f"loss {self.acc['loss_sum'] / self.acc['seen']:.4f}", refresh=False)
                 if self.stop_after_steps is not None and steps_done[0] >= self.stop_after_steps:
                     stop.requested = True
@@ -353,6 +345,23 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return True
+
+    def _train_step(self, indices: np.ndarray, stop: StopRequest) -> tuple[float, int, int]:
+        """One optimiser step on the batch at ``indices``: its summed loss, wrong predictions and size.
+
+        (The distributed trainer overrides this: each process takes a slice, the sums are global.)
+        """
+        model, opt, engine = self.model, self.optimizer, self.engine
+        x, y = self.loader.fetch(indices)
+        xd, yd = self.device.put(x), self.device.put(y)
+        engine.zero_grad()
+        opt.zero_grad()
+        with engine:
+            logits = model(xd)
+            loss = self.loss_fn(logits, yd)
+        engine.backward(1)
+        opt.step()
+        return float(to_numpy(loss)) * len(y), int((to_numpy(logits).argmax(axis=1) != y).sum()), len(y)
 
     def _bar(self, total: int, initial: int) -> Any:
         if self.quiet:
