@@ -94,7 +94,7 @@ def test_wrong_number_of_gradients_names_the_op():
     engine = ng.Autograd()
     with engine:
         bad(np.ones(2), np.ones(2))
-    with pytest.raises(GradientError, match=r"custom op bad_add: backward returned 1 gradients for 2 inputs"):
+    with pytest.raises(GradientError, match=r"bad_add: backward returned 1 gradients for 2 inputs"):
         engine.backward(1)
 
 
@@ -103,7 +103,7 @@ def test_wrong_shape_names_the_op_and_input():
     engine = ng.Autograd()
     with engine:
         bad(np.ones((2, 3)), np.ones(3))
-    with pytest.raises(GradientError, match=r"custom op bad_bcast.*shape \(2, 3\) for input 1 of shape \(3,\)"):
+    with pytest.raises(GradientError, match=r"bad_bcast.*shape \(2, 3\) for input 1 of shape \(3,\)"):
         engine.backward(1)
 
 
@@ -112,7 +112,7 @@ def test_not_a_tuple_names_the_op():
     engine = ng.Autograd()
     with engine:
         bad(np.ones(2), np.ones(2))
-    with pytest.raises(GradientError, match="custom op bad_mul: backward returned ndarray"):
+    with pytest.raises(GradientError, match="bad_mul: backward returned ndarray"):
         engine.backward(1)
 
 

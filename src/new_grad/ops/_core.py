@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd_engine import STATE, is_constant
+from ..autograd_engine import STATE, is_constant, no_grad
 from ..backend import is_array
 from ..errors import DtypeError, IndexingError, NewGradError, ShapeError, shape_str
 
@@ -49,9 +49,16 @@ class OpInfo:
     formula: str = ""
     differentiable: bool = True
     extras: dict[str, Any] = field(default_factory=dict)
+    user: bool = False  # defined with new_grad.custom_op / defvjp, not one of the library's own
 
 
+#: every op, the library's own and the user's (``OpInfo.user``), by name
 REGISTRY: dict[str, OpInfo] = {}
+
+
+def builtin_ops() -> dict[str, OpInfo]:
+    """The library's own ops (what the tests walk and docs/ops.md lists)."""
+    return {k: v for k, v in REGISTRY.items() if not v.user}
 
 
 def _family(module: str) -> str:
@@ -67,9 +74,34 @@ def _wrap_error(name: str, args: tuple, kwargs: dict, err: Exception) -> Excepti
     return cls(f"{what}: {err}")
 
 
-def _accepts_out_and_needs(fn: Callable[..., Any]) -> bool:
-    params = inspect.signature(fn).parameters
-    return "out" in params and "needs" in params
+def _extended(backward: Callable[..., Any]) -> tuple[Callable[..., Any], bool]:
+    """Does ``backward`` take the keyword-only ``out=`` and ``needs=``? (A user's may take just one.)"""
+    params = inspect.signature(backward).parameters
+    has = [k for k in ("out", "needs") if k in params]
+    if len(has) != 1:
+        return backward, len(has) == 2
+
+    def both(g: Any, *inputs: Any, out: Any = None, needs: Any = None) -> Any:
+        return backward(g, *inputs, **({"out": out} if has == ["out"] else {"needs": needs}))
+
+    functools.update_wrapper(both, backward)
+    return both, True
+
+
+def _user_forward(opname: str, forward: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's forward runs without recording (its inner new_grad ops never reach the tape) and must
+    return one array."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with no_grad():
+            out = forward(*args, **kwargs)
+        if isinstance(out, np.generic):
+            return np.asarray(out)  # NumPy scalars become 0-d arrays
+        if not is_array(out) and STATE.engine is not None:
+            raise NewGradError(f"custom op {opname}: the forward returned {type(out).__name__}; it must return one array")
+        return out
+
+    return run
 
 
 def primitive(
@@ -77,6 +109,7 @@ def primitive(
     *,
     name: str | None = None,
     formula: str = "",
+    user: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: make ``forward`` a recorded op whose gradient rule is ``backward``.
 
@@ -84,17 +117,23 @@ def primitive(
     parameters are passed positionally (defaults filled in) as the op's inputs, so
     ``backward(grad_output, *inputs)`` sees exactly what the forward saw and returns
     one gradient per parameter (``None`` for axes, flags, numbers, constants).
+    The engine checks what it returns, for every op alike. ``user=True`` is what
+    :func:`new_grad.custom_op` uses: the forward then runs without recording.
     """
 
     def deco(forward: Callable[..., Any]) -> Callable[..., Any]:
-        opname = name or forward.__name__
+        opname = name or getattr(forward, "__name__", "custom_op")
         params = list(inspect.signature(forward).parameters.values())
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
-            raise TypeError(f"primitive {opname}: use record() directly for variadic forwards")
+            raise TypeError(
+                f"op {opname}: the forward must have a fixed parameter list (no *args/**kwargs); the backward "
+                "gets one argument per parameter (the library's variadic ops use record() directly)"
+            )
         defaults = tuple(_REQUIRED if p.default is p.empty else p.default for p in params)
         index = {p.name: i for i, p in enumerate(params)}
         nparams = len(params)
-        extended = _accepts_out_and_needs(backward)
+        backward_, extended = _extended(backward)
+        run = _user_forward(opname, forward) if user else forward
 
         def bind(args: tuple, kwargs: dict) -> tuple:
             full = list(args) + list(defaults[len(args) :])
@@ -105,7 +144,7 @@ def primitive(
         @functools.wraps(forward)
         def op(*args: Any, **kwargs: Any) -> Any:
             try:
-                out = forward(*args, **kwargs)
+                out = run(*args, **kwargs)
             except NewGradError:
                 raise
             except (ValueError, IndexError) as err:
@@ -115,13 +154,15 @@ def primitive(
                 return out
             if kwargs or len(args) != nparams:
                 args = bind(args, kwargs)
-            res = eng.record(opname, backward, args, out, extended)
+            res = eng.record(opname, backward_, args, out, extended)
             if type(res) is np.ndarray and res.dtype.kind == "c":
                 _reject_complex(eng, opname, res)
             return res
 
         op.backward = backward  # type: ignore[attr-defined]
-        REGISTRY[opname] = OpInfo(opname, forward, backward, op, _family(forward.__module__), formula)
+        op.formula = formula  # type: ignore[attr-defined]
+        fam = "custom" if user else _family(forward.__module__)
+        REGISTRY[opname] = OpInfo(opname, forward, backward, op, fam, formula, user=user)
         return op
 
     return deco
