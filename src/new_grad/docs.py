@@ -63,7 +63,7 @@ def _public_name(info: OpInfo) -> str:
 def _renamed() -> str:
     """The ops whose backward is ``NAME_op_backward``: the plain name holds the course's narrower function."""
     names = sorted(
-        i.name for i in REGISTRY.values() if i.backward is not None and i.backward.__name__ == f"{i.name}_op_backward"
+        i.name for i in builtin_ops().values() if i.backward is not None and i.backward.__name__ == f"{i.name}_op_backward"
     )
     if not names:
         return ""

@@ -47,23 +47,12 @@ _UFUNCS: dict[str, Callable[..., Any]] = {
     "tanh": np.tanh,
 }
 
-# Backward rules spelled as the plain NumPy expressions the op's own backward evaluates when no
-# broadcasting is involved (its new_grad ops reduce to exactly these calls; tests/test_replay.py
-# checks each one bitwise against the eager backward). ``g`` is the output's gradient, ``o`` the
-# output, ``i0``, ``i1`` the inputs. Ops not listed here call their backward function.
-_RULES: dict[str, tuple[str | None, ...]] = {
-    "add": ("g", "g"),
-    "subtract": ("g", "-g"),
-    "multiply": ("g * i1", "g * i0"),
-    "negative": ("-g",),
-    "exp": ("g * o",),
-    "log": ("g / i0",),
-    "tanh": ("g * (1 - o * o)",),
-    "sigmoid": ("g * (o * (1 - o))",),
-    "relu": ("g * (i0 > 0)",),
-    # linear_backward on a 2-d batch, where its reshapes to 2-d keep the very same views
-    "linear": ("g @ i1", "g.T @ i0", "g.sum(axis=0)"),
-}
+
+
+def _registry() -> dict:
+    from .ops._core import REGISTRY
+
+    return REGISTRY
 
 
 def compile(step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0) -> CompiledStep:  # noqa: A001
@@ -441,11 +430,13 @@ def _partial_join(join: Callable[..., Any], axis: int) -> Callable[..., Any]:
 
 
 def _rule(op: Operation, n: int, targets: list, ref: Callable[[Any], str], state: dict, cond: bool) -> list[str]:
-    """The backward of op #n as lines: one expression per input from ``_RULES``, or a call of its backward."""
+    """The backward of op #n as lines: its op's replay rule (one NumPy expression per input), or a call of
+    its backward."""
     ins = op.inputs
     refs = [ref(x) for x in ins]
     out_shape = getattr(op.output, "shape", None)
-    rule = _RULES.get(op.name)
+    info = _registry().get(op.name)
+    rule = info.extras.get("replay") if info is not None else None
     same = all(
         type(x) is type(op.output) and x.dtype == op.output.dtype
         and (x.shape == out_shape or (op.name == "linear" and op.output.ndim == 2))

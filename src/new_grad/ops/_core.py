@@ -110,6 +110,7 @@ def primitive(
     name: str | None = None,
     formula: str = "",
     user: bool = False,
+    replay: tuple[str | None, ...] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: make ``forward`` a recorded op whose gradient rule is ``backward``.
 
@@ -119,6 +120,11 @@ def primitive(
     one gradient per parameter (``None`` for axes, flags, numbers, constants).
     The engine checks what it returns, for every op alike. ``user=True`` is what
     :func:`new_grad.custom_op` uses: the forward then runs without recording.
+
+    ``replay`` spells the backward as plain NumPy expressions, one per input, that
+    :func:`new_grad.compile` inlines when nothing is broadcast: ``g`` is the output's
+    gradient, ``o`` the output, ``i0``, ``i1``, ... the inputs. They must be exactly the
+    NumPy calls the backward makes (tests/test_replay.py checks each bitwise).
     """
 
     def deco(forward: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,7 +168,10 @@ def primitive(
         op.backward = backward  # type: ignore[attr-defined]
         op.formula = formula  # type: ignore[attr-defined]
         fam = "custom" if user else _family(forward.__module__)
-        REGISTRY[opname] = OpInfo(opname, forward, backward, op, fam, formula, user=user)
+        info = OpInfo(opname, forward, backward, op, fam, formula, user=user)
+        if replay is not None:
+            info.extras["replay"] = replay
+        REGISTRY[opname] = info
         return op
 
     return deco

@@ -24,7 +24,7 @@ def add_backward(grad_output: Any, a: Any, b: Any) -> tuple:
     return unbroadcast(grad_output, a), unbroadcast(grad_output, b)
 
 
-@primitive(add_backward, formula="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1")
+@primitive(add_backward, formula="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1", replay=("g", "g"))
 def add(a: Any, b: Any) -> Any:
     return a + b
 
@@ -33,7 +33,7 @@ def sub_backward(grad_output: Any, a: Any, b: Any) -> tuple:
     return unbroadcast(grad_output, a), unbroadcast(negative(grad_output), b) if wants(b) else None
 
 
-@primitive(sub_backward, name="subtract", formula="∂(a−b)/∂a = 1, ∂(a−b)/∂b = −1")
+@primitive(sub_backward, name="subtract", formula="∂(a−b)/∂a = 1, ∂(a−b)/∂b = −1", replay=("g", "-g"))
 def subtract(a: Any, b: Any) -> Any:
     return a - b
 
@@ -45,7 +45,7 @@ def mul_backward(grad_output: Any, a: Any, b: Any) -> tuple:
     )
 
 
-@primitive(mul_backward, formula="∂(ab)/∂a = b, ∂(ab)/∂b = a")
+@primitive(mul_backward, formula="∂(ab)/∂a = b, ∂(ab)/∂b = a", replay=("g * i1", "g * i0"))
 def multiply(a: Any, b: Any) -> Any:
     return a * b
 
@@ -67,7 +67,7 @@ def negative_backward(grad_output: Any, a: Any) -> tuple:
     return (negative(grad_output),)
 
 
-@primitive(negative_backward, formula="∂(−a)/∂a = −1")
+@primitive(negative_backward, formula="∂(−a)/∂a = −1", replay=("-g",))
 def negative(a: Any) -> Any:
     return -a
 
@@ -117,7 +117,7 @@ def exp_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None
     return (multiply(grad_output, exp(x) if out is None else out),)
 
 
-@primitive(exp_backward, formula="∂eˣ/∂x = eˣ")
+@primitive(exp_backward, formula="∂eˣ/∂x = eˣ", replay=("g * o",))
 def exp(x: Any) -> Any:
     return namespace(x).exp(x)
 
@@ -126,7 +126,7 @@ def log_backward(grad_output: Any, x: Any) -> tuple:
     return (divide(grad_output, x),)
 
 
-@primitive(log_backward, formula="∂log x/∂x = 1/x")
+@primitive(log_backward, formula="∂log x/∂x = 1/x", replay=("g / i0",))
 def log(x: Any) -> Any:
     return namespace(x).log(x)
 
@@ -139,7 +139,7 @@ def tanh_op_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = 
     return (multiply(grad_output, subtract(1, multiply(t, t))),)
 
 
-@primitive(tanh_op_backward, formula="∂tanh x/∂x = 1 − tanh²x")
+@primitive(tanh_op_backward, formula="∂tanh x/∂x = 1 − tanh²x", replay=("g * (1 - o * o)",))
 def tanh(x: Any) -> Any:
     return namespace(x).tanh(x)
 
@@ -157,7 +157,7 @@ def _logistic(x: Any) -> Any:
         return 1 / (1 + namespace(x).exp(-x))
 
 
-@primitive(sigmoid_backward, formula="∂σ(x)/∂x = σ(x)(1 − σ(x))")
+@primitive(sigmoid_backward, formula="∂σ(x)/∂x = σ(x)(1 − σ(x))", replay=("g * (o * (1 - o))",))
 def sigmoid(x: Any) -> Any:
     return _logistic(x)
 
@@ -166,7 +166,7 @@ def relu_backward(grad_output: Any, x: Any) -> tuple:
     return (multiply(grad_output, x > 0),)
 
 
-@primitive(relu_backward, formula="∂relu(x)/∂x = [x > 0]")
+@primitive(relu_backward, formula="∂relu(x)/∂x = [x > 0]", replay=("g * (i0 > 0)",))
 def relu(x: Any) -> Any:
     return namespace(x).maximum(x, 0)
 

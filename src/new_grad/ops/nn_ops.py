@@ -28,7 +28,12 @@ def linear_backward(grad_output: Any, x: Any, W: Any, b: Any = None, *, out: Any
     return gx, gW, gb
 
 
-@primitive(linear_backward, formula="y = xWᵀ + b: ∂x = GW, ∂W = Gᵀx, ∂b = ΣG")
+# replay: on a 2-d batch, where linear_backward's reshapes to 2-d keep the very same views
+@primitive(
+    linear_backward,
+    formula="y = xWᵀ + b: ∂x = GW, ∂W = Gᵀx, ∂b = ΣG",
+    replay=("g @ i1", "g.T @ i0", "g.sum(axis=0)"),
+)
 def linear(x: Any, W: Any, b: Any = None) -> Any:
     """PyTorch's ``F.linear``: ``x @ W.T + b`` with ``W`` of shape (out, in)."""
     if x.shape[-1] != W.shape[-1]:
