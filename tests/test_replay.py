@@ -287,3 +287,36 @@ def test_cnn_training_with_replay_is_bitwise_eager():
         runs.append((losses, conv.weight.copy(), fc.W.copy()))
     assert runs[0][0] == runs[1][0]
     assert np.array_equal(runs[0][1], runs[1][1]) and np.array_equal(runs[0][2], runs[1][2])
+
+
+def test_aux_values_come_back_with_the_loss_bitwise_eager():
+    rng = np.random.default_rng(3)
+    x = ng.constant(rng.standard_normal((8, 5)))
+    y = ng.constant(np.eye(3)[rng.integers(0, 3, 8)])
+    runs = []
+    for replay in (False, True):
+        np.random.seed(0)
+        eng = ng.Autograd()
+        model = ng.nn.Sequential(ng.nn.Linear(5, 4), ng.nn.Tanh(), ng.nn.Linear(4, 3))
+        opt = ng.optim.SGD(model.parameters(), lr=0.1)
+
+        def fn(x, y, model=model):
+            logits = model(x)
+            return ng.softmax_cross_entropy(logits, y), logits
+
+        step = ng.compile(fn, eng, has_aux=True)
+        out = []
+        for _ in range(5):
+            opt.zero_grad()
+            if replay:
+                loss, logits = step(x, y)
+            else:
+                with eng:
+                    loss, logits = fn(x, y)
+                eng.backward(1.0, output=loss)
+                loss, logits = loss.copy(), logits.copy()
+            opt.step()
+            out.append((loss, logits))
+        runs.append(out)
+    for (l0, z0), (l1, z1) in zip(*runs):
+        assert np.array_equal(l0, l1) and np.array_equal(z0, z1)

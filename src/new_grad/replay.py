@@ -55,21 +55,27 @@ def _registry() -> dict:
     return REGISTRY
 
 
-def compile(step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0) -> CompiledStep:  # noqa: A001
+def compile(  # noqa: A001
+    step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0, has_aux: bool = False
+) -> CompiledStep:
     """Wrap ``step(*args) -> loss`` (new_grad ops recording on ``engine``) as a replayed training step.
 
     Each call of the result does what ``with engine: loss = step(*args)`` then
     ``engine.backward(1)`` does, and returns (a copy of) the loss: the first two calls
     eagerly (the first records the plan, the second checks that the step records the same
     ops on the same captured arrays), later calls by replay.
+
+    With ``has_aux=True`` the step returns ``(loss, aux)``, ``aux`` being one array or a
+    tuple of arrays computed by the step's ops (the logits, say); each call then returns
+    ``(loss, aux)`` with copies of their current values.
     """
-    return CompiledStep(step, engine, check_every)
+    return CompiledStep(step, engine, check_every, has_aux)
 
 
 class _Plan:
     """The generated function and what it checks before running."""
 
-    __slots__ = ("run", "source", "arg_sig", "bindings", "signature", "leaves", "captured")
+    __slots__ = ("run", "source", "arg_sig", "bindings", "signature", "leaves", "captured", "aux")
 
     def __init__(self, run: Callable[..., Any], source: str, arg_sig: list, bindings: list, signature: list,
                  leaves: list) -> None:
@@ -80,6 +86,7 @@ class _Plan:
         self.signature = signature  # (name, input shapes) per op: the control-flow fingerprint
         self.leaves = leaves  # (slot name, key source) for gradients written back to the memory buffer
         self.captured: list[tuple[int, int, int]] = []  # see _captures
+        self.aux: tuple[int, ...] | int | None = None  # tape positions of the values returned beside the loss
 
 
 class _Frozen:
@@ -118,8 +125,11 @@ def _captures(ops: list[Operation], args: tuple) -> list[tuple[int, int, int]]:
 class CompiledStep:
     """A training step recorded once and replayed from its operation list (see :func:`compile`)."""
 
-    def __init__(self, step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0) -> None:
+    def __init__(
+        self, step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0, has_aux: bool = False
+    ) -> None:
         self.step = step
+        self.has_aux = has_aux
         self.engine = engine
         self.check_every = check_every
         self.calls = 0
@@ -170,6 +180,11 @@ class CompiledStep:
             )
         with eng:
             loss = self.step(*args)
+        aux: Any = None
+        if self.has_aux:
+            if not isinstance(loss, tuple) or len(loss) != 2:
+                raise ReplayError("compile(has_aux=True): the step must return a pair (loss, aux)")
+            loss, aux = loss
         ops = list(eng.operation_list)
         if not ops:
             raise ReplayError(
@@ -182,14 +197,20 @@ class CompiledStep:
                 f"returned {shape_str(loss)} but the last op recorded was {ops[-1].name} -> "
                 f"{shape_str(ops[-1].output)}"
             )
+        aux_at = _aux_positions(ops, aux) if self.has_aux else None
         known = self._plan or self._candidate
         if known is not None:  # a second recording (or a check_every one) must match the first
             self._compare(known, ops, args, eng)
+            if aux_at != known.aux:
+                eng.zero_grad()
+                raise ReplayError("compile(has_aux=True): aux came from other ops than in the first recorded call")
             eng.backward(1)
             self._plan, self._candidate = known, None
-            return loss
-        self._candidate = _build(ops, args, eng)  # before backward: it frees what the plan reads
-        eng.backward(1)
+        else:
+            self._candidate = _build(ops, args, eng, aux_at)  # before backward: it frees what the plan reads
+            eng.backward(1)
+        if self.has_aux:
+            return loss, _copies(aux)
         return loss
 
     @staticmethod
@@ -242,7 +263,28 @@ class CompiledStep:
 # -- code generation ----------------------------------------------------------------------------------------
 
 
-def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
+def _aux_positions(ops: list[Operation], aux: Any) -> tuple[int, ...] | int:
+    """Where on the tape the step's aux arrays were produced (an int for a lone array)."""
+    at = {id(op.output): n for n, op in enumerate(ops)}
+    items = aux if isinstance(aux, (tuple, list)) else (aux,)
+    found = []
+    for a in items:
+        if id(a) not in at:
+            raise ReplayError(
+                f"compile(has_aux=True): aux {shape_str(a)} is not the output of an op the step recorded; return "
+                "arrays computed by new_grad ops on the step's engine"
+            )
+        found.append(at[id(a)])
+    return tuple(found) if isinstance(aux, (tuple, list)) else found[0]
+
+
+def _copies(aux: Any) -> Any:
+    if isinstance(aux, (tuple, list)):
+        return tuple(a.copy() for a in aux)
+    return aux.copy()
+
+
+def _build(ops: list[Operation], args: tuple, eng: Autograd, aux: tuple[int, ...] | int | None = None) -> _Plan:
     from .ops._core import REGISTRY
 
     mem = eng.memory_buffer.memory
@@ -356,8 +398,9 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
                 j = int(names[id(x)][1:])
                 last_read[j] = min(last_read[j], m)
     free_after: dict[int, list[str]] = {}
+    kept = set(aux if isinstance(aux, tuple) else () if aux is None else (aux,))
     for j, m in last_read.items():
-        if j != len(ops) - 1:  # the loss is returned
+        if j != len(ops) - 1 and j not in kept:  # the loss (and the aux values) are returned
             free_after.setdefault(m, []).append(f"v{j}")
 
     for n in range(len(ops) - 1, -1, -1):
@@ -388,12 +431,18 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd) -> _Plan:
         lines.append(f"    _mem[id({key})] = {var}")
         lines.append(f"    _buf.tracked[id({key})] = {key}")
     loss = f"v{len(ops) - 1}"
-    lines.append(f"    return {loss}.copy() if type({loss}) is _np.ndarray else {loss}")
+    ret = f"{loss}.copy() if type({loss}) is _np.ndarray else {loss}"
+    if isinstance(aux, tuple):
+        ret = f"({ret}), ({''.join(f'v{n}.copy(), ' for n in aux)})"
+    elif aux is not None:
+        ret = f"({ret}), v{aux}.copy()"
+    lines.append(f"    return {ret}")
     source = "\n".join(lines) + "\n"
     ns["_fix"] = _fix
     exec(builtins.compile(source, "<new_grad replay>", "exec"), ns)  # noqa: S102 - our own generated code
     plan = _Plan(ns["replay"], source, arg_sig, bindings, _op_signature(ops), leaves)
     plan.captured = _captures(ops, args)
+    plan.aux = aux
     return plan
 
 
