@@ -231,6 +231,9 @@ class Autograd:
         self._versions: dict[int, tuple[Any, int]] = {}  # parameters read by the tape, at their version
         self._snapshots: dict[int, list[tuple[Any, Any]]] = {}  # anomaly mode: id(op) -> copies of its inputs
         self._growth = (0, 0)  # (tape length at the last retained backward, passes in a row it grew)
+        # Record ops on constants too (they get no gradient): replay re-runs them, e.g. a model that flattens
+        # its input batch, so that their outputs are recomputed from each call's arguments.
+        self.record_constants = False
 
     @property
     def debug(self) -> bool:
@@ -325,7 +328,8 @@ class Autograd:
         if not need:
             if type(output) is ndarray and output.dtype.kind in "fc":
                 constant(output)
-            return output
+            if not self.record_constants:
+                return output
         if type(output) is not ndarray and isinstance(output, np.generic):
             output = np.asarray(output)  # 0-d results must be arrays to get a slot
         known[id(output)] = output

@@ -178,17 +178,27 @@ class CompiledStep:
                 f"compile: the engine's tape already holds {len(eng.operation_list)} ops; a compiled step "
                 "records a whole step on an empty tape (call engine.zero_grad() or backward first)"
             )
-        with eng:
-            loss = self.step(*args)
+        eng.record_constants = True  # constant preprocessing inside the step is replayed from the arguments
+        try:
+            with eng:
+                loss = self.step(*args)
+        finally:
+            eng.record_constants = False
         aux: Any = None
         if self.has_aux:
             if not isinstance(loss, tuple) or len(loss) != 2:
                 raise ReplayError("compile(has_aux=True): the step must return a pair (loss, aux)")
             loss, aux = loss
         ops = list(eng.operation_list)
+        mem = eng.memory_buffer.memory
+        if not any(id(x) in mem for op in ops for x in op.inputs) and not any(
+            u is not None for op in ops for u in op.gradients_to_update
+        ):  # only ops on constants: nothing to differentiate
+            eng.zero_grad()
+            ops = []
         if not ops:
             raise ReplayError(
-                "compile: the step recorded no ops on this engine (is any input a non-constant float array? do "
+                "compile: the step recorded no ops that need a gradient on this engine (is any input a non-constant float array? do "
                 "the modules record on another engine? pass that one: new_grad.compile(step, engine))"
             )
         if loss is not ops[-1].output:

@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run as `mpiexec -n N new-grad train --distributed` (--batch-size stays "
                    "the global batch; process 0 prints and writes; needs the mpi extra)")
+    t.add_argument("--no-replay", action="store_true",
+                   help="run every step eagerly (by default a step whose tape repeats is replayed: same results, faster)")
     t.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
     t.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -220,7 +222,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = _out_dir(args.out, args.resume)
     try:
         trainer = make(cfg, out, quiet=args.quiet, resume=saved, stop_after_steps=args.stop_after_steps,
-                       plots=not args.no_plots)
+                       plots=not args.no_plots, replay=not args.no_replay)
         with blas_threads(args.threads):
             trainer.run()
     except Interrupted:

@@ -27,8 +27,9 @@ from ..autograd_engine import Autograd, constant, no_grad
 from ..backend import to_numpy
 from ..backends import cuda_available, module_to, to_device
 from ..data import DataLoader, Splits, load_digits, load_mnist_idx, load_mnist_npy
-from ..errors import NewGradError
+from ..errors import NewGradError, ReplayError
 from ..models import DEFAULT_HIDDEN, build_model
+from ..replay import compile as compile_step
 from .checkpoint import save_checkpoint
 from .resume import check_fits
 
@@ -224,6 +225,7 @@ class Trainer:
         resume: dict[str, Any] | None = None,
         stop_after_steps: int | None = None,
         plots: bool = True,
+        replay: bool = True,
     ) -> None:
         self.cfg, self.out, self.quiet, self.plots = cfg, out, quiet, plots
         self.stop_after_steps = stop_after_steps
@@ -240,6 +242,10 @@ class Trainer:
         self.scheduler, self.sched_when = make_scheduler(cfg, self.optimizer, len(self.loader))
         self.loss_fn = make_loss()
         self.engine = Autograd()
+        # Replayed steps (new_grad.compile) give the eager results bit for bit, faster. One compiled step per
+        # batch shape; a shape whose step cannot be replayed (it records different ops each time) runs eagerly.
+        self.replay = replay and cfg["device"] == "cpu"
+        self._compiled: dict[tuple, Any] = {}
         # loop state (all of it goes into checkpoints)
         self.epoch = 0  # index of the epoch in progress
         self.step = 0  # batches of that epoch already done
@@ -353,15 +359,39 @@ class Trainer:
         """
         model, opt, engine = self.model, self.optimizer, self.engine
         x, y = self.loader.fetch(indices)
-        xd, yd = self.device.put(x), self.device.put(y)
+        xd, yd = constant(self.device.put(x)), constant(self.device.put(y))
         engine.zero_grad()
         opt.zero_grad()
-        with engine:
-            logits = model(xd)
-            loss = self.loss_fn(logits, yd)
-        engine.backward(1)
+        loss = logits = None
+        step = self._compiled_step(xd, yd)
+        if step is not None:
+            try:
+                loss, logits = step(xd, yd)
+            except ReplayError:  # this batch shape records different ops from call to call: eager from now on
+                self._compiled[(xd.shape, yd.shape)] = None
+                engine.zero_grad()
+                opt.zero_grad()
+        if loss is None:
+            with engine:
+                logits = model(xd)
+                loss = self.loss_fn(logits, yd)
+            engine.backward(1, output=loss)
         opt.step()
         return float(to_numpy(loss)) * len(y), int((to_numpy(logits).argmax(axis=1) != y).sum()), len(y)
+
+    def _compiled_step(self, xd: Any, yd: Any) -> Any:
+        """The replayed step for this batch shape (made on first use), or None to run eagerly."""
+        if not self.replay:
+            return None
+        key = (xd.shape, yd.shape)
+        if key not in self._compiled:
+
+            def step(x: Any, y: Any) -> tuple[Any, Any]:
+                logits = self.model(x)
+                return self.loss_fn(logits, y), logits
+
+            self._compiled[key] = compile_step(step, self.engine, has_aux=True)
+        return self._compiled[key]
 
     def _bar(self, total: int, initial: int) -> Any:
         if self.quiet:
