@@ -233,3 +233,22 @@ def test_the_course_page_examples_run():
     np.testing.assert_allclose(ns["dx"], np.ones((4, 3)) @ ns["W"])
     np.testing.assert_allclose(ns["dW"], np.ones((3, 4)) @ ns["x"])
     np.testing.assert_allclose(ns["db"], np.full(3, 4.0))
+
+
+def test_debug_mode_with_object_array_inputs_on_the_tape():
+    """The course's debug flag (anomaly mode) with an index expression and ragged lists recorded as inputs."""
+    eng = Autograd(debug=True)
+    a = np.random.default_rng(5).standard_normal((4, 3))
+    key = np.empty((), dtype=object)
+    key[()] = (slice(None), 0)
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.arange(2), np.arange(3)
+    col = a[:, 0]
+    eng.add_operation([a, key], col, [None, None], F.slice_backward)
+    flags = np.array([1, 0, 1, 1])  # an integer input: compared exactly, no NaN rule
+    out = col * 2.0
+    eng.add_operation([col, ragged, flags], out, [None] * 3, lambda g, x, r, f: (2.0 * g, None, None))
+    eng.backward(1)
+    expected = np.zeros((4, 3))
+    expected[:, 0] = 2.0
+    np.testing.assert_allclose(eng.gradient_buffer.get_param(a), expected)

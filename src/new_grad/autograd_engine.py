@@ -453,7 +453,7 @@ class Autograd:
         if self._snapshots:
             for n, op in enumerate(ops):
                 for x, before in self._snapshots.get(id(op), ()):
-                    if x.shape != before.shape or not namespace(x).array_equal(x, before, equal_nan=True):
+                    if x.shape != before.shape or not namespace(x).array_equal(x, before, equal_nan=x.dtype.kind in "fc"):
                         raise AnomalyError(
                             f"anomaly: input {shape_str(x)} of op #{n} {op.name} was modified in place after it "
                             "was recorded (x += ..., x[...] = ..., out=); the backward needs the values the forward "
@@ -468,7 +468,8 @@ class Autograd:
         )
 
     def _snapshot(self, op: Operation) -> None:
-        self._snapshots[id(op)] = [(x, x.copy()) for x in op.inputs if is_array(x)]
+        # object arrays (an index expression, ragged lists on the course's tape) hold no values to compare
+        self._snapshots[id(op)] = [(x, x.copy()) for x in op.inputs if is_array(x) and x.dtype != object]
 
     def _watch_growth(self, retain_graph: bool) -> None:
         """Warn once when retained backwards keep running over an ever longer tape (a forgotten zero_grad)."""
