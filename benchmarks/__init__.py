@@ -1,9 +1,9 @@
 """new_grad's benchmark suite: new_grad next to PyTorch eager, HIPS autograd, MyGrad and a NumPy floor.
 
-``python -m benchmarks`` (or ``new-grad bench``) runs it; ``benchmarks.run(...)`` is the same from Python.
-Rows (issue 6): A per-op overhead, B MLP step, C CNN steps, D peak memory, E scaling, F GRU.
+Rows: A per-op overhead, B MLP step, C CNN steps, D peak memory, E scaling, F GRU.
 Each implementation runs in its own worker process with every thread pool pinned to the same size;
 samples are interleaved across workers; the report gives medians (min–max) and ratios.
+``python -m benchmarks`` (or ``new-grad bench``) runs it; ``benchmarks.run(...)`` is the same from Python.
 """
 
 from __future__ import annotations

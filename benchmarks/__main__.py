@@ -7,12 +7,12 @@ import argparse
 from . import ALL_IMPLS, run
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> None:
     import benchmarks
 
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks",
-        description=benchmarks.__doc__,
+        prog=prog,
+        description="\n".join(line for line in (benchmarks.__doc__ or "").splitlines() if "python -m" not in line),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--rows", default="ABCDEF", help="which rows to run (letters A–F)")

@@ -371,6 +371,11 @@ def load(path: PathLike | IO[bytes]) -> Any:
                 raise CheckpointError(
                     f"load: {name} holds a single .npy array, not a new_grad checkpoint; use numpy.load"
                 )
+            if magic and not magic.startswith(b"PK"):  # text, say: name what it is, not what NumPy would guess
+                raise CheckpointError(
+                    f"load: {name} is not a NumPy file (it begins {magic!r}); a checkpoint is the .npz archive "
+                    "that new_grad.save writes"
+                )
             limit = _stream_size(f)  # type: ignore[arg-type]
             zf = stack.enter_context(zipfile.ZipFile(f, mode="r"))  # type: ignore[arg-type]
             members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}

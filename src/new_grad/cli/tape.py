@@ -34,13 +34,23 @@ def _use_color(no_color: bool) -> bool:
     return not no_color and sys.stdout.isatty() and os.environ.get("NO_COLOR") is None and os.environ.get("TERM") != "dumb"
 
 
-def render_svg(dot_text: str, svg: Path) -> None:
-    """Run Graphviz's ``dot -Tsvg``; a clear error when it is missing or fails."""
+def render_svg(dot_text: str, svg: Path, dot: Path | None = None) -> None:
+    """Run Graphviz's ``dot -Tsvg``; a clear error when it is missing or fails.
+
+    Without Graphviz the DOT text is kept for rendering elsewhere: in ``dot`` (``--dot``) when given,
+    else beside the SVG, but never over a file that is already there.
+    """
     exe = shutil.which("dot")
     if exe is None:
+        if dot is not None:
+            raise NewGradError(f"{INSTALL_DOT} (the DOT text is in {dot}: dot -Tsvg {dot} -o {svg})")
         dot_file = svg.with_suffix(".dot")
+        if dot_file.exists():
+            raise NewGradError(f"{INSTALL_DOT}; {dot_file} already exists, so the DOT text was not written: "
+                               "save it with --dot FILE")
         dot_file.write_text(dot_text)
-        raise NewGradError(f"{INSTALL_DOT} (wrote the DOT text to {dot_file}: dot -Tsvg {dot_file} -o {svg})")
+        raise NewGradError(f"{INSTALL_DOT} (wrote the DOT text to {dot_file}: dot -Tsvg {dot_file} -o {svg}; "
+                           "--dot FILE chooses where)")
     done = subprocess.run([exe, "-Tsvg", "-o", str(svg)], input=dot_text, text=True, capture_output=True)
     if done.returncode != 0:
         raise NewGradError(f"dot failed on the tape ({done.stderr.strip() or done.returncode})")
@@ -105,7 +115,7 @@ def run_tape(args: argparse.Namespace) -> int:
     if args.dot is not None:
         written.append(f"DOT graph: {args.dot}")
     if args.svg is not None:
-        render_svg(dot_text, args.svg)
+        render_svg(dot_text, args.svg, args.dot)
         written.append(f"SVG: {args.svg}")
     if written:
         print("Wrote " + "; ".join(written))

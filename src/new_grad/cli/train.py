@@ -98,12 +98,63 @@ def load_dataset(cfg: dict[str, Any]) -> Splits:
     where = str(Path(where).expanduser()) if where else where
     common = dict(val_fraction=cfg["val_fraction"], seed=cfg["seed"], dtype=np.dtype(cfg["dtype"]))
     if kind == "digits":
-        return load_digits(**common)
-    if kind == "mnist-npy":
-        return load_mnist_npy(where, **common)
-    if kind == "mnist-idx":
-        return load_mnist_idx(where, **common)
-    raise UserError(f"unknown dataset {cfg['dataset']!r}; use digits, mnist-npy:DIR or mnist-idx:DIR")
+        data = load_digits(**common)
+    elif kind == "mnist-npy":
+        data = load_mnist_npy(where, **common)
+    elif kind == "mnist-idx":
+        data = load_mnist_idx(where, **common)
+    else:
+        raise UserError(f"unknown dataset {cfg['dataset']!r}; use digits, mnist-npy:DIR or mnist-idx:DIR")
+    check_finite(data, cfg["dataset"])
+    return data
+
+
+def check_finite(data: Splits, name: str) -> None:
+    """NaN or infinite pixels make a NaN loss that looks like divergence: name them when the data is loaded."""
+    seen: set[int] = set()
+    for split in ("train", "val", "test"):
+        part = getattr(data, split)
+        part = getattr(part, "dataset", part)  # a held-out split is a Subset of the training file
+        images = getattr(part, "arrays", (None,))[0]
+        if images is None or id(part) in seen or not np.issubdtype(np.asarray(images).dtype, np.floating):
+            continue
+        seen.add(id(part))
+        bad = ~np.isfinite(images)
+        if not bad.any():
+            continue
+        kinds = " and ".join(k for k, m in (("NaN", np.isnan(images)), ("infinite", np.isinf(images))) if m.any())
+        rows = np.flatnonzero(bad.reshape(len(images), -1).any(axis=1))
+        raise UserError(
+            f"{name}: the {split} images hold {int(bad.sum())} {kinds} value(s) in {len(rows)} sample(s) (first: "
+            f"sample {int(rows[0])}); training on them gives a NaN loss: fix or drop those samples"
+        )
+
+
+def check_resume_length(saved: dict[str, Any], cfg: dict[str, Any], path: Path) -> None:
+    """``--resume`` must leave something to train, and extend a run only where its schedule allows it.
+
+    Extending (a larger ``--epochs``) continues the schedule's rule: ``none`` keeps the learning
+    rate, ``step`` keeps its original step size, ``exponential`` keeps multiplying, ``plateau``
+    keeps watching. ``cosine`` and ``onecycle`` are planned over the run's length, so they refuse.
+    """
+    loop, before = saved.get("loop"), saved.get("config")
+    try:
+        done, planned = int(loop["epoch"]), int(before["epochs"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return  # an incomplete checkpoint is reported when it is restored
+    if cfg["epochs"] <= done:
+        fewer = f" (--epochs {cfg['epochs']} asks for fewer)" if cfg["epochs"] < done else ""
+        raise UserError(
+            f"--resume: {path} already trained {done} epoch{'s' if done != 1 else ''}{fewer}, so there is nothing "
+            f"to do; give --epochs with more than {done} to extend the run"
+        )
+    if cfg["epochs"] > planned and cfg["scheduler"] in ("cosine", "onecycle"):
+        end = " (it brings the learning rate to 0 at the end)" if cfg["scheduler"] == "cosine" else ""
+        raise UserError(
+            f"--resume: the run's --scheduler {cfg['scheduler']} is planned over its {planned} epochs{end}, so it "
+            f"cannot be extended to {cfg['epochs']}; resume it without --epochs, or start a new run with "
+            f"--epochs {cfg['epochs']}"
+        )
 
 
 def make_optimizer(cfg: dict[str, Any], model: nn.Module) -> optim.Optimizer:
@@ -276,7 +327,15 @@ class Trainer:
             },
         }
 
+    def _ensure_out(self) -> None:
+        """The output folder is made when the run first has something to write (failed runs leave none)."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OSError(f"cannot write to the output directory {self.out} ({e.strerror or e}); choose another with --out") from None
+
     def save(self, name: str) -> Path:
+        self._ensure_out()
         return save_checkpoint(self._payload(), self.out / name)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
@@ -497,6 +556,7 @@ class Trainer:
 
     def write_metrics(self, test_loss: float | None = None, test_accuracy: float | None = None) -> dict[str, Any]:
         metrics = {"config": self.cfg, "epochs": self.history, "test_loss": test_loss, "test_accuracy": test_accuracy}
+        self._ensure_out()
         tmp = self.out / "metrics.json.tmp"
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
         tmp.replace(self.out / "metrics.json")

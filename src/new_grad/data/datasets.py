@@ -197,6 +197,10 @@ def _load_npy(path: Path) -> np.ndarray:
     """``numpy.load`` once the header's shape has been checked against the file's size (nothing allocated before)."""
     if not path.is_file():
         raise DataError(f"mnist-npy: missing file {path}; the directory needs {', '.join(sum(NPY_FILES.values(), ()))}")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head != b"\x93NUMPY":  # NumPy would guess a pickle and advise allow_pickle, which does not apply
+        raise DataError(f"mnist-npy: {path} is not a NumPy file (it begins {head!r}); save the array with numpy.save")
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
