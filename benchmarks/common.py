@@ -47,7 +47,7 @@ def mlp_data(batch: int, sizes: tuple[int, ...] = MLP_SIZES) -> dict:
 
 
 def cnn_data(kind: str, batch: int) -> dict:
-    """Row C. ``small``: conv3x3(1→8) → ReLU → maxpool2 → linear(1352→10) (ANCHORS row C).
+    """Row C. ``small``: conv3x3(1→8) → ReLU → maxpool2 → linear(1352→10).
     ``lenet``: conv5x5(1→6, pad 2) → ReLU → pool → conv5x5(6→16) → ReLU → pool → 400→120→84→10."""
     rng = np.random.default_rng(2)
     if kind == "small":

@@ -180,7 +180,7 @@ def _col2im(dcols: np.ndarray, k: int, pad: int, dims: tuple) -> np.ndarray:
 
 
 def _pool_fwd(x: np.ndarray) -> tuple[np.ndarray, list]:
-    """2×2 max pool as the maximum of the four strided views (ANCHORS: 5× faster than a reshape)."""
+    """2×2 max pool as the maximum of the four strided views (5× faster than a reshape)."""
     views = [x[:, :, a::2, b::2] for a in (0, 1) for b in (0, 1)]
     m = np.maximum(np.maximum(views[0], views[1]), np.maximum(views[2], views[3]))
     return m, views

@@ -1,4 +1,4 @@
-"""Issue 2's speed check: rows A (per-op overhead) and B (MLP step) next to PyTorch, in one run.
+"""The quick speed check: rows A (per-op overhead) and B (MLP step) next to PyTorch, in one run.
 
 ``python -m benchmarks.overhead`` prints the table with the ratios new_grad/PyTorch and new_grad/floor
 (targets: A ≤ 0.6× PyTorch; B ≤ 1.05× the floor).

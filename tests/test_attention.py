@@ -14,7 +14,7 @@ E, HEADS, L, S, N = 8, 2, 4, 5, 3
 
 
 def _ours(module, torch_name):
-    """Our parameter for a PyTorch parameter name (Linear keeps the seed's W/b names)."""
+    """Our parameter for a PyTorch parameter name (Linear keeps the course's W/b names)."""
     *path, leaf = torch_name.split(".")
     for p in path:
         module = getattr(module, p)

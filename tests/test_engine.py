@@ -1,4 +1,4 @@
-"""The engine rules of SPEC §3, one test each."""
+"""The engine's rules, one test each."""
 
 from __future__ import annotations
 

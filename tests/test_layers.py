@@ -1,4 +1,4 @@
-"""SPEC §7: the package's layers depend only downwards, and only the command line prints."""
+"""The package's layers depend only downwards, and only the command line prints."""
 
 from __future__ import annotations
 

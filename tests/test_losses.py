@@ -1,7 +1,7 @@
 """Loss modules against ``torch.nn`` (float64): every option, values and gradients.
 
 The op-level Hypothesis cases live in ``tests/cases/losses.py``; here each module
-runs its whole option grid on fixed data, plus the seed conventions and errors.
+runs its whole option grid on fixed data, plus the course's conventions and errors.
 """
 
 from __future__ import annotations

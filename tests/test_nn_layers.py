@@ -35,7 +35,7 @@ def _t(a):
 
 
 def _ng_name(name: str, own: set[str]) -> str:
-    """PyTorch's key in our naming: the seed's Linear calls its parameters W and b."""
+    """PyTorch's key in our naming: the course's Linear calls its parameters W and b."""
     if name in own:
         return name
     head, _, last = name.rpartition(".")

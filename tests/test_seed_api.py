@@ -1,4 +1,4 @@
-"""The seed API (SPEC §2), used the way the 11-785 course code and tests use it.
+"""The course's original API, used the way the 11-785 course code and tests use it.
 
 Tolerance is the course's: ``allclose(rtol=1e-5, atol=1e-10)`` and a summed
 absolute difference below 1e-10 against PyTorch in float64.

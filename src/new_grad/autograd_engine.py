@@ -1,4 +1,4 @@
-"""The engine: a tape of operations and one reverse loop over it (the seed's ``Autograd``).
+"""The engine: a tape of operations and one reverse loop over it (the course's ``Autograd``).
 
 Recording: every differentiable op appends an :class:`Operation` to
 ``operation_list`` and gives each of its array inputs a slot in the

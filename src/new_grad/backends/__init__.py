@@ -1,4 +1,4 @@
-"""Backends: NumPy on the CPU (default) and CuPy on an NVIDIA GPU (SPEC §5).
+"""Backends: NumPy on the CPU (default) and CuPy on an NVIDIA GPU.
 
 Ops compute with their inputs' own array module (see :func:`new_grad.backend.namespace`),
 so the same code runs on either: put the data and the model's parameters on the

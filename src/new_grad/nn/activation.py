@@ -1,6 +1,6 @@
-"""Activations as modules: the seed's ``Identity``, ``Sigmoid``, ``Tanh``, ``ReLU``, and PyTorch's others.
+"""Activations as modules: the course's ``Identity``, ``Sigmoid``, ``Tanh``, ``ReLU``, and PyTorch's others.
 
-The seed's four take ``(autograd_engine)``; the others take PyTorch's options first and the engine
+The course's four take ``(autograd_engine)``; the others take PyTorch's options first and the engine
 as a keyword. Each keeps its last output in ``.state``, as the course's did.
 """
 

@@ -1,4 +1,4 @@
-"""The backward functions under their seed names, plus the functional forms of nn ops.
+"""The backward functions under the course's names, plus the functional forms of nn ops.
 
 ``NAME_backward(grad_output, *inputs)`` returns one gradient per input, of that
 input's exact shape (``None`` for constants). They are defined beside their

@@ -1,4 +1,4 @@
-"""``Linear``: the seed's layer, now a Module built on the fused ``linear`` op."""
+"""``Linear``: the course's layer, now a Module built on the fused ``linear`` op."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .module import Module
 class Linear(Module):
     """``y = x Wᵀ + b`` with ``W`` (out, in), ``b`` (out,); ``dW``, ``db`` filled by backward.
 
-    The seed signature ``Linear(in_features, out_features, autograd_engine)`` is kept;
+    The course's signature ``Linear(in_features, out_features, autograd_engine)`` is kept;
     ``bias`` and ``dtype`` follow PyTorch. Initialisation is PyTorch's:
     U(−1/√in, 1/√in) for both ``W`` and ``b``.
     """

@@ -1,16 +1,16 @@
-"""Loss modules: PyTorch's (``loss(input, target)``) and the seed's (``loss(y, y_hat)``).
+"""Loss modules: PyTorch's (``loss(input, target)``) and the course's (``loss(y, y_hat)``).
 
 Every loss is a thin Module over one fused op of :mod:`new_grad.ops.losses`
 (``new_grad.nn.functional.cross_entropy`` etc.), keeps its last value in
 ``loss_val`` and has a ``backward()`` that runs the recording engine's backward.
 
-The seed's two losses keep the course's convention exactly: ``MSELoss(engine)``
+The course's two losses keep the course's convention exactly: ``MSELoss(engine)``
 and ``SoftmaxCrossEntropy(engine)`` are called ``loss(y, y_hat)`` (targets
 first) and return the mean as an array of shape (1,). ``MSELoss`` is also
 PyTorch's: built without an engine, or with a ``reduction``, it returns PyTorch's
 shapes (0-d for ``'mean'``/``'sum'``). Squared error is symmetric, so the
 argument order does not change its value or gradients; only the (1,) shape marks
-the seed mode.
+the course's mode.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class _SeedLoss(_Loss):
 class MSELoss(_Loss):
     """Mean (or sum, or none) of the squared error.
 
-    ``MSELoss(engine)``: the seed's loss, called ``loss(y, y_hat)``, returning a (1,) mean.
+    ``MSELoss(engine)``: the course's loss, called ``loss(y, y_hat)``, returning a (1,) mean.
     ``MSELoss(reduction=...)`` / ``MSELoss()``: PyTorch's, called ``loss(input, target)``.
     """
 

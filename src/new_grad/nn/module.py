@@ -1,7 +1,7 @@
 """``Module``: parameters registered by assignment, each paired with its gradient array.
 
 A parameter is a plain array; its gradient is another array of the same shape
-that backward updates in place (the seed's ``W``/``dW``). Modules record their
+that backward updates in place (the course's ``W``/``dW``). Modules record their
 ops on the engine they were given, or on the active one.
 """
 

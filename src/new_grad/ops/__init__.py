@@ -1,6 +1,6 @@
 """Every differentiable op, by family; ``new_grad`` re-exports them at the top level.
 
-A family file defines each op's public function (NumPy's name) and its seed-style
+A family file defines each op's public function (NumPy's name) and its course-style
 backward (``NAME_backward``) side by side. Everything public a family module
 defines is exported here, so adding an op is: write it in its family file.
 """

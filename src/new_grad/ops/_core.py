@@ -1,4 +1,4 @@
-"""The op machinery: turn a forward and a seed-style backward into a recorded op.
+"""The op machinery: turn a forward and a course-style backward into a recorded op.
 
 An op is two functions side by side in its family's file::
 
