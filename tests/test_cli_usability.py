@@ -322,3 +322,27 @@ def test_package_metadata_names_author_and_license(tmp_path):
     assert meta.get("Author") or meta.get("Author-email")
     assert meta.get("License-Expression") == "MIT" and "LICENSE" in (meta.get_all("License-File") or [])
     assert meta.get("Summary") and meta.get("Requires-Python")
+
+
+# -- plots: the legend and the best-epoch label hide no curve ---------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [[], ["--model", "cnn", "--epochs", "10"]])
+def test_plot_legend_and_best_label_cover_no_line(tmp_path, argv):
+    pytest.importorskip("matplotlib")
+    from new_grad.cli import plots
+
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--quiet", "--no-plots", *argv]) == 0
+    history = metrics(out)["epochs"]
+    for key, percent in (("loss", False), ("error", True)):
+        fig = plots.curve_figure(history, key, "t", key, percent)
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        points = plots.line_points(ax)
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not legend.count_contains(points), f"the legend covers a line in the {key} plot"
+        notes = [t for t in ax.texts]
+        assert len(notes) == 1
+        assert not notes[0].get_window_extent(renderer).count_contains(points), f"the label covers a line ({key})"
+        plots.plt.close(fig)
