@@ -200,7 +200,8 @@ def _load_npy(path: Path) -> np.ndarray:
     with open(path, "rb") as f:
         head = f.read(6)
     if head != b"\x93NUMPY":  # NumPy would guess a pickle and advise allow_pickle, which does not apply
-        raise DataError(f"mnist-npy: {path} is not a NumPy file (it begins {head!r}); save the array with numpy.save")
+        raise DataError(f"mnist-npy: {path} is not a readable .npy array: not a NumPy file at all (it begins {head!r}); "
+                        "save the array with numpy.save")
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
