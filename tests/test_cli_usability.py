@@ -92,6 +92,7 @@ def test_failed_runs_leave_no_folder(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     out = tmp_path / "named"
     assert train(out, "--lr", "1e6") == 1
+    assert "diverged" in one_error_line(capsys)  # no NumPy overflow warnings around it
     assert not out.exists()
 
 

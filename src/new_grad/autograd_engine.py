@@ -659,6 +659,11 @@ class Autograd:
 
         return tape_to_dot(self)
 
+    def _repr_html_(self) -> str:  # a Jupyter notebook shows the tape and the buffer as tables
+        from .tape_html import tape_table_html
+
+        return tape_table_html(self)
+
     def __str__(self) -> str:
         return self.summary()
 

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--seed", type=_seed, default=0, metavar="N", help="seeds the initialisation (default 0)")
     tp.add_argument("--dot", type=Path, metavar="FILE", help="also write the tape as Graphviz DOT to FILE")
     tp.add_argument("--svg", type=Path, metavar="FILE", help="also render the tape to FILE with Graphviz's dot")
+    tp.add_argument("--html", type=Path, metavar="FILE",
+                    help="also write FILE: one self-contained page that plays the step forward, then backward, "
+                    "with the memory buffer filling (open it in any browser; no server, no network)")
     tp.add_argument("--no-color", action="store_true", help="plain text even on a terminal (NO_COLOR is honoured too)")
     tp.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
@@ -259,8 +262,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.overwrite and getattr(trainer, "lead", True):  # the earlier run's files go once this one can start
             for name in RUN_FILES:
                 (out / name).unlink(missing_ok=True)
-        with blas_threads(args.threads):
-            trainer.run()
+        with blas_threads(args.threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            trainer.run()  # a diverging run is reported in one line by the loss check, not by NumPy's warnings
     except Interrupted:
         return EXIT_INTERRUPTED
     finally:

@@ -21,6 +21,7 @@ from ..autograd_engine import Autograd, constant, no_grad
 from ..data import load_digits
 from ..errors import NewGradError
 from ..models import build_model
+from ..tape_html import write_tape_html
 from ..tape_view import format_tape, human_bytes, tape_to_dot
 from .train import make_loss
 
@@ -88,6 +89,9 @@ def run_tape(args: argparse.Namespace) -> int:
     dot_text = tape_to_dot(engine, names=names)
     if args.dot is not None:
         args.dot.write_text(dot_text)
+    if args.html is not None:  # before backward, which consumes the tape
+        title = f"new-grad tape: {args.model}, one step on {n} digits"
+        write_tape_html(engine, args.html, names=names, title=title)
 
     engine.backward(1)
     print()
@@ -114,6 +118,8 @@ def run_tape(args: argparse.Namespace) -> int:
     written = []
     if args.dot is not None:
         written.append(f"DOT graph: {args.dot}")
+    if args.html is not None:
+        written.append(f"HTML page that plays the tape: {args.html}")
     if args.svg is not None:
         render_svg(dot_text, args.svg, args.dot)
         written.append(f"SVG: {args.svg}")
