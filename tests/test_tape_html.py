@@ -251,3 +251,12 @@ def test_the_command_s_page_loads_cleanly_in_a_browser(browser, tmp_path):
     assert browser.find_elements(By.CSS_SELECTOR, '.slot[data-state="empty"]') == []
     _shot(browser, "cnn-done.png")
     assert _errors(browser) == []
+
+
+def test_notebook_view_lists_every_slot_once():
+    a, b = np.ones((2, 2)), np.ones((2, 2))
+    engine = ng.Autograd()
+    with engine:
+        ng.sum(ng.add(a, b))
+    text = engine._repr_html_()
+    assert text.count("<td>leaf</td><td>(2,2)</td>") == 2 and "3 gradient slots" in text

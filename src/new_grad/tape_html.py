@@ -212,14 +212,15 @@ def tape_table_html(engine: Autograd, names: Mapping[int, str] | None = None) ->
         shape = _shape_text(list(x.shape)) if x is not None and hasattr(x, "shape") else ""
         held = "empty (no gradient yet)" if g is None else _norm_text(g)
         rows.append((who, shape, held))
+    bound: set[int] = set()
     for op in ops:
         for x, upd in zip(op.inputs, op.gradients_to_update):
-            if upd is not None and id(x) not in engine.memory_buffer.memory:
+            if upd is not None and id(x) not in engine.memory_buffer.memory and id(x) not in bound:
+                bound.add(id(x))
                 rows.append((labels.get(id(x), "parameter"), _shape_text(list(x.shape)),
                              "bound gradient array: " + _norm_text(upd)))
-    slots = "".join(f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td>{esc(c)}</td></tr>" for a, b, c in
-                    dict.fromkeys(rows))
-    buffer = (f"<p><b>Memory buffer</b>: {len(rows)} gradient slots</p><table><thead><tr><th>array</th><th>shape</th>"
+    slots = "".join(f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td>{esc(c)}</td></tr>" for a, b, c in rows)
+    buffer = (f"<p><b>Memory buffer</b>: {len(rows)} gradient slot{'s' if len(rows) != 1 else ''}</p><table><thead><tr><th>array</th><th>shape</th>"
               f"<th>gradient</th></tr></thead><tbody>{slots}</tbody></table>")
     return f"<div class='new-grad-tape'>{head}{buffer}</div>"
 
@@ -423,7 +424,10 @@ _JS = r"""
     d.textContent = "";
     var what = el("div", "what");
     d.appendChild(what);
-    if (st.phase === "start") {
+    if (st.phase === "start" && T.consumed) {
+      what.textContent = "This engine's tape was consumed by backward(), so there is nothing to play: write the " +
+        "page after the forward pass and before backward().";
+    } else if (st.phase === "start") {
       what.textContent = "The tape holds " + ops.length + " ops; the memory buffer has " + slots.length +
         " empty slots. Step forward to run the ops in order.";
     } else if (st.phase === "forward") {
