@@ -9,7 +9,7 @@ started as soon as the reverse loop moves past the op that finalises it, and the
 remaining ops' backward computation runs while the message travels.
 
 The hook touches no engine code: before backward, each op on the tape whose turn
-comes after a bucket is final gets its ``backward_operation`` wrapped (the seed's
+comes after a bucket is final gets its ``backward_operation`` wrapped (the course's
 attribute, which the reverse loop calls) by a function that first starts the buckets
 that are ready and lets MPI progress those in flight, then calls the original. The
 wrappers are removed after backward. Whatever path computes the gradients (an op
