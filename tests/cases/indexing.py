@@ -59,7 +59,7 @@ def _t_getitem(x, key):
     """PyTorch twin with NumPy's indexing rules (they differ on where advanced axes go): gather by the flat
     positions NumPy's own indexing selects; repeated positions accumulate in PyTorch's backward."""
     pos = np.arange(x.numel()).reshape(tuple(x.shape))[key]
-    return x.reshape(-1)[torch.as_tensor(np.asarray(pos), dtype=torch.int64)]
+    return x.reshape(-1)[torch.as_tensor(np.array(pos, order="C"), dtype=torch.int64)]
 
 
 def _basic_kwargs(data, shapes):
