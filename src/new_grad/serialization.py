@@ -184,12 +184,11 @@ def save(obj: Any, path: PathLike | IO[bytes]) -> None:
             _write_archive(f, enc.arrays, structure)
             f.flush()
             os.fsync(f.fileno())
-            try:
-                mode = os.stat(target).st_mode & 0o777  # keep an existing checkpoint's permissions
-            except FileNotFoundError:
-                mode = _umask_mode()
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)  # while still locked: no other save can take it for a stale one
+            if fcntl is not None:  # rename while still locked: no other save can take it for a stale one
+                _rename_into_place(tmp, target)
+                tmp = None
+        if tmp is not None:  # pragma: no cover - Windows renames only closed files
+            _rename_into_place(tmp, target)
             tmp = None
     except BaseException as e:
         if fd >= 0:
@@ -210,6 +209,15 @@ def save(obj: Any, path: PathLike | IO[bytes]) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _rename_into_place(tmp: str, target: str) -> None:
+    try:
+        mode = os.stat(target).st_mode & 0o777  # keep an existing checkpoint's permissions
+    except FileNotFoundError:
+        mode = _umask_mode()
+    os.chmod(tmp, mode)
+    os.replace(tmp, target)
 
 
 # -- temporary files: one per save, locked while in use, swept when their writer is gone ------------------
