@@ -29,11 +29,15 @@ CASES = [
 ]
 
 
+SYNC = False
+PROGRESS = False
+
+
 def step_times(name: str, shape: tuple, hidden: int, batch: int, steps: int, overlap: bool, bucket: int) -> dict:
     s = dist.session_for()
     np.random.seed(0)
     model = build_model(name, shape, 10, hidden, np.float32)
-    ddp = dist.DistributedDataParallel(model, s, overlap=overlap, bucket_bytes=bucket) if s.size > 1 else None
+    ddp = dist.DistributedDataParallel(model, s, overlap=overlap, bucket_bytes=bucket, progress_thread=PROGRESS) if s.size > 1 else None
     engine = Autograd()
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -41,26 +45,31 @@ def step_times(name: str, shape: tuple, hidden: int, batch: int, steps: int, ove
     a, b = dist.shard_bounds(batch, s.size, s.rank)
     x = constant(rng.standard_normal((b - a, *shape)).astype(np.float32))
     y = constant(rng.integers(0, 10, b - a))
-    times = []
+    times, waits = [], []
     for i in range(steps + 5):
         if i == 5 and ddp is not None:
-            ddp.stats.update(steps=0, wait_seconds=0.0, buckets_started_in_backward=0)
+            ddp.stats.update(steps=0, wait_seconds=0.0, buckets_started_in_backward=0, buckets_done_before_wait=0)
+        waited = ddp.stats["wait_seconds"] if ddp is not None else 0.0
         tic = time.perf_counter()
         opt.zero_grad()
         engine.zero_grad()
         with engine:
             loss_fn(model(x), y)
+        if SYNC and ddp is not None:  # line the processes up before backward: the wait is then communication alone
+            s.allreduce(np.zeros(1), "benchmark barrier")
         if ddp is not None:
             ddp.backward(engine, weight=(b - a) / batch)
         else:
             engine.backward(1)
         opt.step()
         times.append(time.perf_counter() - tic)
+        waits.append((ddp.stats["wait_seconds"] if ddp is not None else 0.0) - waited)
     out = {"step_ms": 1e3 * float(np.median(times[5:]))}
     if ddp is not None:
-        out["wait_ms"] = 1e3 * ddp.stats["wait_seconds"] / steps
+        out["wait_ms"] = 1e3 * float(np.median(waits[5:]))  # median exposed wait per step
         out["buckets"] = len(ddp.buckets or [])
         out["started_in_backward_per_step"] = ddp.stats["buckets_started_in_backward"] / steps
+        out["done_before_wait_per_step"] = ddp.stats["buckets_done_before_wait"] / steps
     grad_bytes = sum(g.nbytes for _, g in model.parameters())
     return {**out, "grad_bytes": grad_bytes, "parameters": int(model.num_parameters())}
 
@@ -76,11 +85,49 @@ def allreduce_ms(nbytes: int, reps: int) -> float:
     return 1e3 * float(np.median(times))
 
 
+def ring_seconds(n: int, nbytes: float, alpha: float, bandwidth: float) -> float:
+    """The ring allreduce's cost: 2(n-1) messages of latency ``alpha`` and 2(n-1)/n of the bytes over each link."""
+    return 2 * (n - 1) * alpha + 2 * (n - 1) / n * nbytes / bandwidth
+
+
+def fit(path: str) -> None:
+    """Least-squares fit of ``alpha`` and ``bandwidth`` to the measured allreduce curves in ``path`` (JSON lines)."""
+    rows, ys = [], []
+    for line in open(path):
+        if line.startswith("{") and "allreduce_curve_ms" in line:
+            rec = json.loads(line)
+            n = rec["processes"]
+            for size, ms in rec["allreduce_curve_ms"].items():
+                rows.append([2 * (n - 1), 2 * (n - 1) / n * int(size)])
+                ys.append(ms / 1e3)
+    a, y = np.array(rows), np.array(ys)
+    (alpha, inv_bw), *_ = np.linalg.lstsq(a / y[:, None], np.ones_like(y), rcond=None)  # relative errors
+    print(json.dumps({"alpha_us": alpha * 1e6, "bandwidth_GBps": 1e-9 / inv_bw}))
+    for (m, b), y in zip(rows, ys):
+        print(f"  measured {1e3 * y:7.3f} ms  model {1e3 * (alpha * m + inv_bw * b):7.3f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--bucket", type=int, default=dist.DEFAULT_BUCKET_BYTES)
+    ap.add_argument("--fit", metavar="JSONL", help="fit the cost model to a saved run's output and exit")
+    ap.add_argument("--curve-only", action="store_true", help="only the allreduce curve (more sizes, more repeats)")
+    ap.add_argument("--sync", action="store_true", help="line the processes up before each backward (no skew)")
+    ap.add_argument("--progress-thread", action="store_true", help="DistributedDataParallel(progress_thread=True)")
     args = ap.parse_args()
+    global SYNC, PROGRESS
+    SYNC, PROGRESS = args.sync, args.progress_thread
+    if args.fit:
+        fit(args.fit)
+        return
+    if args.curve_only:
+        s = dist.session_for()
+        curve = {n: allreduce_ms(n, 200) for n in [8, 1 << 10, 1 << 13, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24]}
+        if s.rank == 0:
+            print(json.dumps({"processes": s.size, "allreduce_curve_ms": curve}), flush=True)
+        s.close()
+        return
     s = dist.session_for()
     try:
         from threadpoolctl import threadpool_limits

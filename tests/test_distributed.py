@@ -60,7 +60,7 @@ def script(name: str, *args: str) -> list[str]:
 
 @needs_mpi
 @pytest.mark.mpi
-@pytest.mark.parametrize("mode", ["overlap", "no-overlap", "blocking"])
+@pytest.mark.parametrize("mode", ["overlap", "overlap-thread", "no-overlap", "blocking"])
 @pytest.mark.parametrize("n", [2, 3])
 def test_n_processes_match_one(n, mode):
     """10 steps, float64, global batch 32 (uneven slices on 3), a layer used twice: within 1e-10 of one process;

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import DistributedError, NewGradError
 
 DEFAULT_TIMEOUT = 60.0
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 _TAG_DONE = 7
 _SESSIONS: dict[int, Session] = {}
 _HOOKS_INSTALLED = False
@@ -135,7 +136,6 @@ class Session:
         start = time.monotonic()
         deadline = start + self.timeout
         next_check = start
-        spins = 0
         while not testall(reqs):
             now = time.monotonic()
             if now >= next_check:
@@ -148,9 +148,13 @@ class Session:
                         "legitimately takes longer"
                     )
                 next_check = now + 0.005
-            spins += 1
-            if spins > 200:  # yield the core: processes may outnumber cores
-                time.sleep(min(1e-3, 1e-5 * (spins - 200)))
+            # give the core away while waiting (processes may outnumber cores), sleeping longer the longer
+            # the wait: yield for the first millisecond, 50 µs naps up to 0.1 s, then 1 ms
+            waited = now - start
+            if waited < 1e-3:
+                _yield()
+            else:
+                time.sleep(5e-5 if waited < 0.1 else 1e-3)
         for p in pending:
             self._open.pop(id(p), None)
 
