@@ -2,8 +2,9 @@
 
 ``python data_parallel.py MODE`` with MODE ``overlap`` (DistributedDataParallel, allreduces started during
 backward), ``overlap-thread`` (and a thread driving MPI's progress meanwhile), ``no-overlap`` (started after
-backward) or ``blocking`` (allreduce_gradients). The global batch of 33 splits unevenly over 2 processes (17, 16), and each epoch's last batch of 2 over 3 leaves one process
-with nothing: the weights make the sum the global mean's gradient.
+backward) or ``blocking`` (allreduce_gradients). The global batch of 33 splits unevenly over 2 processes
+(17, 16), and each epoch's last batch of 2 over 3 leaves one process with nothing: the weights make the sum
+the global mean's gradient.
 """
 
 from __future__ import annotations
