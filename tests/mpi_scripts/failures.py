@@ -51,6 +51,7 @@ def main(mode: str) -> None:
     odd = me == dist.world_size() - 1 if mode == "exit" else me == 1
     for step in range(100_000):
         if odd and step == 3:
+            print(f"rank {me}: failing ({mode}) at t={time.time():.3f}", flush=True)
             if mode == "raise":
                 raise RuntimeError("something went wrong on this process")
             if mode == "exit":
