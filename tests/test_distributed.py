@@ -154,6 +154,19 @@ def test_command_distributed_equals_single_process(n, single_run, tmp_path):
 
 @needs_mpi
 @pytest.mark.mpi
+@pytest.mark.parametrize("model", ["cnn", "gru"])
+def test_command_trains_every_reference_model_distributed(model, tmp_path):
+    run = ["train", "--model", model, "--epochs", "1", "--dtype", "float64", "--no-plots", "--quiet"]
+    assert main([*run, "--out", str(tmp_path / "one")]) == 0
+    proc = launch(2, sys.executable, "-m", "new_grad", *run, "--distributed", "--out", str(tmp_path / "two"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    a, b = load_checkpoint(tmp_path / "one" / "last.npz"), load_checkpoint(tmp_path / "two" / "last.npz")
+    for k in a["model"]:
+        np.testing.assert_allclose(a["model"][k], b["model"][k], rtol=0, atol=1e-10, err_msg=k)
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_checkpoint_from_2_processes_resumes_on_3(single_run, tmp_path):
     run = [sys.executable, "-m", "new_grad", *TRAIN, "--distributed", "--out", str(tmp_path / "d")]
     first = launch(2, *run, "--stop-after-steps", "30")  # stops mid second epoch, saves last.npz
