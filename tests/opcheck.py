@@ -181,3 +181,77 @@ def distinct(a: np.ndarray) -> np.ndarray:
     flat = a.reshape(-1)
     order = np.random.default_rng(0).permutation(flat.size)
     return (order.astype(np.float64) * 0.37 - flat.size * 0.15).reshape(a.shape)
+
+
+# -- the same op on another device ------------------------------------------------------------------
+
+DEVICE_TOL = {np.dtype(np.float64): (1e-10, 1e-12), np.dtype(np.float32): (1e-5, 1e-6)}
+
+
+def _put(v: Any, device: str, dtype: Any = None) -> Any:
+    """``v`` (arrays, also inside tuples, lists and dicts) on ``device``; float arrays cast to ``dtype``."""
+    from new_grad.backends import to_device
+
+    if isinstance(v, np.ndarray):
+        if dtype is not None and v.dtype.kind == "f":
+            v = v.astype(dtype)
+        return to_device(v, device)
+    if isinstance(v, tuple):
+        return tuple(_put(x, device, dtype) for x in v)
+    if isinstance(v, list):
+        return [_put(x, device, dtype) for x in v]
+    if isinstance(v, dict):
+        return {k: _put(x, device, dtype) for k, x in v.items()}
+    return v
+
+
+def run_on(fn: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict, device: str, dtype: Any, nondiff=()):
+    """Forward + backward (random upstream gradient) with every array on ``device`` in ``dtype``."""
+    xs = [_put(a, device, dtype) for a in arrays]
+    kw = _put(kwargs, device, dtype)
+    for i in nondiff:
+        ng.constant(xs[i])
+    engine = ng.Autograd()
+    with engine:
+        out = fn(*xs, **kw)
+    grads = [None] * len(xs)
+    if engine.operation_list:
+        g = np.random.default_rng(0).standard_normal(np.shape(out))
+        engine.backward(_put(g, device, getattr(out, "dtype", None) if np.ndim(out) else None))
+        grads = [engine.memory_buffer.get_param(x) if engine.memory_buffer.is_in_memory(x) else None for x in xs]
+    return out, grads
+
+
+def assert_same_on_device(out: Any, ref: Any, what: str, device: str, dtype: Any) -> None:
+    """``out`` (computed on ``device``) is an array of that device holding ``ref``'s values within tolerance."""
+    from new_grad.backends import device_of, is_array, to_numpy
+
+    if isinstance(ref, (tuple, list)):
+        assert isinstance(out, (tuple, list)) and len(out) == len(ref), f"{what}: {type(out)} vs {type(ref)}"
+        for i, (o, r) in enumerate(zip(out, ref)):
+            assert_same_on_device(o, r, f"{what}[{i}]", device, dtype)
+        return
+    if ref is None or not is_array(ref) or ref.ndim == 0 and not is_array(out):
+        if ref is not None and not is_array(ref):
+            assert not is_array(out) or np.ndim(out) == 0, f"{what}: {type(out)} where the CPU gives {type(ref)}"
+        return
+    assert device_of(out) == device, f"{what}: a {type(out).__name__} came back, not an array on {device!r}"
+    rtol, atol = DEVICE_TOL[np.dtype(dtype)]
+    got = to_numpy(out)
+    assert got.shape == ref.shape and got.dtype == ref.dtype, f"{what}: {got.shape} {got.dtype} vs {ref.shape} {ref.dtype}"
+    np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=what, equal_nan=True)
+
+
+def check_case_on_device(case: OpCase, data: st.DataObject, device: str, dtype: Any = np.float64) -> None:
+    """The op on ``device`` gives the CPU's values and gradients, as arrays of that device."""
+    arrays, kwargs = draw_arrays(case, data)
+    fn = case.ng_fn or getattr(ng, case.op)
+    out, grads = run_on(fn, [a.copy() for a in arrays], kwargs, "cpu", dtype, case.nondiff)
+    d_out, d_grads = run_on(fn, [a.copy() for a in arrays], kwargs, device, dtype, case.nondiff)
+    assert_same_on_device(d_out, out, f"{case.id} on {device}: forward", device, dtype)
+    if case.grad:
+        for i, (g, dg) in enumerate(zip(grads, d_grads)):
+            if g is None:
+                assert dg is None, f"{case.id} on {device}: input {i} has a gradient only there"
+            else:
+                assert_same_on_device(dg, g, f"{case.id} on {device}: gradient of input {i}", device, dtype)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "new_grad"
-ENGINE = {"autograd_engine", "utils", "errors", "backend", "tape_view", "tape_html"}
+ENGINE = {"autograd_engine", "utils", "errors", "backend", "backends", "tape_view", "tape_html"}
 
 
 def _imports(path: Path) -> set[str]:

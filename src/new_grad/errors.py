@@ -133,3 +133,10 @@ def user_stacklevel() -> int:
 
 class DistributedError(NewGradError, RuntimeError):
     """Processes of a distributed run disagree (model layout, steps taken) or one of them stopped responding."""
+
+
+class DeviceError(NewGradError, TypeError):
+    """Arrays of two devices (NumPy on the CPU, CuPy on a GPU) meet in one op, or a device is unknown.
+
+    The message names the op, each operand's device and how to move one of them.
+    """

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .autograd_engine import STATE, Autograd, Operation, bound_gradient, is_constant
-from .backend import is_array
+from .backends import is_array
 from .errors import ReplayError, shape_str
 
 __all__ = ["compile", "CompiledStep"]
@@ -548,7 +548,7 @@ def _accumulate(target: tuple, expr: str, state: dict, cond: bool) -> list[str]:
 
 
 def _fix(gx: Any, x: Any) -> Any:
-    from .backend import namespace
+    from .backends import namespace
 
     if not hasattr(gx, "shape") or isinstance(gx, np.generic):
         gx = namespace(x).asarray(gx, dtype=x.dtype)

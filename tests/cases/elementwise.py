@@ -31,7 +31,7 @@ def _specials(a):
 
 def _as_float(fn):
     """Boolean results compared as 0./1. (assert_allclose cannot subtract bools)."""
-    return lambda *xs: np.asarray(fn(*xs), dtype=np.float64)
+    return lambda *xs: ng.namespace(*xs).asarray(fn(*xs), dtype=np.float64)
 
 
 def _torch_float(fn):

@@ -117,7 +117,7 @@ CASES = [
     OpCase("index_add", None, ng_fn=lambda a, v, key: ng.index_add(a, key, v), nargs=2, shapes=_update_shapes,
            kwargs=_update_kwargs),
     OpCase("index_add", lambda a, v: a.index_put((torch.as_tensor(_REPEAT),), v, accumulate=True),
-           ng_fn=lambda a, v: ng.index_add(a, _REPEAT, v), nargs=2, shapes=[(4, 3), (5, 3)], name="repeated"),
+           ng_fn=lambda a, v: ng.index_add(a, ng.namespace(a).asarray(_REPEAT), v), nargs=2, shapes=[(4, 3), (5, 3)], name="repeated"),
     OpCase("index_update", None, ng_fn=lambda a, v, key: ng.index_update(a, key, v), nargs=2,
            shapes=lambda d: _update_shapes(d, unique=True), kwargs=_update_kwargs),
     OpCase("index_update", lambda a, v: a.index_put((torch.tensor([2, 0]), torch.tensor([1, 1])), v),

@@ -145,7 +145,8 @@ def _solve_shapes(data):
 
 def _ng_qr(a):
     Q, R = ng.linalg.qr(a)
-    s = ng.constant(np.sign(np.diagonal(R, axis1=-2, axis2=-1)))
+    xp = ng.namespace(R)
+    s = ng.constant(xp.sign(xp.diagonal(R, axis1=-2, axis2=-1)))
     Qs = ng.multiply(Q, ng.expand_dims(s, -2))
     Rs = ng.multiply(R, ng.expand_dims(s, -1))
     return ng.concatenate([ng.ravel(Qs), ng.ravel(ng.multiply(Rs, 0.7))])
@@ -256,14 +257,14 @@ CASES = [
     OpCase("linalg.slogdet", lambda a: torch.linalg.slogdet(a)[0], ng_fn=lambda a: ng.linalg.slogdet(a).sign,
            shapes=[(3, 3)], domain=_well_conditioned, grad=False, name="sign"),
     OpCase("linalg.solve", lambda a, b: torch.linalg.solve(a + _EYE3 * torch.eye(a.shape[-1]), b),
-           ng_fn=lambda a, b: ng.linalg.solve(ng.add(a, _EYE3 * np.eye(a.shape[-1])), b), nargs=2,
+           ng_fn=lambda a, b: ng.linalg.solve(ng.add(a, _EYE3 * ng.namespace(a).eye(a.shape[-1])), b), nargs=2,
            shapes=_solve_shapes, domain=lambda a: 0.3 * a, rtol=1e-6),
     OpCase("linalg.cholesky", lambda a: torch.linalg.cholesky(_lower_read(a)), ng_fn=ng.linalg.cholesky,
            shapes=_matrix_shapes(), domain=_spd, rtol=1e-6),
     OpCase("linalg.cholesky", lambda a: torch.linalg.cholesky(_lower_read(a)), ng_fn=ng.linalg.cholesky,
            shapes=_matrix_shapes(), domain=lambda a: _spd(a) + np.triu(a, 1), rtol=1e-6, name="upper-ignored"),
     OpCase("linalg.cholesky", lambda x: torch.linalg.cholesky(x @ x.mT + torch.eye(x.shape[-1])),
-           ng_fn=lambda x: ng.linalg.cholesky(ng.add(ng.matmul(x, ng.swapaxes(x, -1, -2)), np.eye(x.shape[-1]))),
+           ng_fn=lambda x: ng.linalg.cholesky(ng.add(ng.matmul(x, ng.swapaxes(x, -1, -2)), ng.namespace(x).eye(x.shape[-1]))),
            shapes=[(2, 3, 3)], rtol=1e-6, name="composed"),
     OpCase("linalg.qr", _t_qr, ng_fn=_ng_qr, shapes=_matrix_shapes(square=False), domain=_with_singular_values,
            rtol=1e-6, atol=1e-9),

@@ -40,9 +40,10 @@ def _sigmoid(a):
 
 def classes_from(t: np.ndarray, n_classes: int, ignore: bool = False) -> np.ndarray:
     """Deterministic class indices from a float draw; some set to -100 (ignored) if asked."""
-    c = (np.abs(t) * 1000).astype(np.int64) % n_classes
+    xp = ng.namespace(t)
+    c = (abs(t) * 1000).astype(np.int64) % n_classes
     if ignore:
-        c = np.where((np.abs(t) * 1000).astype(np.int64) % 5 == 0, -100, c)
+        c = xp.where((abs(t) * 1000).astype(np.int64) % 5 == 0, -100, c)
     return c
 
 
@@ -74,7 +75,7 @@ def _ce_kwargs(data, shapes):
 
 def _ce_ng(x, t, w, reduction, label_smoothing, use_weight, ignore):
     C = x.shape[1 if x.ndim > 1 else 0]
-    return ng.cross_entropy(x, classes_from(t, C, ignore), np.abs(w) + 0.1 if use_weight else None,
+    return ng.cross_entropy(x, classes_from(t, C, ignore), abs(w) + 0.1 if use_weight else None,
                             reduction=reduction, label_smoothing=label_smoothing)
 
 
@@ -87,7 +88,7 @@ def _ce_torch(x, t, w, reduction, label_smoothing, use_weight, ignore):
 
 def _nll_ng(x, t, w, reduction, label_smoothing, use_weight, ignore):
     C = x.shape[1 if x.ndim > 1 else 0]
-    return ng.nll_loss(x, classes_from(t, C, ignore), np.abs(w) + 0.1 if use_weight else None, reduction=reduction)
+    return ng.nll_loss(x, classes_from(t, C, ignore), abs(w) + 0.1 if use_weight else None, reduction=reduction)
 
 
 def _nll_torch(x, t, w, reduction, label_smoothing, use_weight, ignore):
@@ -97,7 +98,7 @@ def _nll_torch(x, t, w, reduction, label_smoothing, use_weight, ignore):
 
 
 def _ce_prob_ng(x, p, w, reduction, label_smoothing, use_weight, ignore):
-    return ng.cross_entropy(x, ng.softmax(p, axis=-1), np.abs(w) + 0.1 if use_weight else None,
+    return ng.cross_entropy(x, ng.softmax(p, axis=-1), abs(w) + 0.1 if use_weight else None,
                             reduction=reduction, label_smoothing=label_smoothing)
 
 
@@ -136,7 +137,7 @@ def _ctc_torch(x, targets, input_lengths, target_lengths, reduction):
 
 
 def _pw_ng(x, t, w, pw, reduction):
-    return ng.binary_cross_entropy_with_logits(x, ng.sigmoid(t), np.abs(w), reduction, np.abs(pw) + 0.5)
+    return ng.binary_cross_entropy_with_logits(x, ng.sigmoid(t), abs(w), reduction, abs(pw) + 0.5)
 
 
 def _pw_torch(x, t, w, pw, reduction):

@@ -23,7 +23,7 @@ def _bn_shapes(data):
 
 
 def _pos(v):
-    return np.abs(v) + 0.5
+    return abs(v) + 0.5
 
 
 def _ln_shapes(data):
@@ -51,6 +51,11 @@ _gn: dict = {}
 
 _IDX = np.array([[0, 3, 1], [3, 3, 4]])
 
+
+def _on(like, a):
+    """``a`` on the device of ``like``."""
+    return ng.namespace(like).asarray(a)
+
 CASES = [
     OpCase("batch_norm", lambda x, rm, rv, w, b: F.batch_norm(x, rm, _pos_t(rv), w, b, training=True),
            ng_fn=lambda x, rm, rv, w, b: ng.batch_norm(x, rm, _pos(rv), w, b, training=True),
@@ -66,9 +71,9 @@ CASES = [
     OpCase("group_norm", lambda x, w, b: F.group_norm(x, _gn["g"], w, b),
            ng_fn=lambda x, w, b: ng.group_norm(x, _gn["g"], w, b), shapes=_gn_shapes),
     OpCase("embedding", lambda w: F.embedding(torch.tensor(_IDX), w, padding_idx=3),
-           ng_fn=lambda w: ng.embedding(_IDX, w, padding_idx=3), shapes=[(5, 4)]),
+           ng_fn=lambda w: ng.embedding(_on(w, _IDX), w, padding_idx=3), shapes=[(5, 4)]),
     OpCase("embedding", lambda w: F.embedding(torch.tensor(_IDX), w),
-           ng_fn=lambda w: ng.embedding(_IDX, w), shapes=[(6, 2)], name="no-padding"),
+           ng_fn=lambda w: ng.embedding(_on(w, _IDX), w), shapes=[(6, 2)], name="no-padding"),
 ]
 
 

@@ -89,7 +89,7 @@ def _cum_axis(data, shapes):
 
 
 def _f(fn):
-    return lambda *xs, **kw: np.asarray(fn(*xs, **kw), dtype=np.float64)
+    return lambda *xs, **kw: ng.namespace(*xs).asarray(fn(*xs, **kw), dtype=np.float64)
 
 
 def _tf(fn):

@@ -146,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(see below for what that means under each --scheduler)")
     t.add_argument("--overwrite", action="store_true",
                    help="train into an --out folder that already holds a run, replacing its files")
-    t.add_argument("--device", choices=["cpu", "gpu"], help="where to compute (gpu needs CuPy) (default cpu)")
+    t.add_argument("--device", choices=["cpu", "gpu", "standin"],
+                   help="where to compute: gpu needs CuPy; standin is a CPU stand-in for a device that checks code "
+                   "for NumPy calls hard-wired where the array's namespace belongs (default cpu)")
     t.add_argument("--threads", type=_positive_int, default=1, metavar="N",
                    help="BLAS threads (default 1: small models run fastest on one, and a busy machine slows more down)")
     t.add_argument("--distributed", action="store_true",

@@ -24,8 +24,7 @@ import numpy as np
 
 from .. import nn, optim
 from ..autograd_engine import Autograd, constant, no_grad
-from ..backend import to_numpy
-from ..backends import cuda_available, module_to, to_device
+from ..backends import cuda_available, to_device, to_numpy
 from ..data import DataLoader, Splits, load_digits, load_mnist_idx, load_mnist_npy
 from ..errors import NewGradError, ReplayError
 from ..models import DEFAULT_HIDDEN, build_model
@@ -191,7 +190,7 @@ class Device:
         return x if self.name == "cpu" else constant(to_device(x, self.name))
 
     def move_model(self, model: nn.Module) -> None:
-        module_to(model, self.name)
+        model.to(self.name)
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------

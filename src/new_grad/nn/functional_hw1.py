@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import ShapeError, shape_str
 from ..ops.elementwise import add_backward, div_backward, exp_backward, log_backward, mul_backward, sub_backward
 from ..ops.linalg import matmul_backward, outer_backward

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import STATE, Autograd, bind_gradient, bound_gradient
-from ..backend import is_array, namespace
+from ..backends import is_array, namespace, to_device
 from ..errors import ArgumentTypeError, DtypeError, OptimizerError, ShapeError, UnsupportedError, shape_str
 
 
@@ -271,6 +271,32 @@ class Module:
         """Zero every parameter's gradient array in place."""
         for _, g in self.parameters():
             g[...] = 0
+
+    def to(self, device: str) -> Module:
+        """Move parameters, their gradients and buffers to ``device`` ('cpu', 'gpu', ...), in place; returns self.
+
+        Arrays shared by several modules (tied weights) stay shared. Create the optimiser after
+        the move: it holds the arrays it was given.
+        """
+        moved: dict[int, Any] = {}
+
+        def move(x: Any) -> Any:
+            if id(x) not in moved:
+                moved[id(x)] = (x, to_device(x, device))  # keep x alive so its id is not reused
+            return moved[id(x)][1]
+
+        for m in self.modules():
+            d = m.__dict__
+            for pname, gname in m._parameters.items():
+                if d[pname] is None:
+                    continue
+                p, g = move(d[pname]), move(d[gname])
+                d[pname], d[gname] = p, g
+                bind_gradient(p, g)
+            for bname in m._buffers:
+                if is_array(d[bname]):
+                    d[bname] = move(d[bname])
+        return self
 
     def set_engine(self, autograd_engine: Autograd | None) -> Module:
         """Record this module and its submodules on ``autograd_engine``."""

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import STATE, is_constant, no_grad
-from ..backend import is_array
+from ..backends import is_array, mixed_devices
 from ..errors import DtypeError, IndexingError, NewGradError, ShapeError, shape_str
 
 _REQUIRED = object()
@@ -155,6 +155,11 @@ def primitive(
                 raise
             except (ValueError, IndexError) as err:
                 raise _wrap_error(opname, args, kwargs, err) from err
+            except TypeError as err:  # CuPy meeting a NumPy array (or the reverse): say so
+                mixed = mixed_devices(opname, args, kwargs)
+                if mixed is None:
+                    raise
+                raise mixed from err
             eng = STATE.engine
             if eng is None:
                 return out

@@ -202,9 +202,10 @@ def _erf_impl(x: Any) -> Any:
     """erf with SciPy (or CuPy's cupyx) when present; ``math.erf`` per element otherwise."""
     xp = namespace(x)
     if xp is not np:
-        from cupyx.scipy.special import erf as cu_erf  # type: ignore[import-not-found]
-
-        return cu_erf(x)
+        dev_erf = getattr(xp, "erf", None)  # a backend's own (the CPU stand-in's); CuPy keeps it in cupyx
+        if dev_erf is None:
+            from cupyx.scipy.special import erf as dev_erf  # type: ignore[import-not-found]
+        return dev_erf(x)
     try:
         from scipy.special import erf as sp_erf
     except ImportError:  # pragma: no cover - scipy is optional

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd_engine import active_engine, constant
-from ..backend import is_array, namespace
+from ..backends import is_array, mixed_devices, namespace
 from ..errors import GradientError, ShapeError, shape_str
 from ._core import primitive, record, register, reject_complex_input, unbroadcast, unbroadcast_to
 from .elementwise import add, divide, multiply, negative, power, subtract
@@ -239,6 +239,11 @@ def einsum(*args: Any, optimize: Any = None) -> Any:
         optimize = len(operands) > 1 and math.prod(sizes.values()) > 20000
     try:
         out = xp.asarray(xp.einsum(subscripts, *operands, optimize=optimize))
+    except TypeError as err:  # arrays of two devices
+        mixed = mixed_devices("einsum", operands)
+        if mixed is None:
+            raise
+        raise mixed from err
     except ValueError as err:
         raise ShapeError(f"einsum('{subscripts}', {', '.join(shape_str(o) for o in operands)}): {err}") from err
     return record("einsum", _einsum_backward(terms, res), operands, out, True)

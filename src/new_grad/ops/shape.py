@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import is_array, namespace
+from ..backends import is_array, mixed_devices, namespace
 from ..errors import ShapeError, shape_str
 from ._core import primitive, record, register, unbroadcast_to
 
@@ -150,9 +150,16 @@ def _join(name: str, arrays: Any, axis: int, lift: Any) -> Any:
     if not arrays:
         raise ShapeError(f"{name}: need at least one array to join")
     xp = namespace(*arrays)
-    lifted = [lift(xp.asarray(a)) for a in arrays]
+    if xp is not np and (mixed := mixed_devices(name, arrays)) is not None:  # a device's asarray would copy
+        raise mixed
     try:
+        lifted = [lift(xp.asarray(a)) for a in arrays]
         out = xp.concatenate(lifted, axis=axis)
+    except TypeError as err:  # arrays of two devices (CuPy refuses NumPy's, and the reverse)
+        mixed = mixed_devices(name, arrays)
+        if mixed is None:
+            raise
+        raise mixed from err
     except ValueError as err:
         shapes = ", ".join(shape_str(a) for a in arrays)
         raise ShapeError(
