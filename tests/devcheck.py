@@ -17,9 +17,9 @@ import numpy as np
 
 import new_grad as ng
 from new_grad import nn
-from new_grad.backends import to_numpy
+from new_grad.backends import device_of, to_numpy
 
-from .opcheck import DEVICE_TOL, _put, assert_same_on_device
+from .opcheck import _put, assert_same_on_device
 
 
 @dataclass
@@ -255,5 +255,22 @@ def training_losses(device: str, dtype: Any = np.float64, steps: int = 6) -> lis
     return losses
 
 
-def training_tolerance(dtype: Any) -> tuple[float, float]:
-    return DEVICE_TOL[np.dtype(dtype)]
+def replay_losses(device: str, dtype: Any = np.float64, steps: int = 5) -> list[float]:
+    """A replayed (``new_grad.compile``) SGD step of a small MLP, several times, on ``device``."""
+    np.random.seed(1)
+    model = nn.Sequential(nn.Linear(6, 8, dtype=dtype), nn.Tanh(), nn.Linear(8, 3, dtype=dtype)).to(device)
+    engine = ng.Autograd()
+    model.set_engine(engine)
+    opt = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    compiled = ng.compile(lambda x, y: ng.softmax_cross_entropy(model(x), y), engine)
+    rng = np.random.default_rng(4)
+    x = ng.constant(_put(rng.standard_normal((10, 6)), device, dtype))
+    y = ng.constant(_put(np.eye(3)[rng.integers(0, 3, 10)], device, dtype))
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = compiled(x, y)
+        opt.step()
+        assert device_of(loss) == device
+        losses.append(float(to_numpy(loss)))
+    return losses

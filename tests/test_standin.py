@@ -21,7 +21,14 @@ from new_grad.backends import device_of, to_device, to_numpy
 from new_grad.errors import DeviceError
 
 from .cases import ALL_CASES
-from .devcheck import LAYER_CASES, OPTIMISER_CASES, check_layer_on_device, check_optimiser_on_device, training_losses
+from .devcheck import (
+    LAYER_CASES,
+    OPTIMISER_CASES,
+    check_layer_on_device,
+    check_optimiser_on_device,
+    replay_losses,
+    training_losses,
+)
 from .opcheck import check_case_on_device
 
 DEVICE = "standin"
@@ -54,6 +61,10 @@ def test_optimiser_on_standin_follows_cpu(kind, kw, tmp_path):
 def test_training_on_standin_matches_cpu():
     cpu, dev = training_losses("cpu"), training_losses(DEVICE)
     np.testing.assert_allclose(dev, cpu, rtol=1e-10)
+
+
+def test_replay_on_standin_matches_cpu():
+    np.testing.assert_allclose(replay_losses(DEVICE), replay_losses("cpu"), rtol=1e-10)
 
 
 def test_cli_train_on_standin_matches_cpu(tmp_path):
@@ -137,3 +148,11 @@ def test_module_to_keeps_shared_parameters_shared():
     a = nn.Linear(3, 3)
     model = nn.Sequential(a, nn.Tanh(), a).to(DEVICE)
     assert model[0].W is model[2].W and model[0].dW is model[2].dW
+
+
+def test_gpu_benchmarks_rehearse_on_standin(tmp_path):
+    from benchmarks.gpu import main
+
+    assert main(["--device", DEVICE, "--quick", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "gpu_bench.md").read_text()
+    assert "MLP 784-256-256-10" in report and "PyTorch eager" in report and "error" not in report

@@ -294,11 +294,16 @@ def _copies(aux: Any) -> Any:
     return aux.copy()
 
 
+def _as_array(v: Any) -> Any:
+    """A 0-d result as an array: NumPy scalars become arrays, a device's 0-d arrays stay on the device."""
+    return v if is_array(v) else np.asarray(v)
+
+
 def _build(ops: list[Operation], args: tuple, eng: Autograd, aux: tuple[int, ...] | int | None = None) -> _Plan:
     from .ops._core import REGISTRY
 
     mem = eng.memory_buffer.memory
-    ns: dict[str, Any] = {"_np": np, "_asarray": np.asarray, "_iadd": operator.iadd}
+    ns: dict[str, Any] = {"_np": np, "_asarray": _as_array, "_iadd": operator.iadd}
     names: dict[int, str] = {}  # id(array) -> its variable in the generated code
     produced: set[int] = set()
     arg_sig: list = []
