@@ -175,14 +175,15 @@ def make_loss() -> Callable[[Any, Any], Any]:
 
 
 class Device:
-    """Where arrays live: NumPy (``cpu``) or CuPy (``gpu``), moved by :mod:`new_grad.backends`."""
+    """Where arrays live: NumPy (``cpu``), CuPy (``gpu``) or the CPU stand-in (``standin``), moved by ``Module.to``."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         if name == "gpu" and not cuda_available():
             raise UserError(
                 "--device gpu needs CuPy and a CUDA GPU, and none was found; install CuPy with "
-                "`pip install 'new_grad[gpu]'` on a machine with an NVIDIA GPU, or use --device cpu"
+                "`pip install 'new_grad[gpu-cuda12]'` (or gpu-cuda13, after your driver's CUDA version) on a machine with an "
+                "NVIDIA GPU, or use --device cpu"
             )
 
     def put(self, x: Any) -> Any:

@@ -99,10 +99,10 @@ def sum_backward(grad_output: Any, a: Any) -> Any:
     g = xp.asarray(grad_output)
     shape = a.shape
     try:
-        xp.broadcast_shapes(g.shape, shape)
+        np.broadcast_shapes(g.shape, shape)  # shapes only: NumPy's works for every backend
     except ValueError:
         g = g.reshape(_kept_dims(g.shape, shape))
-    return g * xp.ones(shape, dtype=np.result_type(a, g))
+    return g * xp.ones(shape, dtype=np.result_type(a.dtype, g.dtype))
 
 
 def _kept_dims(gshape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
