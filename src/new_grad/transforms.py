@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .autograd_engine import STATE, Autograd, Operation, constant, is_constant, no_grad
-from .backends import is_array, namespace
+from .backend import is_array, namespace
 from .errors import DtypeError, ShapeError, shape_str
 
 Argnums = int | Sequence[int]

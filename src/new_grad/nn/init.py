@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import namespace
+from ..backend import namespace
 from ..errors import ArgumentError, ShapeError
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import namespace
+from ..backend import namespace
 from ..errors import AnomalyError, OptimizerError
 from .module import param_grads
 
