@@ -76,6 +76,7 @@ LAYER_CASES: list[LayerCase] = [
     LayerCase("GroupNorm", lambda: nn.GroupNorm(2, 4), _x(3, 4, 3, 2)),
     LayerCase("Embedding", lambda: nn.Embedding(6, 3, padding_idx=0), lambda rng: [rng.integers(0, 6, (2, 5))]),
     LayerCase("Dropout", lambda: nn.Dropout(0.3).eval(), _x(3, 4)),
+    LayerCase("Dropout-train", lambda: nn.Dropout(0.3, generator=np.random.default_rng(0)), _x(3, 4)),
     LayerCase("Identity", lambda: nn.Identity(), _x(3, 4)),
     LayerCase("ReLU", lambda: nn.ReLU(), _x(3, 4)),
     LayerCase("LeakyReLU", lambda: nn.LeakyReLU(0.2), _x(3, 4)),

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 _PLAIN_OK = {"asarray", "array", "asanyarray", "ascontiguousarray"}  # the host -> device doors
+# NumPy functions CuPy answers for its arrays (NumPy hands them over): they only look at shapes and dtypes
+_NUMPY_FUNCTIONS_OK = {"shape", "ndim", "size", "result_type"}
 
 
 def _refuse_host(value: Any) -> None:
@@ -51,6 +53,14 @@ class StandInArray:
         raise TypeError(
             "Implicit conversion of a stand-in device array to a NumPy array is not allowed (a numpy call "
             "hard-wired where the input's namespace belongs?); use new_grad.namespace(x) or x.get()"
+        )
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        if func.__name__ in _NUMPY_FUNCTIONS_OK:
+            return func(*_open(args), **_open(kwargs))
+        raise TypeError(
+            f"numpy.{func.__name__} got a stand-in device array (a numpy call hard-wired where the input's "
+            f"namespace belongs?); use new_grad.namespace(x).{func.__name__}"
         )
 
     # -- host copies -------------------------------------------------------------------------------
@@ -189,6 +199,17 @@ def _unwrap(v: Any) -> Any:
         return [_unwrap(x) for x in v]
     if isinstance(v, dict):
         return {k: _unwrap(x) for k, x in v.items()}
+    return v
+
+
+def _open(v: Any) -> Any:
+    """Stand-in arrays opened (also inside tuples, lists and dicts); everything else as it is."""
+    if type(v) is StandInArray:
+        return v._a
+    if isinstance(v, (tuple, list)):
+        return type(v)(_open(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _open(x) for k, x in v.items()}
     return v
 
 
