@@ -187,3 +187,16 @@ def test_layer_init_matches_torch_ranges():
     assert abs(emb.weight.std() - 1) < 0.05
     bn = nn.BatchNorm2d(3)
     assert (bn.weight == 1).all() and (bn.bias == 0).all() and (bn.running_var == 1).all()
+
+
+def test_sequential_dtype_casts_parameters_and_their_gradients():
+    model = ng.nn.Sequential(ng.nn.Linear(3, 4), ng.nn.ReLU(), ng.nn.Linear(4, 2), dtype=np.float32)
+    for p, g in model.parameters():
+        assert p.dtype == np.float32 and g.dtype == np.float32 and g.shape == p.shape
+    eng = ng.Autograd()
+    with eng:
+        loss = ng.sum(model(ng.constant(np.ones((5, 3), np.float32))))
+    eng.backward(1.0, output=loss)
+    assert all(np.any(g != 0) for _, g in model.parameters())
+    with pytest.raises(ng.errors.DtypeError):
+        ng.nn.Sequential(ng.nn.Linear(3, 4), dtype=np.int64)

@@ -6,8 +6,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ..autograd_engine import Autograd
-from ..errors import UnsupportedError
+from ..errors import DtypeError, UnsupportedError
 from .module import Module
 
 _Seq = TypeVar("_Seq", bound="_ModuleSequence")
@@ -42,6 +44,22 @@ class Sequential(_ModuleSequence):
         else:
             for i, m in enumerate(modules):
                 self.add_module(str(i), m)
+        if dtype is not None:
+            self._cast(np.dtype(dtype))
+
+    def _cast(self, dtype: np.dtype) -> None:
+        """Give every float parameter (with a new gradient array) and float buffer ``dtype``."""
+        if dtype.kind != "f":
+            raise DtypeError(f"Sequential(dtype={dtype}): parameters must be floating point; use float32 or float64")
+        for m in self.modules():
+            for pname, gname in list(m._parameters.items()):
+                p = m.__dict__[pname]
+                if p is not None and p.dtype.kind == "f" and p.dtype != dtype:
+                    m.register_parameter(pname, p.astype(dtype), gname)
+            for bname in m._buffers:
+                b = m.__dict__[bname]
+                if b is not None and getattr(b, "dtype", None) is not None and b.dtype.kind == "f":
+                    m.__dict__[bname] = b.astype(dtype)
 
     def forward(self, x: Any) -> Any:
         for m in self._modules.values():
