@@ -76,6 +76,7 @@ BAD = [
     ("optimizer/state/0/momentum_buffer", "nan", "finite"),
     ("optimizer/state", "x", "state"),
     ("scheduler/optimizer", 1, "optimizer"),
+    ("scheduler", None, "scheduler"),
     ("scheduler/last_epoch", "one", "last_epoch"),
     ("scheduler/base_lrs", "abc", "base_lrs"),
 ]

@@ -282,7 +282,10 @@ def check_fits(ckpt: dict[str, Any], optimizer: Any, scheduler: Any, batches_per
         for i, (s, v) in enumerate(zip(saved, live)):
             _same_kind({k: x for k, x in s.items() if k != "params"}, {k: x for k, x in v.items() if k != "params"},
                        f"optimizer group {i}")
-        if scheduler is not None and ckpt["scheduler"] is not None:
+        if (scheduler is None) != (ckpt["scheduler"] is None):
+            has = "no scheduler state" if ckpt["scheduler"] is None else "a scheduler state"
+            raise _Bad(f"it holds {has}, but the run's --scheduler is {ckpt['config'].get('scheduler', 'cosine')}")
+        if scheduler is not None:
             _same_kind(ckpt["scheduler"], scheduler.state_dict(), "scheduler")
         step = ckpt["loop"]["step"]
         if step > batches_per_epoch:
