@@ -93,6 +93,8 @@ def test_standin_refuses_plain_numpy():
                        lambda: x + np.ones(3), lambda: np.ones(3) * x, lambda: xp.where(np.ones(3) > 0, x, x)):
         with pytest.raises(TypeError):
             hard_wired()
+    with pytest.raises(AttributeError, match="CuPy's namespace has no 'errstate'"):
+        xp.errstate  # noqa: B018 - NumPy has it, CuPy has not
     assert np.shape(x) == (2, 3) and np.ndim(x) == 2 and np.result_type(x, np.float32) == np.float64  # as CuPy
     np.testing.assert_array_equal(to_numpy(x * 2), np.arange(6.0).reshape(2, 3) * 2)
     assert x.T.base is x and x[1:].base is x

@@ -6,8 +6,9 @@ belongs: CuPy then raises, or the result silently lands in host memory. Without 
 GPU that bug stays hidden, because NumPy accepts NumPy arrays. Arrays of this
 backend (device ``standin``) behave like CuPy's:
 
-- ``xp`` (:data:`xp`) mirrors NumPy's namespace; its functions take and return
-  :class:`StandInArray`, and reductions give 0-d arrays, not NumPy scalars;
+- ``xp`` (:data:`xp`) mirrors NumPy's namespace, limited to the names CuPy's has; its
+  functions take and return :class:`StandInArray`, and reductions give 0-d arrays, not
+  NumPy scalars;
 - a plain NumPy function refuses them (``np.exp(a)``, ``np.asarray(a)``,
   ``np.concatenate([a, b])`` raise ``TypeError``, like CuPy's implicit-conversion error);
 - a plain ``numpy.ndarray`` meeting one (``a + host``, ``xp.where(host_mask, a, b)``,
@@ -24,6 +25,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from ._cupy_names import CUPY, CUPY_LINALG, CUPY_RANDOM
 
 _PLAIN_OK = {"asarray", "array", "asanyarray", "ascontiguousarray"}  # the host -> device doors
 # NumPy functions CuPy answers for its arrays (NumPy hands them over): they only look at shapes and dtypes
@@ -272,11 +275,12 @@ class _Ufunc:
 
 
 class _Namespace:
-    """NumPy's namespace (and its ``linalg``, ``random``, ``fft``) over stand-in arrays."""
+    """NumPy's namespace (and its ``linalg``, ``random``, ``fft``) over stand-in arrays, CuPy's names only."""
 
-    def __init__(self, module: Any, name: str) -> None:
+    def __init__(self, module: Any, name: str, names: frozenset[str] | None = None) -> None:
         self.__name__ = name
         self._module = module
+        self._names = names  # None: every name NumPy's module has
 
     def __repr__(self) -> str:
         return f"<stand-in namespace {self.__name__}>"
@@ -284,6 +288,11 @@ class _Namespace:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        if self._names is not None and name not in self._names:
+            raise AttributeError(
+                f"{self.__name__}.{name}: CuPy's namespace has no {name!r}, so a device array cannot use it; "
+                "compute it from functions CuPy has (or on the host, with new_grad.backends.to_numpy)"
+            )
         attr = getattr(self._module, name)
         if isinstance(attr, np.ufunc):
             out: Any = _Ufunc(attr)
@@ -305,10 +314,11 @@ class _Random(_Namespace):
         return _Namespace(gen, "Generator")
 
 
-xp = _Namespace(np, "standin")
-xp.linalg = _Namespace(np.linalg, "standin.linalg")
+xp = _Namespace(np, "standin", CUPY)
+xp.linalg = _Namespace(np.linalg, "standin.linalg", CUPY_LINALG)
 xp.fft = _Namespace(np.fft, "standin.fft")
-xp.random = _Random(np.random, "standin.random")
+xp.lib = _Namespace(np.lib, "standin.lib")
+xp.random = _Random(np.random, "standin.random", CUPY_RANDOM)
 xp.ndarray = StandInArray
 
 
