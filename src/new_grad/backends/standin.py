@@ -104,6 +104,8 @@ class StandInArray:
             return _wrap(attr, (self,))
 
         def method(*args: Any, **kwargs: Any) -> Any:
+            if name in _SORTS and kwargs.get("kind") is None:
+                kwargs["kind"] = "stable"
             return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)), (self, *args, *kwargs.values()))
 
         method.__name__ = name
@@ -241,8 +243,13 @@ def _wrap(r: Any, inputs: tuple = ()) -> Any:
     return r
 
 
+_SORTS = {"sort", "argsort"}  # CuPy's sorts are stable, and kind=None means 'stable' there
+
+
 def _function(name: str, fn: Any, plain_ok: bool = False) -> Any:
     def f(*args: Any, **kwargs: Any) -> Any:
+        if name in _SORTS and kwargs.get("kind") is None:
+            kwargs["kind"] = "stable"
         if plain_ok and args and isinstance(args[0], np.ndarray):
             return StandInArray(np.array(args[0], *_unwrap(args[1:]), **_unwrap(kwargs)))
         ins = (*args, *kwargs.values())

@@ -304,6 +304,11 @@ def cumprod(x: Any, axis: Any = None) -> Any:
 # -- sorting ---------------------------------------------------------------------------------------
 
 
+def _stable(xp: Any, kind: Any = "stable") -> Any:
+    """``kind`` for NumPy; None for CuPy, whose sorts are always stable and take no other kind."""
+    return kind if xp.__name__ == "numpy" else None
+
+
 def sort_backward(grad_output: Any, x: Any, axis: Any = -1) -> tuple:
     """Sorting permutes: send each gradient back to where its value came from (inverse permutation)."""
     from .shape import take_along_axis
@@ -311,8 +316,8 @@ def sort_backward(grad_output: Any, x: Any, axis: Any = -1) -> tuple:
     xp = namespace(x)
     xf = x.reshape(-1) if axis is None else x
     ax = 0 if axis is None else axis
-    order = xp.argsort(xf, axis=ax, kind="stable")
-    inverse = xp.argsort(order, axis=ax, kind="stable")
+    order = xp.argsort(xf, axis=ax, kind=_stable(xp))
+    inverse = xp.argsort(order, axis=ax, kind=_stable(xp))
     gx = take_along_axis(grad_output, inverse, ax)
     return (gx if axis is not None else reshape(gx, x.shape)), None
 
@@ -320,7 +325,8 @@ def sort_backward(grad_output: Any, x: Any, axis: Any = -1) -> tuple:
 @primitive(sort_backward, formula="∂x = the gradient un-permuted by the sort's indices")
 def sort(x: Any, axis: Any = -1) -> Any:
     """Sorted copy along ``axis`` (None: flattened). Ties keep their order (stable)."""
-    return namespace(x).sort(x, axis=axis, kind="stable")
+    xp = namespace(x)
+    return xp.sort(x, axis=axis, kind=_stable(xp))
 
 
 @_nondiff
@@ -335,6 +341,7 @@ def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 @_nondiff
 def argsort(x: Any, axis: Any = -1, kind: Any = None) -> Any:
-    return namespace(x).argsort(x, axis=axis, kind=kind)
+    xp = namespace(x)
+    return xp.argsort(x, axis=axis, kind=_stable(xp, kind))
 
 
