@@ -21,15 +21,26 @@ def _uniform(rng: np.random.Generator, fan_in: int, shape: tuple[int, ...]) -> n
     return rng.uniform(-bound, bound, shape).astype(F32)
 
 
-def chain_data(n: int) -> dict[str, np.ndarray]:
-    """Row A/E: x, w, b of shape (8,); the chain is ``y = y*w; y = y+b`` repeated, then ``sum``."""
+def chain_data(n: int, numbers: bool = False) -> dict:
+    """Row A/E: x, w, b of shape (8,); the chain is ``y = y*w; y = y+b`` repeated, then ``sum``.
+
+    With ``numbers`` w and b are Python floats (``y = y * 1.0001; y = y + 0.001``): only x gets a gradient.
+    """
     rng = np.random.default_rng(0)
-    return {
+    d = {
         "x": rng.uniform(0.5, 1.5, 8).astype(F32),
         "w": (1 + rng.uniform(-1e-5, 1e-5, 8)).astype(F32),
         "b": rng.uniform(-1e-5, 1e-5, 8).astype(F32),
         "n": n,
     }
+    if numbers:
+        d["w"], d["b"] = 1.0001, 0.001
+    return d
+
+
+def arrays(*xs):
+    """The arguments that are arrays (the ones that get a gradient)."""
+    return tuple(x for x in xs if isinstance(x, np.ndarray))
 
 
 def mlp_data(batch: int, sizes: tuple[int, ...] = MLP_SIZES) -> dict:

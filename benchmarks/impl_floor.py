@@ -23,6 +23,10 @@ def _chain_forward(d: dict) -> tuple[list, float]:
 def _chain_backward(d: dict, ys: list) -> tuple:
     w = d["w"]
     g = np.ones_like(d["x"])
+    if not isinstance(w, np.ndarray):  # Python numbers: only x gets a gradient
+        for _ in ys:
+            g = g * w
+        return (g,)
     gw = np.zeros_like(w)
     gb = np.zeros_like(w)
     for y in reversed(ys):
@@ -32,8 +36,8 @@ def _chain_backward(d: dict, ys: list) -> tuple:
     return g, gw, gb
 
 
-def chain(n: int) -> Bench:
-    d = chain_data(n)
+def chain(n: int, numbers: bool = False) -> Bench:
+    d = chain_data(n, numbers)
 
     def step() -> tuple:
         ys, _ = _chain_forward(d)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mygrad as mg
+import numpy as np
 from mygrad.nnet.activations import relu
 from mygrad.nnet.losses import softmax_crossentropy
 
@@ -13,7 +14,7 @@ mg.turn_memory_guarding_off()
 
 
 def _chain(d: dict):
-    x, w, b = mg.tensor(d["x"]), mg.tensor(d["w"]), mg.tensor(d["b"])
+    x, w, b = (mg.tensor(a) if isinstance(a, np.ndarray) else a for a in (d["x"], d["w"], d["b"]))
 
     def forward():
         y = x
@@ -22,11 +23,11 @@ def _chain(d: dict):
             y = y + b
         return mg.sum(y)
 
-    return forward, (x, w, b)
+    return forward, tuple(a for a in (x, w, b) if isinstance(a, mg.Tensor))
 
 
-def chain(n: int) -> Bench:
-    forward, params = _chain(chain_data(n))
+def chain(n: int, numbers: bool = False) -> Bench:
+    forward, params = _chain(chain_data(n, numbers))
 
     def step():
         forward().backward()

@@ -6,7 +6,7 @@ import numpy as np
 
 import new_grad as ng
 
-from .common import Bench, chain_data, cnn_data, gru_data, mlp_data
+from .common import Bench, arrays, chain_data, cnn_data, gru_data, mlp_data
 
 NAME = "new_grad"
 
@@ -24,11 +24,11 @@ def _chain_forward(eng: ng.Autograd, d: dict):
 
 def _grads(eng: ng.Autograd, d: dict) -> tuple:
     get = eng.memory_buffer.get_param
-    return get(d["x"]), get(d["w"]), get(d["b"])
+    return tuple(get(a) for a in arrays(d["x"], d["w"], d["b"]))
 
 
-def chain(n: int) -> Bench:
-    d = chain_data(n)
+def chain(n: int, numbers: bool = False) -> Bench:
+    d = chain_data(n, numbers)
     eng = ng.Autograd()
 
     def step() -> tuple:

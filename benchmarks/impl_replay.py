@@ -5,13 +5,13 @@ from __future__ import annotations
 import new_grad as ng
 
 from . import impl_new_grad as eager
-from .common import Bench, chain_data, gru_data, mlp_data
+from .common import Bench, arrays, chain_data, gru_data, mlp_data
 
 NAME = "new_grad replay"
 
 
-def chain(n: int) -> Bench:
-    d = chain_data(n)
+def chain(n: int, numbers: bool = False) -> Bench:
+    d = chain_data(n, numbers)
     x, w, b = d["x"], d["w"], d["b"]
     eng = ng.Autograd()
 
@@ -27,7 +27,7 @@ def chain(n: int) -> Bench:
     def step() -> tuple:
         eng.zero_grad()
         compiled()
-        return get(x), get(w), get(b)
+        return tuple(get(a) for a in arrays(x, w, b))
 
     eng.zero_grad()
     loss = float(compiled())  # the first call records

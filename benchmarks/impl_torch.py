@@ -16,7 +16,7 @@ def _t(a, grad: bool = True) -> torch.Tensor:
 
 
 def _chain(d: dict):
-    x, w, b = _t(d["x"]), _t(d["w"]), _t(d["b"])
+    x, w, b = (_t(a) if isinstance(a, np.ndarray) else a for a in (d["x"], d["w"], d["b"]))
 
     def forward():
         y = x
@@ -25,11 +25,11 @@ def _chain(d: dict):
             y = y + b
         return y.sum()
 
-    return forward, [x, w, b]
+    return forward, [a for a in (x, w, b) if isinstance(a, torch.Tensor)]
 
 
-def chain(n: int) -> Bench:
-    forward, params = _chain(chain_data(n))
+def chain(n: int, numbers: bool = False) -> Bench:
+    forward, params = _chain(chain_data(n, numbers))
 
     def step():
         return torch.autograd.grad(forward(), params)

@@ -52,6 +52,8 @@ def workloads(rows: str, quick: bool) -> list[Work]:
     if "A" in rows:
         n = 20 if quick else 200
         w.append(Work("A", f"A per-op, {n} ops on (8,), fwd+bwd", "chain", {"n": n}, "µs/op", 1e6))
+        w.append(Work("A", f"A per-op with Python-number operands, {n} ops on (8,)", "chain", {"n": n, "numbers": True},
+                      "µs/op", 1e6))
     if "B" in rows:
         b = 4 if quick else 128
         w.append(Work("B", f"B MLP 784-256-256-10 SGD step, batch {b}", "mlp", {"batch": b}, "ms", 1e3))
