@@ -59,11 +59,18 @@ echo "== pytest -m gpu (device $DEVICE, ${par[*]:-serial}), at most ${TEST_SECON
 timeout -s INT -k 30 "${TEST_SECONDS:-330}" "$PY" -m pytest -m gpu tests -q -rfE -p no:cacheprovider "${par[@]}" \
   --junitxml "$DIR/gpu_tests.xml" >"$DIR/gpu_tests.log" 2>&1
 test_rc=$?
+if [ "$test_rc" = 0 ] && ! grep -qE "[0-9]+ passed" "$DIR/gpu_tests.log"; then
+  test_rc=5  # everything skipped: no GPU or no CuPy seen
+fi
 tail -n 40 "$DIR/gpu_tests.log"
-summary=$(grep -E "^(=+ )?[0-9]+ (passed|failed|error)|passed|failed" "$DIR/gpu_tests.log" | tail -n 1)
+summary=$(grep -E "[0-9]+ (passed|failed|skipped|errors?)( |,|$)" "$DIR/gpu_tests.log" | tail -n 1)
 {
   echo
-  echo "## gpu tests: exit $test_rc ($( [ "$test_rc" = 124 ] || [ "$test_rc" = 130 ] && echo "stopped at the time limit" || echo "finished"))"
+  case $test_rc in
+    0) state="all passed" ;; 5) state="nothing ran: CuPy or the GPU not seen" ;;
+    124 | 130 | 137) state="stopped at the time limit" ;; *) state="failures" ;;
+  esac
+  echo "## gpu tests: exit $test_rc ($state)"
   echo
   echo "${summary:-no summary line: see gpu_tests.log}"
   grep -E "^(FAILED|ERROR) " "$DIR/gpu_tests.log" | head -n 60 | sed 's/^/- /'

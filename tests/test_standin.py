@@ -159,3 +159,11 @@ def test_gpu_benchmarks_rehearse_on_standin(tmp_path):
     assert main(["--device", DEVICE, "--quick", "--rounds", "1", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "gpu_bench.md").read_text()
     assert "MLP 784-256-256-10" in report and "PyTorch eager" in report and "error" not in report
+
+
+def test_gpu_check_script_parses():
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
