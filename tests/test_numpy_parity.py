@@ -173,3 +173,93 @@ def test_complex_forward_outside_a_gradient_is_plain_numpy():
     with engine:  # constants need no gradient: computed, not recorded
         np.testing.assert_array_equal(ng.abs(ng.multiply(c, c)), np.abs(Z * Z))
     assert engine.operation_list == []
+
+
+# -- the functions that complete the families: NumPy's forward, exactly ------------------------------------------
+
+_R = np.random.default_rng(7)
+X = _R.standard_normal((3, 4, 5))
+V3 = _R.standard_normal((4, 3))
+
+_FORWARD = {
+    "remainder": (lambda m: m.remainder(X, 0.7),),
+    "mod": (lambda m: m.mod(X, -0.6),),
+    "fmod": (lambda m: m.fmod(X, 0.7),),
+    "deg2rad": (lambda m: m.deg2rad(X),),
+    "radians": (lambda m: m.radians(X),),
+    "rad2deg": (lambda m: m.rad2deg(X),),
+    "degrees": (lambda m: m.degrees(X),),
+    "sinc": (lambda m: m.sinc(np.array([0.0, 0.5, -1.5])),),
+    "logaddexp": (lambda m: m.logaddexp(X, 1.0),),
+    "logaddexp2": (lambda m: m.logaddexp2(X, V3[0, 0]),),
+    "nan_to_num": (lambda m: m.nan_to_num(np.array([np.nan, np.inf, -np.inf, 1.0])),),
+    "fabs": (lambda m: m.fabs(X),),
+    "real": (lambda m: m.real(X),),
+    "imag": (lambda m: m.imag(X),),
+    "conj": (lambda m: m.conj(X),),
+    "conjugate": (lambda m: m.conjugate(X),),
+    "angle": (lambda m: m.angle(np.array([-1.0, 2.0])),),
+    "select": (lambda m: m.select([X > 0.5, X < -0.5], [X, 2 * X], -1.0),),
+    "hsplit": (lambda m: m.hsplit(X, 2),),
+    "vsplit": (lambda m: m.vsplit(X, [1]),),
+    "dsplit": (lambda m: m.dsplit(X, 5),),
+    "column_stack": (lambda m: m.column_stack([V3[:, 0], V3]),),
+    "row_stack": (lambda m: m.vstack([V3[0], V3]) if m is np else m.row_stack([V3[0], V3]),),
+    "dstack": (lambda m: m.dstack([V3, 2 * V3]),),
+    "atleast_1d": (lambda m: m.atleast_1d(np.float64(2.0)),),
+    "atleast_2d": (lambda m: m.atleast_2d(V3[0]),),
+    "atleast_3d": (lambda m: m.atleast_3d(V3),),
+    "flipud": (lambda m: m.flipud(X),),
+    "fliplr": (lambda m: m.fliplr(X),),
+    "rot90": (lambda m: [m.rot90(X, k, ax) for k in range(-1, 4) for ax in [(0, 1), (2, 0), (1, -1)]],),
+    "rollaxis": (lambda m: [m.rollaxis(X, ax, st) for ax in range(-3, 3) for st in range(-3, 4)],),
+    "linspace": (lambda m: [m.linspace(0.5, 2.0, 7), m.linspace(V3[0], V3[1], 4, endpoint=False, axis=1)],),
+    "diff": (lambda m: [m.diff(X), m.diff(X, 2, 0), m.diff(X, axis=1, prepend=0.0, append=X[:, :1, :] * 2)],),
+    "gradient": (lambda m: [m.gradient(X), m.gradient(X, 0.5, axis=2, edge_order=2)],),
+    "partition": (lambda m: [m.partition(X, 2), m.partition(X, (0, 2), axis=1), m.partition(X, 7, axis=None)],),
+    "ptp": (lambda m: m.ptp(X, axis=1),),
+    "cross": (lambda m: [m.cross(V3, V3[::-1]), m.cross(V3[:, :2], V3), m.cross(V3.T, V3.T[:, ::-1], axis=0)],),
+    "kron": (lambda m: m.kron(V3, X[0]),),
+    "acos": (lambda m: m.acos(np.tanh(X)),),
+    "pow": (lambda m: m.pow(np.abs(X), 1.5),),
+}
+
+
+def _flatten(x):
+    return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]
+
+
+@pytest.mark.parametrize("name", list(_FORWARD))
+def test_forward_is_numpys(name):
+    (f,) = _FORWARD[name]
+    with np.errstate(all="ignore"):
+        ours, theirs = _flatten(f(ng)), _flatten(f(np))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_linalg_additions_forward_is_numpys():
+    A = _R.standard_normal((2, 3, 3))
+    np.testing.assert_allclose(ng.linalg.matrix_power(A, -3), np.linalg.matrix_power(A, -3), rtol=1e-10)
+    np.testing.assert_allclose(ng.linalg.multi_dot([V3[:, 0], V3, V3.T]), np.linalg.multi_dot([V3[:, 0], V3, V3.T]))
+    S = A + np.swapaxes(A, -1, -2)
+    np.testing.assert_allclose(ng.linalg.eigvalsh(S, "U"), np.linalg.eigvalsh(S, "U"))
+    T = np.triu(A) + 3 * np.eye(3)  # real eigenvalues
+    np.testing.assert_allclose(ng.linalg.eigvals(T), np.linalg.eigvals(T))
+
+
+@pytest.mark.parametrize("name", ["real", "imag", "angle", "conj", "nan_to_num", "fabs"])
+def test_complex_parts_refuse_complex_input_when_recorded(name):
+    with pytest.raises((ng.errors.DtypeError, TypeError)):
+        ng.grad(lambda z: ng.sum(getattr(ng, name)(z)))(Z.copy())
+    if name != "fabs":  # NumPy's fabs has no complex loop
+        np.testing.assert_array_equal(getattr(ng, name)(Z), getattr(np, name)(Z))  # no engine: NumPy's value
+
+
+def test_eig_with_complex_eigenvalues_is_refused():
+    rot = np.array([[0.0, -1.0], [1.0, 0.0]])  # eigenvalues ±i
+    with pytest.raises(ng.errors.DtypeError, match="complex"):
+        ng.grad(lambda a: ng.sum(ng.abs(ng.linalg.eigvals(a))))(rot)
+    np.testing.assert_allclose(ng.linalg.eigvals(rot), np.linalg.eigvals(rot))

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..errors import NewGradError
-from ._core import _wrap_error, nondifferentiable, primitive, reject_complex_input, unbroadcast, wants
+from ._core import _wrap_error, nondifferentiable, primitive, register, reject_complex_input, unbroadcast, wants
 
 # -- arithmetic ------------------------------------------------------------------------------
 
@@ -717,3 +717,208 @@ logical_not = _numpy_nondiff("logical_not", 1)
 isfinite = _numpy_nondiff("isfinite", 1)
 isnan = _numpy_nondiff("isnan", 1)
 isinf = _numpy_nondiff("isinf", 1)
+
+
+# -- more of NumPy's elementwise functions -------------------------------------------------------------
+
+
+def remainder_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    ga = unbroadcast(grad_output, a) if needs[0] else None
+    gb = None
+    if needs[1] and hasattr(b, "shape"):
+        q = namespace(a, b).floor_divide(a, b)  # piecewise constant: no derivative of its own
+        gb = unbroadcast(negative(multiply(grad_output, _like(q, grad_output))), b)
+    return ga, gb
+
+
+@primitive(remainder_backward, formula="a − b⌊a/b⌋: ∂/∂a = 1, ∂/∂b = −⌊a/b⌋")
+def remainder(a: Any, b: Any) -> Any:
+    """The remainder with the sign of ``b`` (Python's ``%``; NumPy's ``remainder`` and ``mod``)."""
+    return namespace(a, b).remainder(a, b)
+
+
+mod = remainder
+
+
+def fmod_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    ga = unbroadcast(grad_output, a) if needs[0] else None
+    gb = None
+    if needs[1] and hasattr(b, "shape"):
+        xp = namespace(a, b)
+        r = xp.fmod(a, b) if out is None else out
+        q = xp.round((xp.asarray(a) - r) / b)  # trunc(a/b), exactly an integer
+        gb = unbroadcast(negative(multiply(grad_output, _like(q, grad_output))), b)
+    return ga, gb
+
+
+@primitive(fmod_backward, formula="a − b·trunc(a/b): ∂/∂a = 1, ∂/∂b = −trunc(a/b)")
+def fmod(a: Any, b: Any) -> Any:
+    """The remainder with the sign of ``a`` (C's ``fmod``)."""
+    return namespace(a, b).fmod(a, b)
+
+
+_DEG = math.pi / 180.0
+
+
+def deg2rad(x: Any) -> Any:
+    """Degrees to radians: x·π/180 (NumPy's ``deg2rad``, alias ``radians``)."""
+    return multiply(x, _DEG)
+
+
+def rad2deg(x: Any) -> Any:
+    """Radians to degrees: x·180/π (NumPy's ``rad2deg``, alias ``degrees``)."""
+    return multiply(x, 180.0 / math.pi)
+
+
+def radians(x: Any) -> Any:
+    """NumPy's ``radians``: the same as :func:`deg2rad`."""
+    return deg2rad(x)
+
+
+def degrees(x: Any) -> Any:
+    """NumPy's ``degrees``: the same as :func:`rad2deg`."""
+    return rad2deg(x)
+
+
+register("deg2rad", None, deg2rad, formula="∂(x·π/180)/∂x = π/180")
+register("radians", None, radians, formula="∂(x·π/180)/∂x = π/180")
+register("rad2deg", None, rad2deg, formula="∂(x·180/π)/∂x = 180/π")
+register("degrees", None, degrees, formula="∂(x·180/π)/∂x = 180/π")
+
+
+def sinc_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+    s = sinc(x) if out is None else out
+    zero = namespace(x).asarray(x) == 0
+    safe = where(zero, 1.0, x)
+    d = divide(subtract(cos(multiply(math.pi, safe)), where(zero, 1.0, s)), safe)
+    return (multiply(grad_output, where(zero, 0.0, d)),)
+
+
+@primitive(sinc_backward, formula="∂sinc x/∂x = (cos πx − sinc x)/x, 0 at x = 0")
+def sinc(x: Any) -> Any:
+    """sin(πx)/(πx), 1 at 0 (NumPy's normalised ``sinc``)."""
+    return namespace(x).sinc(x)
+
+
+def logaddexp_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    y = logaddexp(a, b) if out is None else out
+    ga = unbroadcast(multiply(grad_output, exp(subtract(a, y))), a) if needs[0] else None
+    gb = unbroadcast(multiply(grad_output, exp(subtract(b, y))), b) if needs[1] else None
+    return ga, gb
+
+
+@primitive(logaddexp_backward, formula="y = log(eᵃ + eᵇ): ∂y/∂a = eᵃ⁻ʸ, ∂y/∂b = eᵇ⁻ʸ")
+def logaddexp(a: Any, b: Any) -> Any:
+    return namespace(a, b).logaddexp(a, b)
+
+
+def logaddexp2_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    y = logaddexp2(a, b) if out is None else out
+    ga = unbroadcast(multiply(grad_output, exp2(subtract(a, y))), a) if needs[0] else None
+    gb = unbroadcast(multiply(grad_output, exp2(subtract(b, y))), b) if needs[1] else None
+    return ga, gb
+
+
+@primitive(logaddexp2_backward, formula="y = log₂(2ᵃ + 2ᵇ): ∂y/∂a = 2ᵃ⁻ʸ, ∂y/∂b = 2ᵇ⁻ʸ")
+def logaddexp2(a: Any, b: Any) -> Any:
+    return namespace(a, b).logaddexp2(a, b)
+
+
+def nan_to_num_backward(
+    grad_output: Any, x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None
+) -> tuple:
+    keep = namespace(x).isfinite(x)
+    return where(keep, grad_output, 0.0), None, None, None, None
+
+
+@primitive(nan_to_num_backward, formula="∂x = 1 where x is finite, 0 where it was replaced")
+def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
+    """NaN → ``nan``, ±inf → ``posinf``/``neginf`` (the dtype's largest by default); always a new array."""
+    reject_complex_input("nan_to_num", x)
+    return namespace(x).nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def fabs_backward(grad_output: Any, x: Any) -> tuple:
+    return (multiply(grad_output, namespace(x).sign(x)),)
+
+
+@primitive(fabs_backward, formula="∂|x|/∂x = sign(x)")
+def fabs(x: Any) -> Any:
+    """|x| for real x (NumPy's ``fabs``)."""
+    return namespace(x).fabs(x)
+
+
+# real, imag, conj, angle: for real input (complex input is refused while recording; see ``abs``)
+
+
+def real_backward(grad_output: Any, val: Any) -> tuple:
+    return (grad_output,)
+
+
+@primitive(real_backward, formula="real input: ∂x/∂x = 1")
+def real(val: Any) -> Any:
+    """The real part (for real input, a copy of it)."""
+    reject_complex_input("real", val)
+    xp = namespace(val)
+    return xp.array(xp.real(val), copy=True)
+
+
+def imag_backward(grad_output: Any, val: Any) -> tuple:
+    return (None,)
+
+
+@primitive(imag_backward, formula="real input: imag x = 0, ∂/∂x = 0")
+def imag(val: Any) -> Any:
+    """The imaginary part (zeros for real input)."""
+    reject_complex_input("imag", val)
+    xp = namespace(val)
+    return xp.array(xp.imag(val), copy=True)
+
+
+def conj_backward(grad_output: Any, x: Any) -> tuple:
+    return (grad_output,)
+
+
+@primitive(conj_backward, formula="real input: ∂x̄/∂x = 1")
+def conj(x: Any) -> Any:
+    """The complex conjugate (for real input, a copy)."""
+    return namespace(x).conj(x)
+
+
+conjugate = conj
+
+
+def angle_backward(grad_output: Any, z: Any, deg: bool = False) -> tuple:
+    return None, None
+
+
+@primitive(angle_backward, formula="real input: 0 or π, ∂/∂x = 0 (a.e.)")
+def angle(z: Any, deg: bool = False) -> Any:
+    """The argument of z (0 for x ≥ 0 and π for x < 0 on real input)."""
+    reject_complex_input("angle", z)
+    return namespace(z).angle(z, deg)
+
+
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
+    """NumPy's ``select``: the first choice whose condition holds, else ``default`` (a chain of ``where``)."""
+    condlist, choicelist = list(condlist), list(choicelist)
+    if len(condlist) != len(choicelist):
+        from ..errors import ShapeError
+
+        raise ShapeError(f"select: {len(condlist)} conditions for {len(choicelist)} choices; give one of each")
+    if not condlist:
+        from ..errors import ShapeError
+
+        raise ShapeError("select: condlist is empty; give at least one condition")
+    out = default
+    for c, v in reversed(list(zip(condlist, choicelist))):
+        out = where(c, v, out)
+    return out
+
+
+register("select", None, select, formula="where(c₀, x₀, where(c₁, x₁, … default)): each choice gets G where it is picked")
+
+# NumPy 2's array-API spellings
+acos, asin, atan, atan2 = arccos, arcsin, arctan, arctan2
+acosh, asinh, atanh = arccosh, arcsinh, arctanh
+pow = power  # noqa: A001 - NumPy's name

@@ -38,7 +38,8 @@ from .shape import concatenate, expand_dims, moveaxis, reshape, swapaxes, tril, 
 # names only in ``new_grad.linalg`` (NumPy has them in ``numpy.linalg``, not at the top level)
 NOT_TOP_LEVEL = (
     "inv", "det", "slogdet", "solve", "cholesky", "qr", "eigh", "svd", "svdvals", "norm", "pinv",
-    "SlogdetResult", "QRResult", "EighResult", "SVDResult",
+    "SlogdetResult", "QRResult", "EighResult", "SVDResult", "eig", "eigvals", "eigvalsh", "EigResult",
+    "matrix_power", "multi_dot",
 )  # fmt: skip
 
 
@@ -767,3 +768,147 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     reject_complex_input("linalg.norm", x)
     xp = namespace(x)
     return xp.asarray(xp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims))
+
+
+# -- general eigendecomposition (real spectra) -----------------------------------------------------------------
+
+
+class EigResult(NamedTuple):
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+def _eig_backward(gs: list, outs: Any, a: Any) -> tuple:
+    """PyTorch's rule for unit-norm eigenvectors, real case:
+    Ā = V⁻ᵀ (diag(w̄) + F∘(VᵀV̄ − VᵀV diag(VᵀV̄))) Vᵀ, F_ij = 1/(w_j − w_i)."""
+    w, V = eig(a) if outs is None else outs
+    gw, gV = gs
+    Vt = _mT(V)
+    VtgV = matmul(Vt, gV)
+    d = expand_dims(_diagonal(VtgV), -2)
+    M = subtract(VtgV, matmul(Vt, multiply(V, d)))  # the unit-norm constraint on each column
+    core = add(multiply(M, _offdiag_inverse(w)), multiply(expand_dims(gw, -1), _eye(w.shape[-1], w)))
+    return (solve(Vt, matmul(core, Vt)),)
+
+
+def _diagonal(x: Any) -> Any:
+    from .shape import diagonal
+
+    return diagonal(x, 0, -2, -1)
+
+
+def eig(a: Any) -> EigResult:
+    """Eigenvalues and unit-norm eigenvectors of a square matrix (batched).
+
+    Differentiable where the eigenvalues are real and distinct (NumPy then returns real arrays); a matrix
+    with complex eigenvalues gives complex results, which are refused while recording (``DtypeError``).
+    """
+    w, V = namespace(a).linalg.eig(a)
+    return EigResult(*_pack("linalg.eig", lambda gs, outs, x: _eig_backward(gs, outs, x), (a,), (w, V), a.ndim - 2))
+
+
+register("linalg.eig", None, eig, formula="Ā = V⁻ᵀ(diag(w̄) + F∘(VᵀV̄ − VᵀV diag(VᵀV̄)))Vᵀ, F_ij = 1/(w_j − w_i)")
+
+
+def eigvals(a: Any) -> Any:
+    """The eigenvalues of :func:`eig` (real, distinct ones are differentiable)."""
+    return eig(a)[0]
+
+
+def eigvalsh(a: Any, UPLO: str = "L") -> Any:
+    """The eigenvalues of :func:`eigh` (ascending; only the ``UPLO`` triangle is read)."""
+    return eigh(a, UPLO)[0]
+
+
+register("linalg.eigvals", None, eigvals, formula="as linalg.eig with V̄ = 0: Ā = V⁻ᵀ diag(w̄) Vᵀ")
+register("linalg.eigvalsh", None, eigvalsh, formula="as linalg.eigh with V̄ = 0: Ā = V diag(w̄) Vᵀ, on the triangle read")
+
+
+# -- more products -----------------------------------------------------------------------------------------------
+
+
+def matrix_power(a: Any, n: int) -> Any:
+    """Aⁿ by repeated squaring (n < 0: of the inverse), like ``np.linalg.matrix_power``."""
+    if int(n) != n:
+        raise ShapeError(f"linalg.matrix_power: the exponent must be an integer, got {n!r}")
+    n = int(n)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"linalg.matrix_power({shape_str(a)}): needs square matrices in the last two axes")
+    if n == 0:
+        return _const(namespace(a).broadcast_to(namespace(a).eye(a.shape[-1], dtype=a.dtype), a.shape).copy())
+    base = inv(a) if n < 0 else a
+    n = builtins.abs(n)
+    result = None
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result if result is not a else multiply(a, 1.0)
+
+
+def multi_dot(arrays: Any) -> Any:
+    """The product of a chain of matrices (first may be 1-d, last may be 1-d), like ``np.linalg.multi_dot``."""
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ShapeError(f"linalg.multi_dot: needs at least 2 arrays, got {len(arrays)}")
+    out = arrays[0]
+    for x in arrays[1:]:
+        out = dot(out, x)
+    return out
+
+
+register("linalg.matrix_power", None, matrix_power, formula="products of recorded matmuls (and inv for n < 0)")
+register("linalg.multi_dot", None, multi_dot, formula="a chain of recorded dots")
+
+
+def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: Any = None) -> Any:
+    """The cross product of 3-vectors (a 2-vector has a zero third component; two 2-vectors give the z
+    component), like ``np.cross``."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = moveaxis(a if is_array(a) else np.asarray(a), axisa, -1)
+    b = moveaxis(b if is_array(b) else np.asarray(b), axisb, -1)
+    na, nb = a.shape[-1], b.shape[-1]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ShapeError(f"cross({shape_str(a)}, {shape_str(b)}): vectors must have 2 or 3 components")
+
+    def c(x: Any, i: int) -> Any:
+        return getitem(x, (Ellipsis, i))
+
+    a0, a1, b0, b1 = c(a, 0), c(a, 1), c(b, 0), c(b, 1)
+    z = subtract(multiply(a0, b1), multiply(a1, b0))
+    if na == 2 and nb == 2:
+        return z
+    if na == 3 and nb == 3:
+        a2, b2 = c(a, 2), c(b, 2)
+        x = subtract(multiply(a1, b2), multiply(a2, b1))
+        y = subtract(multiply(a2, b0), multiply(a0, b2))
+    elif na == 2:  # a₂ = 0
+        b2 = c(b, 2)
+        x, y = multiply(a1, b2), negative(multiply(a0, b2))
+    else:  # b₂ = 0
+        a2 = c(a, 2)
+        x, y = negative(multiply(a2, b1)), multiply(a2, b0)
+    shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+    from .shape import broadcast_to, stack
+
+    out = stack([broadcast_to(x, shape), broadcast_to(y, shape), broadcast_to(z, shape)], -1)
+    return moveaxis(out, -1, axisc)
+
+
+def kron(a: Any, b: Any) -> Any:
+    """The Kronecker product (``np.kron``): blocks a_ij·b."""
+    a = a if is_array(a) else np.asarray(a)
+    b = b if is_array(b) else np.asarray(b)
+    nd = builtins.max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + tuple(a.shape)
+    sb = (1,) * (nd - b.ndim) + tuple(b.shape)
+    ae = reshape(a, tuple(v for s in sa for v in (s, 1)))
+    be = reshape(b, tuple(v for s in sb for v in (1, s)))
+    return reshape(multiply(ae, be), tuple(x * y for x, y in zip(sa, sb)))
+
+
+register("cross", None, cross, formula="components of recorded products: ∂/∂a = b × G, ∂/∂b = G × a")
+register("kron", None, kron, formula="an outer product reshaped: G reshaped and contracted with the other")

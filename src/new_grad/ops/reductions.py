@@ -14,8 +14,8 @@ from typing import Any
 
 from ..autograd_engine import constant
 from ..backend import is_array, namespace
-from ._core import primitive, reject_complex_input, unbroadcast_to
-from .elementwise import _nondiff, divide, multiply, subtract, where
+from ._core import primitive, register, reject_complex_input, unbroadcast_to
+from .elementwise import _nondiff, add, divide, multiply, subtract, where
 from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape
 
 
@@ -345,3 +345,118 @@ def argsort(x: Any, axis: Any = -1, kind: Any = None) -> Any:
     return xp.argsort(x, axis=axis, kind=_stable(xp, kind))
 
 
+
+
+# -- differences and partitions (built from recorded slices: every derivative order comes free) ----------------
+
+
+def _along(x: Any, axis: int, sl: slice) -> Any:
+    from .indexing import getitem
+
+    return getitem(x, (slice(None),) * axis + (sl,))
+
+
+def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Any:
+    """The ``n``-th forward difference along ``axis`` (``np.diff``), with optional ``prepend``/``append``."""
+    from .shape import _axis
+
+    if n < 0:
+        from ..errors import ArgumentError
+
+        raise ArgumentError(f"diff: order n must be non-negative, got {n}")
+    if n == 0:
+        return a
+    ax = _axis(axis, a.ndim, "diff")
+    def lift(extra: Any) -> Any:  # a scalar prepend/append becomes a size-1 slab along the axis
+        if is_array(extra) and extra.ndim:
+            return extra
+        shape = list(a.shape)
+        shape[ax] = 1
+        return broadcast_to(namespace(a).asarray(extra, dtype=a.dtype), tuple(shape))
+
+    parts = ([lift(prepend)] if prepend is not None else []) + [a] + ([lift(append)] if append is not None else [])
+    x = concatenate(parts, ax) if len(parts) > 1 else a
+    for _ in range(n):
+        x = subtract(_along(x, ax, slice(1, None)), _along(x, ax, slice(None, -1)))
+    return x
+
+
+def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
+    """``np.gradient`` with uniform spacing: central differences inside, one-sided (first or second order)
+    at the edges. Spacing per axis is a scalar (coordinate arrays are not supported)."""
+    from ..errors import ArgumentError
+    from .shape import _axis
+
+    axes = tuple(range(f.ndim)) if axis is None else ((axis,) if isinstance(axis, int) else tuple(axis))
+    axes = tuple(_axis(a, f.ndim, "gradient") for a in axes)
+    if len(varargs) == 0:
+        spacing = [1.0] * len(axes)
+    elif len(varargs) == 1:
+        spacing = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacing = list(varargs)
+    else:
+        raise ArgumentError(f"gradient: {len(varargs)} spacings for {len(axes)} axes; give one, or one per axis")
+    if not all(isinstance(h, (int, float)) or (is_array(h) and h.ndim == 0) for h in spacing):
+        raise ArgumentError("gradient: only scalar (uniform) spacings are supported, not coordinate arrays")
+    if edge_order not in (1, 2):
+        raise ArgumentError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
+    res = []
+    for ax, h in zip(axes, spacing):
+        n = f.shape[ax]
+        if n < edge_order + 1:
+            from ..errors import ShapeError
+
+            raise ShapeError(
+                f"gradient: axis {ax} has {n} points; at least edge_order + 1 = {edge_order + 1} are needed"
+            )
+        h = float(h)
+        inner = divide(subtract(_along(f, ax, slice(2, None)), _along(f, ax, slice(None, -2))), 2.0 * h)
+
+        def pt(i: int, ax: int = ax) -> Any:
+            return _along(f, ax, slice(i, i + 1 if i != -1 else None))
+
+        if edge_order == 1:
+            first = divide(subtract(pt(1), pt(0)), h)
+            last = divide(subtract(pt(-1), pt(-2)), h)
+        else:
+            first = divide(add(add(multiply(pt(0), -1.5), multiply(pt(1), 2.0)), multiply(pt(2), -0.5)), h)
+            last = divide(add(add(multiply(pt(-1), 1.5), multiply(pt(-2), -2.0)), multiply(pt(-3), 0.5)), h)
+        res.append(concatenate([first, inner, last], ax))
+    return res[0] if len(res) == 1 else res
+
+
+register("diff", None, diff, formula="differences of recorded slices: G moves back with opposite signs")
+register("gradient", None, gradient, formula="central differences of recorded slices (linear in f)")
+
+
+def partition(a: Any, kth: Any, axis: Any = -1) -> Any:
+    """``np.partition``: the k-th value in its sorted place, smaller ones before, larger after.
+
+    The values are gathered by ``argpartition``'s indices (the same arrangement NumPy returns), so the
+    gradient goes back to where each value came from.
+    """
+    from .shape import take_along_axis
+
+    xp = namespace(a)
+    if axis is None:
+        a = reshape(a, (-1,))
+        axis = -1
+    idx = xp.argpartition(a, kth, axis=axis)
+    return take_along_axis(a, idx, axis)
+
+
+register("partition", None, partition, formula="a gather by argpartition's indices: G scattered back")
+
+
+def ptp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Peak to peak, max − min (``np.ptp``); ties share the gradient like ``max`` and ``min``."""
+    return subtract(max(a, axis, keepdims), min(a, axis, keepdims))
+
+
+register("ptp", None, ptp, formula="∂ = [x = max]/#ties − [x = min]/#ties")
+
+
+@_nondiff
+def argpartition(a: Any, kth: Any, axis: Any = -1) -> Any:
+    return namespace(a).argpartition(a, kth, axis=axis)

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import ShapeError, shape_str
-from ._core import primitive, record, register, unbroadcast_to
+from ._core import primitive, record, register, unbroadcast, unbroadcast_to
+from .elementwise import multiply as _multiply
 
 
 def reshape_backward(grad_output: Any, x: Any, shape: Any) -> tuple:
@@ -463,3 +464,175 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
         from .indexing import _index_error
 
         raise _index_error("take_along_axis", arr, indices, err) from err
+
+
+# -- more of NumPy's shape functions (built from the recorded ops above: every derivative order comes free) ----
+
+
+def hsplit(ary: Any, indices_or_sections: Any) -> list[Any]:
+    """Split along the second axis (the first for 1-d arrays), like ``np.hsplit``."""
+    if ary.ndim == 0:
+        raise ShapeError("hsplit: a 0-d array cannot be split; give at least 1 dimension")
+    return _split("hsplit", ary, indices_or_sections, 1 if ary.ndim > 1 else 0, even=True)
+
+
+def vsplit(ary: Any, indices_or_sections: Any) -> list[Any]:
+    """Split along the first axis of an array of at least 2 dimensions, like ``np.vsplit``."""
+    if ary.ndim < 2:
+        raise ShapeError(f"vsplit: needs at least 2 dimensions, got {shape_str(ary)}; use split for 1-d arrays")
+    return _split("vsplit", ary, indices_or_sections, 0, even=True)
+
+
+def dsplit(ary: Any, indices_or_sections: Any) -> list[Any]:
+    """Split along the third axis of an array of at least 3 dimensions, like ``np.dsplit``."""
+    if ary.ndim < 3:
+        raise ShapeError(f"dsplit: needs at least 3 dimensions, got {shape_str(ary)}")
+    return _split("dsplit", ary, indices_or_sections, 2, even=True)
+
+
+for _n in ("hsplit", "vsplit", "dsplit"):
+    register(_n, None, globals()[_n], formula="each piece is a getitem slice: its gradient fills its slice")
+
+
+def column_stack(tup: Any) -> Any:
+    """Stack 1-d arrays as columns (2-d arrays as they are) along the second axis, like ``np.column_stack``."""
+    return _join("column_stack", tuple(tup), 1, lambda a: a.reshape(-1, 1) if a.ndim < 2 else a)
+
+
+def row_stack(tup: Any) -> Any:
+    """NumPy's ``row_stack``: the same as :func:`vstack`."""
+    tup = tuple(tup)
+    return _join("row_stack", tup, 0, lambda a: a.reshape(1, -1) if a.ndim < 2 else a)
+
+
+def _lift3(a: Any) -> Any:
+    if a.ndim == 0:
+        return a.reshape(1, 1, 1)
+    if a.ndim == 1:
+        return a.reshape(1, -1, 1)
+    return a.reshape(*a.shape, 1) if a.ndim == 2 else a
+
+
+def dstack(tup: Any) -> Any:
+    """Join along the third axis after making every input at least 3-d, like ``np.dstack``."""
+    return _join("dstack", tuple(tup), 2, _lift3)
+
+
+register("column_stack", None, column_stack, formula="slice each input's part out of the gradient")
+register("row_stack", None, row_stack, formula="slice each input's part out of the gradient")
+register("dstack", None, dstack, formula="slice each input's part out of the gradient")
+
+
+def _atleast(name: str, arys: tuple, shape_of: Any) -> Any:
+    res = []
+    for a in arys:
+        a = a if is_array(a) else np.asarray(a)
+        want = shape_of(a.shape)
+        res.append(a if want == a.shape else reshape(a, want))
+    return res[0] if len(res) == 1 else res
+
+
+def atleast_1d(*arys: Any) -> Any:
+    """Each input with at least 1 dimension (a 0-d array becomes shape (1,))."""
+    return _atleast("atleast_1d", arys, lambda s: s if len(s) >= 1 else (1,))
+
+
+def atleast_2d(*arys: Any) -> Any:
+    """Each input with at least 2 dimensions: (N,) becomes (1, N)."""
+    return _atleast("atleast_2d", arys, lambda s: s if len(s) >= 2 else (1,) * (2 - len(s)) + s)
+
+
+def atleast_3d(*arys: Any) -> Any:
+    """Each input with at least 3 dimensions: (N,) becomes (1, N, 1) and (M, N) becomes (M, N, 1)."""
+    lift = {0: lambda s: (1, 1, 1), 1: lambda s: (1, s[0], 1), 2: lambda s: (*s, 1)}
+    return _atleast("atleast_3d", arys, lambda s: lift[len(s)](s) if len(s) < 3 else s)
+
+
+for _n in ("atleast_1d", "atleast_2d", "atleast_3d"):
+    register(_n, None, globals()[_n], formula="a reshape: the gradient reshaped back")
+
+
+def flipud(m: Any) -> Any:
+    """Reverse the first axis (``np.flipud``)."""
+    if m.ndim < 1:
+        raise ShapeError("flipud: needs at least 1 dimension, got a 0-d array")
+    return flip(m, 0)
+
+
+def fliplr(m: Any) -> Any:
+    """Reverse the second axis (``np.fliplr``)."""
+    if m.ndim < 2:
+        raise ShapeError(f"fliplr: needs at least 2 dimensions, got {shape_str(m)}")
+    return flip(m, 1)
+
+
+register("flipud", None, flipud, formula="flip the gradient back")
+register("fliplr", None, fliplr, formula="flip the gradient back")
+
+
+def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Any:
+    """Rotate by 90° ``k`` times in the plane of ``axes`` (NumPy's definition: flips and a transpose)."""
+    axes = tuple(axes)
+    if len(axes) != 2:
+        raise ShapeError(f"rot90: axes must be two axes, got {axes!r}")
+    a0, a1 = _axis(axes[0], m.ndim, "rot90"), _axis(axes[1], m.ndim, "rot90")
+    if a0 == a1:
+        raise ShapeError(f"rot90: the two axes must differ, got {axes!r}")
+    k %= 4
+    if k == 0:
+        return identity(m)
+    if k == 2:
+        return flip(flip(m, a0), a1)
+    perm = list(range(m.ndim))
+    perm[a0], perm[a1] = perm[a1], perm[a0]
+    if k == 1:
+        return transpose(flip(m, a1), tuple(perm))
+    return flip(transpose(m, tuple(perm)), a1)
+
+
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    """Roll ``axis`` backwards until it lies before ``start`` (``np.rollaxis``; prefer ``moveaxis``)."""
+    n = a.ndim
+    ax = _axis(axis, n, "rollaxis")
+    if start < 0:
+        start += n
+    if not 0 <= start < n + 1:
+        raise ShapeError(f"rollaxis: start {start} is out of bounds for {n} dimensions; use 0..{n}")
+    if ax < start:
+        start -= 1
+    if ax == start:
+        return identity(a)
+    perm = list(range(n))
+    perm.remove(ax)
+    perm.insert(start, ax)
+    return transpose(a, tuple(perm))
+
+
+register("rot90", None, rot90, formula="flips and a transpose: the gradient rotated back")
+register("rollaxis", None, rollaxis, formula="a transpose: the gradient transposed back")
+
+
+def linspace_backward(
+    grad_output: Any, start: Any, stop: Any, num: int = 50, endpoint: bool = True, axis: int = 0
+) -> tuple:
+    from .reductions import sum as _sum
+
+    xp = namespace(grad_output)
+    t = _linspace_weights(num, endpoint, grad_output.dtype, xp)
+    g = moveaxis(grad_output, axis, 0)
+    t = t.reshape((num,) + (1,) * (g.ndim - 1))
+    gstop = _sum(_multiply(g, t), axis=0)
+    gstart = _sum(_multiply(g, 1 - t), axis=0)
+    return unbroadcast(gstart, start), unbroadcast(gstop, stop), None, None, None
+
+
+def _linspace_weights(num: int, endpoint: bool, dtype: Any, xp: Any) -> Any:
+    """t with out = start + t (stop − start); t = i/(num − 1), or i/num without the endpoint."""
+    div = (num - 1) if endpoint else num
+    return xp.arange(num, dtype=dtype) / div if div > 0 else xp.zeros(num, dtype=dtype)
+
+
+@primitive(linspace_backward, formula="out = start + t(stop − start): ∂/∂start = Σ G(1 − t), ∂/∂stop = Σ G t")
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, axis: int = 0) -> Any:
+    """``np.linspace``, differentiable in ``start`` and ``stop`` (scalars or arrays)."""
+    return namespace(start, stop).linspace(start, stop, num, endpoint=endpoint, axis=axis)
