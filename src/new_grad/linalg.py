@@ -17,6 +17,7 @@ from .ops.linalg import (
     SlogdetResult,
     SVDResult,
     cholesky,
+    cond,
     cross,
     det,
     eig,
@@ -36,9 +37,12 @@ from .ops.linalg import (
     svd,
     svdvals,
     tensordot,
+    tensorinv,
+    tensorsolve,
+    vecdot,
 )
 from .ops.shape import diagonal as _diagonal
-from .ops.shape import moveaxis, reshape
+from .ops.shape import matrix_transpose, moveaxis, reshape
 from .ops.shape import trace as _trace
 
 
@@ -79,6 +83,7 @@ __all__ = [
     "SVDResult",
     "SlogdetResult",
     "cholesky",
+    "cond",
     "cross",
     "det",
     "diagonal",
@@ -89,6 +94,7 @@ __all__ = [
     "inv",
     "matmul",
     "matrix_norm",
+    "matrix_transpose",
     "matrix_power",
     "multi_dot",
     "norm",
@@ -100,6 +106,9 @@ __all__ = [
     "svd",
     "svdvals",
     "tensordot",
+    "tensorinv",
+    "tensorsolve",
     "trace",
+    "vecdot",
     "vector_norm",
 ]

@@ -152,3 +152,132 @@ CASES = [
     OpCase("linalg.eigh", lambda a: torch.linalg.eigvalsh(_lower_read(a)),
            ng_fn=lambda a: ng.positive(ng.linalg.eigh(a)[0]), shapes=[(3, 3)], domain=_spd, name="spd-values"),
 ]
+
+
+def _nans(a):
+    """A few NaNs among ordinary values (never a whole row)."""
+    out = a.copy()
+    flat = out.reshape(-1)
+    flat[1::7] = np.nan
+    return out
+
+
+def _t_nan(fn, fill):
+    return lambda t, **kw: fn(torch.where(torch.isnan(t), torch.full_like(t, fill), t), **kw)
+
+
+def _t_nanmean(t, dim):
+    keep = ~torch.isnan(t)
+    return torch.where(keep, t, 0.0).sum(dim) / keep.sum(dim)
+
+
+def _t_nanvar(t, dim, ddof=0):
+    keep = ~torch.isnan(t)
+    n = keep.sum(dim, keepdim=True)
+    m = torch.where(keep, t, 0.0).sum(dim, keepdim=True) / n
+    d = torch.where(keep, t - m, 0.0)
+    return (d * d).sum(dim) / (n.squeeze(dim) - ddof)
+
+
+def _t_conv(a, v, mode):
+    full = torch.nn.functional.conv1d(a.reshape(1, 1, -1), v.flip(0).reshape(1, 1, -1), padding=v.shape[0] - 1)
+    full = full.reshape(-1)
+    n, m = a.shape[0], v.shape[0]
+    lo, hi = min(n, m), max(n, m)
+    if mode == "same":
+        s = (lo - 1) // 2
+        return full[s : s + hi]
+    if mode == "valid":
+        return full[lo - 1 : hi]
+    return full
+
+
+CASES += [
+    OpCase("trunc", torch.trunc),
+    OpCase("rint", torch.round, domain=lambda a: a * 3),
+    OpCase("copysign", torch.copysign, 2, domain=away_from_zero),
+    OpCase("ldexp", lambda x, e: torch.ldexp(x, e), 2, ng_fn=lambda x, e: ng.ldexp(x, e.astype(np.int64)),
+           domain=lambda a: np.round(2 * a), nondiff=(1,)),
+    OpCase("nansum", _t_nan(lambda t: t.sum(), 0.0), ng_fn=ng.nansum, shapes=[(3, 4)], domain=_nans),
+    OpCase("nansum", _t_nan(lambda t: t.sum(0, keepdim=True), 0.0), ng_fn=lambda x: ng.nansum(x, 0, True),
+           shapes=[(3, 4)], domain=_nans, name="axis"),
+    OpCase("nanprod", _t_nan(lambda t: t.prod(1), 1.0), ng_fn=lambda x: ng.nanprod(x, 1), shapes=[(3, 4)],
+           domain=_nans),
+    OpCase("nanmean", lambda t: _t_nanmean(t, 1), ng_fn=lambda x: ng.nanmean(x, 1), shapes=[(3, 4)], domain=_nans),
+    OpCase("nanmax", _t_nan(lambda t: torch.amax(t, 1), -float("inf")), ng_fn=lambda x: ng.nanmax(x, 1),
+           shapes=[(3, 4)], domain=lambda a: _nans(distinct(a))),
+    OpCase("nanmin", _t_nan(lambda t: torch.amin(t, 0), float("inf")), ng_fn=lambda x: ng.nanmin(x, 0),
+           shapes=[(5, 4)], domain=lambda a: _nans(distinct(a))),
+    OpCase("nanvar", lambda t: _t_nanvar(t, 1, 1), ng_fn=lambda x: ng.nanvar(x, 1, ddof=1), shapes=[(3, 5)],
+           domain=_nans),
+    OpCase("nanstd", lambda t: torch.sqrt(_t_nanvar(t, 0)), ng_fn=lambda x: ng.nanstd(x, 0), shapes=[(5, 3)],
+           domain=_nans),
+    OpCase("nancumsum", _t_nan(lambda t: t.cumsum(1), 0.0), ng_fn=lambda x: ng.nancumsum(x, 1), shapes=[(3, 4)],
+           domain=_nans),
+    OpCase("nancumprod", _t_nan(lambda t: t.cumprod(1), 1.0), ng_fn=lambda x: ng.nancumprod(x, 1),
+           shapes=[(3, 4)], domain=_nans),
+    OpCase("cumulative_sum", lambda t: torch.cat([torch.zeros(2, 1, dtype=t.dtype), t.cumsum(1)], 1),
+           ng_fn=lambda x: ng.cumulative_sum(x, axis=1, include_initial=True), shapes=[(2, 4)]),
+    OpCase("cumulative_prod", lambda t: t.cumprod(0), ng_fn=lambda x: ng.cumulative_prod(x), shapes=[(5,)]),
+    OpCase("trapezoid", lambda y: torch.trapezoid(y, dx=0.5), ng_fn=lambda y: ng.trapezoid(y, dx=0.5), min_dims=1,
+           min_side=1),
+    OpCase("trapezoid", lambda y, x: torch.trapezoid(y, x, dim=0), 2, ng_fn=lambda y, x: ng.trapezoid(y, x, axis=0),
+           shapes=[(4, 3), (4,)], name="x"),
+    OpCase("quantile", lambda t: torch.quantile(t, torch.tensor([0.1, 0.5, 1.0], dtype=t.dtype), dim=1),
+           ng_fn=lambda x: ng.quantile(x, [0.1, 0.5, 1.0], axis=1), shapes=[(3, 5)], domain=distinct),
+    OpCase("quantile", lambda t: torch.quantile(t, 0.3, keepdim=True), ng_fn=lambda x: ng.quantile(x, 0.3, keepdims=True),
+           shapes=[(2, 3)], domain=distinct, name="flat-keepdims"),
+    OpCase("percentile", lambda t: torch.quantile(t, 0.25, dim=0), ng_fn=lambda x: ng.percentile(x, 25, axis=0),
+           shapes=[(6, 2)], domain=distinct),
+    OpCase("median", lambda t: torch.quantile(t, 0.5, dim=-1), ng_fn=lambda x: ng.median(x, axis=-1),
+           shapes=[(2, 4)], domain=distinct),
+    OpCase("median", lambda t: torch.quantile(t.reshape(-1), 0.5), ng_fn=ng.median, shapes=[(3, 3)],
+           domain=distinct, name="odd"),
+    OpCase("append", lambda a, b: torch.cat([a.reshape(-1), b.reshape(-1)]), 2, shapes=[(2, 3), (4,)]),
+    OpCase("append", lambda a, b: torch.cat([a, b], 1), 2, ng_fn=lambda a, b: ng.append(a, b, axis=1),
+           shapes=[(2, 3), (2, 1)], name="axis"),
+    OpCase("matrix_transpose", lambda t: t.mT, min_dims=2),
+    OpCase("diagflat", lambda t: torch.diagflat(t, 1), ng_fn=lambda x: ng.diagflat(x, 1), shapes=[(2, 2)]),
+    OpCase("broadcast_arrays", lambda a, b: _pieces(torch.broadcast_tensors(a, b), t=True), 2,
+           ng_fn=lambda a, b: _pieces(ng.broadcast_arrays(a, b)), shapes=[(3, 1), (4,)]),
+    OpCase("unstack", lambda t: _pieces(torch.unbind(t, 1), t=True), ng_fn=lambda x: _pieces(ng.unstack(x, 1)),
+           shapes=[(2, 3, 2)]),
+    OpCase("meshgrid", lambda a, b: _pieces(torch.meshgrid(a, b, indexing="xy"), t=True), 2,
+           ng_fn=lambda a, b: _pieces(ng.meshgrid(a, b)), shapes=[(3,), (2,)]),
+    OpCase("meshgrid", lambda a, b, c: _pieces(torch.meshgrid(a, b, c, indexing="ij"), t=True), 3,
+           ng_fn=lambda a, b, c: _pieces(ng.meshgrid(a, b, c, indexing="ij")), shapes=[(3,), (2,), (2,)], name="ij"),
+    OpCase("delete", lambda t: t[:, [0, 2, 3]], ng_fn=lambda x: ng.delete(x, 1, axis=1), shapes=[(2, 4)]),
+    OpCase("compress", lambda t: t[[0, 2]], ng_fn=lambda x: ng.compress([True, False, True], x, axis=0),
+           shapes=[(3, 2)]),
+    OpCase("extract", lambda t: t.reshape(-1)[[1, 2, 4, 5]], ng_fn=lambda x: ng.extract(np.arange(6) % 3 != 0, x),
+           shapes=[(2, 3)]),
+    OpCase("logspace", None, 2, ng_fn=lambda s, e: ng.logspace(s, e, 4, base=2.0), shapes=[(), ()]),
+    OpCase("geomspace", None, 2, ng_fn=lambda s, e: ng.geomspace(s, e, 5), shapes=[(2,), (2,)], domain=lambda a: np.abs(a) + 0.5),
+    OpCase("vander", lambda t: torch.linalg.vander(t).flip(-1), ng_fn=ng.vander, shapes=[(4,)]),
+    OpCase("vander", lambda t: torch.linalg.vander(t, N=3), ng_fn=lambda x: ng.vander(x, 3, increasing=True),
+           shapes=[(4,)], name="increasing"),
+    OpCase("polyval", lambda p, x: sum(p[i] * x ** (p.shape[0] - 1 - i) for i in range(p.shape[0])), 2,
+           shapes=[(4,), (3,)]),
+    OpCase("vecdot", lambda a, b: (a * b).sum(-1), 2, min_dims=1),
+    OpCase("matvec", lambda a, b: (a @ b.unsqueeze(-1))[..., 0], 2, shapes=[(2, 3, 4), (4,)]),
+    OpCase("vecmat", lambda a, b: (a.unsqueeze(-2) @ b)[..., 0, :], 2, shapes=[(2, 3), (3, 4)]),
+    OpCase("linalg.tensorinv", lambda a: torch.linalg.tensorinv(a, 1), ng_fn=lambda a: ng.linalg.tensorinv(a, 1),
+           shapes=[(4, 2, 2)], domain=lambda a: a + 3 * np.eye(4).reshape(4, 2, 2), rtol=1e-6),
+    OpCase("linalg.tensorsolve", torch.linalg.tensorsolve, 2, ng_fn=ng.linalg.tensorsolve, shapes=[(2, 3, 6), (2, 3)],
+           domain=lambda a: a + 3 * np.eye(6).reshape(a.shape) if a.size == 36 else a, rtol=1e-6),
+    OpCase("linalg.cond", torch.linalg.cond, ng_fn=ng.linalg.cond, shapes=[(3, 3)], domain=_well_conditioned,
+           rtol=1e-6),
+    OpCase("linalg.cond", lambda a: torch.linalg.matrix_norm(a) * torch.linalg.matrix_norm(torch.linalg.inv(a)), ng_fn=lambda a: ng.linalg.cond(a, "fro"),
+           shapes=[(2, 3, 3)], domain=_well_conditioned, rtol=1e-6, name="fro"),
+    *[OpCase("convolve", lambda a, v, mode=mode: _t_conv(a, v, mode), 2,
+             ng_fn=lambda a, v, mode=mode: ng.convolve(a, v, mode), shapes=sh, name=f"{mode}-{sh[0][0]}-{sh[1][0]}")
+      for mode in ("full", "same", "valid") for sh in ([(5,), (3,)], [(2,), (4,)])],
+    *[OpCase("correlate", lambda a, v, mode=mode: _t_conv(a, v.flip(0), mode) if a.shape[0] >= v.shape[0]
+             else _t_conv(v, a.flip(0), mode).flip(0), 2,
+             ng_fn=lambda a, v, mode=mode: ng.correlate(a, v, mode), shapes=sh, name=f"{mode}-{sh[0][0]}-{sh[1][0]}")
+      for mode in ("full", "same", "valid") for sh in ([(5,), (3,)], [(2,), (4,)])],
+    OpCase("cov", torch.cov, shapes=[(3, 5)]),
+    OpCase("cov", lambda t: torch.cov(t.mT, correction=0), ng_fn=lambda x: ng.cov(x, rowvar=False, bias=True),
+           shapes=[(5, 2)], name="cols-bias"),
+    OpCase("corrcoef", torch.corrcoef, shapes=[(3, 5)]),
+]

@@ -922,3 +922,58 @@ register("select", None, select, formula="where(c₀, x₀, where(c₁, x₁, �
 acos, asin, atan, atan2 = arccos, arcsin, arctan, arctan2
 acosh, asinh, atanh = arccosh, arcsinh, arctanh
 pow = power  # noqa: A001 - NumPy's name
+
+
+# piecewise-constant roundings: the derivative is 0 almost everywhere
+
+
+def trunc_backward(grad_output: Any, x: Any) -> tuple:
+    return (None,)
+
+
+@primitive(trunc_backward, formula="∂trunc(x)/∂x = 0 (a.e.)")
+def trunc(x: Any) -> Any:
+    return namespace(x).trunc(x)
+
+
+def rint_backward(grad_output: Any, x: Any) -> tuple:
+    return (None,)
+
+
+@primitive(rint_backward, formula="∂rint(x)/∂x = 0 (a.e.)")
+def rint(x: Any) -> Any:
+    return namespace(x).rint(x)
+
+
+def fix(x: Any) -> Any:
+    """Round toward zero (NumPy's ``fix``: the same as ``trunc``)."""
+    return trunc(x)
+
+
+around = round
+
+
+def copysign_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    # PyTorch's rule: ∂/∂a = sign(a)·(−1 if b's sign bit is set else 1), 0 at a = 0; ∂/∂b = 0
+    xp = namespace(a, b)
+    a_, b_ = _arr(a, xp), _arr(b, xp)
+    factor = xp.where(a_ == 0, 0, xp.sign(a_) * xp.where(xp.signbit(b_), -1, 1))
+    ga = unbroadcast(multiply(grad_output, _like(xp.asarray(factor), grad_output)), a) if needs[0] else None
+    return ga, None
+
+
+@primitive(copysign_backward, formula="∂/∂a = sign(a)·sign(b) (0 at a = 0), ∂/∂b = 0")
+def copysign(a: Any, b: Any) -> Any:
+    """|a| with the sign of b."""
+    return namespace(a, b).copysign(a, b)
+
+
+def ldexp_backward(grad_output: Any, x1: Any, x2: Any) -> tuple:
+    xp = namespace(x1, x2)
+    scale = xp.ldexp(xp.ones((), dtype=grad_output.dtype), x2)  # 2^x2, exactly
+    return unbroadcast(multiply(grad_output, scale), x1), None
+
+
+@primitive(ldexp_backward, formula="x1·2^x2: ∂/∂x1 = 2^x2 (x2 is an integer)")
+def ldexp(x1: Any, x2: Any) -> Any:
+    return namespace(x1, x2).ldexp(x1, x2)

@@ -39,7 +39,7 @@ from .shape import concatenate, expand_dims, moveaxis, reshape, swapaxes, tril, 
 NOT_TOP_LEVEL = (
     "inv", "det", "slogdet", "solve", "cholesky", "qr", "eigh", "svd", "svdvals", "norm", "pinv",
     "SlogdetResult", "QRResult", "EighResult", "SVDResult", "eig", "eigvals", "eigvalsh", "EigResult",
-    "matrix_power", "multi_dot",
+    "matrix_power", "multi_dot", "tensorinv", "tensorsolve", "cond",
 )  # fmt: skip
 
 
@@ -912,3 +912,151 @@ def kron(a: Any, b: Any) -> Any:
 
 register("cross", None, cross, formula="components of recorded products: ∂/∂a = b × G, ∂/∂b = G × a")
 register("kron", None, kron, formula="an outer product reshaped: G reshaped and contracted with the other")
+
+
+# -- NumPy 2's vector products, and more of numpy.linalg ------------------------------------------------------------
+
+
+def vecdot(x1: Any, x2: Any, axis: int = -1) -> Any:
+    """Dot products of vectors along ``axis`` (broadcast over the rest), like ``np.vecdot`` for real input."""
+    return _sum(multiply(x1, x2), axis=axis)
+
+
+def matvec(x1: Any, x2: Any) -> Any:
+    """Matrix-vector products over the last axes (``np.matvec``)."""
+    return getitem(matmul(x1, expand_dims(x2, -1)), (Ellipsis, 0))
+
+
+def vecmat(x1: Any, x2: Any) -> Any:
+    """Vector-matrix products over the last axes (``np.vecmat``) for real input."""
+    return getitem(matmul(expand_dims(x1, -2), x2), (Ellipsis, 0, slice(None)))
+
+
+register("vecdot", None, vecdot, formula="Σ x1·x2 along the axis: ∂/∂x1 = G x2, ∂/∂x2 = G x1")
+register("matvec", None, matvec, formula="as matmul with a column vector")
+register("vecmat", None, vecmat, formula="as matmul with a row vector")
+
+
+def tensorinv(a: Any, ind: int = 2) -> Any:
+    """The inverse of ``a`` seen as a linear map from its first ``ind`` axes (``np.linalg.tensorinv``)."""
+    out_shape = a.shape[ind:] + a.shape[:ind]
+    n = math.prod(a.shape[:ind])
+    if n != math.prod(a.shape[ind:]):
+        raise ShapeError(f"linalg.tensorinv({shape_str(a)}, ind={ind}): the map must be square")
+    return reshape(inv(reshape(a, (n, -1))), out_shape)
+
+
+def tensorsolve(a: Any, b: Any) -> Any:
+    """x with tensordot(a, x, x.ndim) = b (``np.linalg.tensorsolve`` without ``axes``)."""
+    bshape = np.shape(b)
+    x_shape = a.shape[len(bshape):]
+    n = math.prod(bshape)
+    if n != math.prod(x_shape):
+        raise ShapeError(f"linalg.tensorsolve({shape_str(a)}, {shape_str(b)}): the map must be square")
+    return reshape(solve(reshape(a, (n, n)), reshape(b, (n,))), x_shape)
+
+
+def cond(x: Any, p: Any = None) -> Any:
+    """The condition number (``np.linalg.cond``): σ_max/σ_min for p in (None, 2, −2), else ‖x‖·‖x⁻¹‖."""
+    if p is None or p == 2 or p == -2:
+        s = svdvals(x)
+        big, small = getitem(s, (Ellipsis, 0)), getitem(s, (Ellipsis, -1))
+        return divide(small, big) if p == -2 else divide(big, small)
+    return multiply(norm(x, p, (-2, -1)), norm(inv(x), p, (-2, -1)))
+
+
+register("linalg.tensorinv", None, tensorinv, formula="inv of the reshaped map, reshaped back")
+register("linalg.tensorsolve", None, tensorsolve, formula="solve of the reshaped system, reshaped back")
+register("linalg.cond", None, cond, formula="σ_max/σ_min (recorded svdvals), or ‖x‖·‖x⁻¹‖")
+
+
+# -- 1-d convolution and correlation, as one recorded gather and an einsum -----------------------------------------
+
+
+def _conv_full(a: Any, v: Any) -> Any:
+    from .shape import pad, take
+
+    n, m = a.shape[0], v.shape[0]
+    k = np.arange(n + m - 1)[:, None] - np.arange(n)[None, :]  # v's index for out[k], a[i]
+    k = np.where((k >= 0) & (k < m), k, m)  # out of range: the appended zero
+    vz = pad(v, (0, 1))
+    return einsum("i,ki->k", a, take(vz, namespace(vz).asarray(k)))
+
+
+def _conv_mode(full: Any, n: int, m: int, mode: str, name: str) -> Any:
+    if mode == "full":
+        return full
+    lo, hi = builtins.min(n, m), builtins.max(n, m)
+    if mode == "same":
+        start = (lo - 1) // 2
+        return getitem(full, slice(start, start + hi))
+    if mode == "valid":
+        return getitem(full, slice(lo - 1, hi))
+    raise ShapeError(f"{name}: mode must be 'full', 'same' or 'valid', got {mode!r}")
+
+
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    """The discrete linear convolution of two 1-d arrays (``np.convolve``)."""
+    a = a if is_array(a) else np.asarray(a, dtype=float)
+    v = v if is_array(v) else np.asarray(v, dtype=float)
+    if a.ndim != 1 or v.ndim != 1 or not a.size or not v.size:
+        raise ShapeError(f"convolve({shape_str(a)}, {shape_str(v)}): needs two non-empty 1-d arrays")
+    return _conv_mode(_conv_full(a, v), a.shape[0], v.shape[0], mode, "convolve")
+
+
+def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
+    """The cross-correlation of two 1-d real arrays (``np.correlate``): c_k = Σ_n a_(n+k) v_n."""
+    from .shape import flip
+
+    a = a if is_array(a) else np.asarray(a, dtype=float)
+    v = v if is_array(v) else np.asarray(v, dtype=float)
+    if a.ndim != 1 or v.ndim != 1 or not a.size or not v.size:
+        raise ShapeError(f"correlate({shape_str(a)}, {shape_str(v)}): needs two non-empty 1-d arrays")
+    n, m = a.shape[0], v.shape[0]
+    if m > n:  # NumPy swaps the operands and reverses the result
+        return flip(_conv_mode(_conv_full(v, flip(a, 0)), m, n, mode, "correlate"), 0)
+    return _conv_mode(_conv_full(a, flip(v, 0)), n, m, mode, "correlate")
+
+
+register("convolve", None, convolve, formula="an einsum with a recorded gather of v: ∂/∂a, ∂/∂v are correlations with G")
+register("correlate", None, correlate, formula="convolution with v reversed")
+
+
+# -- covariance and correlation coefficients ---------------------------------------------------------------------------
+
+
+def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None) -> Any:
+    """The covariance matrix of the variables in ``m`` (and ``y``), like ``np.cov`` without weights."""
+    from .reductions import mean
+    from .shape import atleast_2d
+
+    X = atleast_2d(m)
+    if not rowvar and X.shape[0] != 1:
+        X = _mT(X)
+    if y is not None:
+        Y = atleast_2d(y)
+        if not rowvar and Y.shape[0] != 1:
+            Y = _mT(Y)
+        X = concatenate([X, Y], axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    n = X.shape[1] - ddof
+    Xc = subtract(X, mean(X, 1, True))
+    c = divide(matmul(Xc, _mT(Xc)), n)
+    return reshape(c, ()) if c.shape == (1, 1) else c
+
+
+def corrcoef(x: Any, y: Any = None, rowvar: bool = True) -> Any:
+    """Pearson correlation coefficients (``np.corrcoef``)."""
+    from .elementwise import sqrt
+    from .shape import diagonal
+
+    c = cov(x, y, rowvar)
+    if c.ndim == 0:
+        return divide(c, c)
+    s = sqrt(diagonal(c))
+    return divide(divide(c, expand_dims(s, -1)), expand_dims(s, 0))
+
+
+register("cov", None, cov, formula="Xc Xcᵀ/(N − ddof) with Xc = X − mean: recorded ops")
+register("corrcoef", None, corrcoef, formula="cov / (σᵢ σⱼ): recorded ops")

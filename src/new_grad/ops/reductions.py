@@ -12,6 +12,8 @@ import builtins
 import math
 from typing import Any
 
+import numpy as np
+
 from ..autograd_engine import constant
 from ..backend import is_array, namespace
 from ._core import primitive, register, reject_complex_input, unbroadcast_to
@@ -460,3 +462,199 @@ register("ptp", None, ptp, formula="∂ = [x = max]/#ties − [x = min]/#ties")
 @_nondiff
 def argpartition(a: Any, kth: Any, axis: Any = -1) -> Any:
     return namespace(a).argpartition(a, kth, axis=axis)
+
+
+# -- NaN-ignoring reductions: NaNs are replaced (a recorded where) by the reduction's identity -----------------
+
+
+def _isnan(a: Any) -> Any:
+    return namespace(a).isnan(a)
+
+
+def nansum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Sum treating NaNs as 0; they get no gradient."""
+    return sum(where(_isnan(a), 0.0, a), axis, keepdims)
+
+
+def nanprod(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Product treating NaNs as 1; they get no gradient."""
+    return prod(where(_isnan(a), 1.0, a), axis, keepdims)
+
+
+def _nancount(a: Any, axis: Any, keepdims: bool) -> Any:
+    xp = namespace(a)
+    return xp.sum(~xp.isnan(a), axis=axis, keepdims=keepdims).astype(a.dtype)
+
+
+def nanmean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Mean of the non-NaN values (NaN for an all-NaN slice, as NumPy)."""
+    with namespace(a).errstate(invalid="ignore", divide="ignore"):
+        return divide(nansum(a, axis, keepdims), _nancount(a, axis, keepdims))
+
+
+def _nan_extreme(a: Any, axis: Any, keepdims: bool, fill: float, reduce: Any) -> Any:
+    xp = namespace(a)
+    nan = xp.isnan(a)
+    out = reduce(where(nan, fill, a), axis, keepdims)
+    all_nan = xp.all(nan, axis=axis, keepdims=keepdims)
+    return where(all_nan, math.nan, out) if bool(xp.any(all_nan)) else out
+
+
+def nanmax(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Max ignoring NaNs (NaN for an all-NaN slice); ties share the gradient like ``max``."""
+    return _nan_extreme(a, axis, keepdims, -math.inf, max)
+
+
+def nanmin(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Min ignoring NaNs (NaN for an all-NaN slice); ties share the gradient like ``min``."""
+    return _nan_extreme(a, axis, keepdims, math.inf, min)
+
+
+def nanvar(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Any:
+    """Variance of the non-NaN values."""
+    nan = _isnan(a)
+    d = where(nan, 0.0, subtract(a, nanmean(a, axis, True)))
+    with namespace(a).errstate(invalid="ignore", divide="ignore"):
+        return divide(sum(multiply(d, d), axis, keepdims), subtract(_nancount(a, axis, keepdims), ddof))
+
+
+def nanstd(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Any:
+    """Standard deviation of the non-NaN values."""
+    from .elementwise import sqrt
+
+    return sqrt(nanvar(a, axis, ddof, keepdims))
+
+
+def nancumsum(a: Any, axis: Any = None) -> Any:
+    """Running sum treating NaNs as 0."""
+    return cumsum(where(_isnan(a), 0.0, a), axis)
+
+
+def nancumprod(a: Any, axis: Any = None) -> Any:
+    """Running product treating NaNs as 1."""
+    return cumprod(where(_isnan(a), 1.0, a), axis)
+
+
+for _n, _f in [("nansum", "Σ over the non-NaN values: ∂ = 1 there, 0 at NaNs"),
+               ("nanprod", "Π over the non-NaN values: ∂ = Π of the others there, 0 at NaNs"),
+               ("nanmean", "∂ = 1/#non-NaN there, 0 at NaNs"),
+               ("nanmax", "as max over the non-NaN values"), ("nanmin", "as min over the non-NaN values"),
+               ("nanvar", "as var over the non-NaN values"), ("nanstd", "as std over the non-NaN values"),
+               ("nancumsum", "as cumsum with NaNs as 0"), ("nancumprod", "as cumprod with NaNs as 1")]:
+    register(_n, None, globals()[_n], formula=_f)
+
+
+def _with_initial(out: Any, x: Any, axis: int, value: float) -> Any:
+    xp = namespace(x)
+    shape = list(out.shape)
+    shape[axis] = 1
+    return concatenate([xp.full(tuple(shape), value, dtype=out.dtype), out], axis)
+
+
+def _cumulative_axis(x: Any, axis: Any, name: str) -> int:
+    if axis is None:
+        if x.ndim > 1:
+            from ..errors import ArgumentError
+
+            raise ArgumentError(f"{name}: axis is required for arrays of more than 1 dimension, got {x.shape}")
+        return 0
+    return axis % builtins.max(x.ndim, 1)
+
+
+def cumulative_sum(x: Any, axis: Any = None, include_initial: bool = False) -> Any:
+    """NumPy 2's ``cumulative_sum`` (``cumsum``, optionally starting with 0)."""
+    ax = _cumulative_axis(x, axis, "cumulative_sum")
+    out = cumsum(x, ax)
+    return _with_initial(out, x, ax, 0.0) if include_initial else out
+
+
+def cumulative_prod(x: Any, axis: Any = None, include_initial: bool = False) -> Any:
+    """NumPy 2's ``cumulative_prod`` (``cumprod``, optionally starting with 1)."""
+    ax = _cumulative_axis(x, axis, "cumulative_prod")
+    out = cumprod(x, ax)
+    return _with_initial(out, x, ax, 1.0) if include_initial else out
+
+
+register("cumulative_sum", None, cumulative_sum, formula="as cumsum")
+register("cumulative_prod", None, cumulative_prod, formula="as cumprod")
+
+
+def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
+    """The trapezoidal rule along ``axis`` (``np.trapezoid``); differentiable in ``y`` and in ``x``."""
+    from .shape import _axis
+
+    ax = _axis(axis, y.ndim, "trapezoid")
+    if x is None:
+        d = dx
+    else:
+        d = diff(x, axis=-1 if x.ndim == 1 else ax)
+        if x.ndim == 1:
+            shape = [1] * y.ndim
+            shape[ax] = d.shape[0]
+            d = reshape(d, tuple(shape))
+    mid = add(_along(y, ax, slice(1, None)), _along(y, ax, slice(None, -1)))
+    return divide(sum(multiply(d, mid), ax), 2.0)
+
+
+register("trapezoid", None, trapezoid, formula="Σ Δx (y_i + y_{i+1})/2 of recorded slices")
+
+
+# -- quantiles: a recorded sort and linear interpolation between neighbours ----------------------------------------
+
+
+def quantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``np.quantile`` with the default (linear) method: sort, then interpolate between neighbours.
+
+    The gradient goes to the (one or two) sorted values each quantile interpolates. ``q`` is a scalar or
+    an array in [0, 1] (its axes come first in the result, as in NumPy).
+    """
+    from ..errors import ArgumentError
+    from .shape import take
+
+    xp = namespace(a)
+    qa = np.asarray(q, dtype=np.float64)
+    if qa.size and (qa.min() < 0 or qa.max() > 1):
+        raise ArgumentError(f"quantile: q must lie in [0, 1], got {q!r}")
+    if axis is None:
+        src = reshape(a, (-1,))
+        ax = 0
+    else:
+        if not isinstance(axis, int):
+            raise ArgumentError(f"quantile: axis must be None or an int, got {axis!r}")
+        src = a
+        ax = axis % a.ndim
+    s = sort(src, ax)
+    n = s.shape[ax]
+    pos = qa * (n - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    t = (pos - lo).astype(a.dtype)
+    lo_v = take(s, xp.asarray(lo.reshape(-1)), ax)
+    hi_v = take(s, xp.asarray(hi.reshape(-1)), ax)
+    tshape = [1] * s.ndim
+    tshape[ax] = qa.size
+    tt = xp.asarray(t.reshape(tshape))
+    val = add(lo_v, multiply(subtract(hi_v, lo_v), tt))  # lo + (hi − lo)·t
+    if keepdims:
+        kshape = [1] * a.ndim if axis is None else list(a.shape)
+        if axis is not None:
+            kshape[ax] = 1
+        val = reshape(moveaxis(val, ax, 0), (*qa.shape, *kshape))
+        return val
+    val = moveaxis(val, ax, 0)
+    return reshape(val, (*qa.shape, *val.shape[1:]))
+
+
+def percentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``np.percentile`` (linear method): :func:`quantile` at q/100."""
+    return quantile(a, np.asarray(q, dtype=np.float64) / 100.0, axis, keepdims)
+
+
+def median(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``np.median``: the middle value, or the mean of the two middle values; they take the gradient."""
+    return quantile(a, 0.5, axis, keepdims)
+
+
+register("quantile", None, quantile, formula="a recorded sort, then lo + (hi − lo)·t: G to the one or two neighbours")
+register("percentile", None, percentile, formula="quantile at q/100")
+register("median", None, median, formula="quantile at ½: G/2 to each middle value (all to the middle one)")

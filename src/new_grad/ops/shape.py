@@ -636,3 +636,156 @@ def _linspace_weights(num: int, endpoint: bool, dtype: Any, xp: Any) -> Any:
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, axis: int = 0) -> Any:
     """``np.linspace``, differentiable in ``start`` and ``stop`` (scalars or arrays)."""
     return namespace(start, stop).linspace(start, stop, num, endpoint=endpoint, axis=axis)
+
+
+def append(arr: Any, values: Any, axis: Any = None) -> Any:
+    """``np.append``: a new array with ``values`` after ``arr`` (both flattened when ``axis`` is None)."""
+    if axis is None:
+        return _join("append", (arr, values), 0, lambda a: a.reshape(-1))
+    return _join("append", (arr, values), axis, lambda a: a)
+
+
+register("append", None, append, formula="slice each input's part out of the gradient")
+
+concat = concatenate  # NumPy 2's array-API spelling
+
+
+def permute_dims(a: Any, axes: Any = None) -> Any:
+    """NumPy 2's ``permute_dims``: :func:`transpose`."""
+    return transpose(a, None if axes is None else tuple(axes))
+
+
+def matrix_transpose(x: Any) -> Any:
+    """Swap the last two axes (``np.matrix_transpose``)."""
+    if x.ndim < 2:
+        raise ShapeError(f"matrix_transpose: needs at least 2 dimensions, got {shape_str(x)}")
+    return swapaxes(x, -1, -2)
+
+
+register("matrix_transpose", None, matrix_transpose, formula="swap the last two axes of the gradient back")
+
+
+def diagflat(v: Any, k: int = 0) -> Any:
+    """A 2-d array with the flattened ``v`` on its ``k``-th diagonal."""
+    return diag(ravel(v), k)
+
+
+register("diagflat", None, diagflat, formula="the gradient's k-th diagonal, reshaped to v")
+
+
+def broadcast_arrays(*args: Any) -> list[Any]:
+    """Each input broadcast against the others (recorded ``broadcast_to`` views)."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+    return [a if np.shape(a) == shape else broadcast_to(a, shape) for a in args]
+
+
+register("broadcast_arrays", None, broadcast_arrays, formula="as broadcast_to, for each input")
+
+
+def unstack(x: Any, axis: int = 0) -> tuple:
+    """NumPy 2's ``unstack``: the slices along ``axis`` (recorded getitems)."""
+    from .indexing import getitem
+
+    ax = _axis(axis, x.ndim, "unstack")
+    return tuple(getitem(x, (slice(None),) * ax + (i,)) for i in range(x.shape[ax]))
+
+
+register("unstack", None, unstack, formula="each slice's gradient fills its place")
+
+
+def meshgrid(*xi: Any, indexing: str = "xy") -> list[Any]:
+    """Coordinate matrices from 1-d coordinate vectors (recorded reshapes and broadcasts)."""
+    if indexing not in ("xy", "ij"):
+        raise ShapeError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    n = len(xi)
+    sizes = [int(np.size(x)) for x in xi]
+    if indexing == "xy" and n >= 2:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, x in enumerate(xi):
+        shape = [1] * n
+        pos = i
+        if indexing == "xy" and n >= 2 and i < 2:
+            pos = 1 - i
+        shape[pos] = -1
+        out.append(broadcast_to(reshape(ravel(x), tuple(shape)), tuple(sizes)))
+    return out
+
+
+register("meshgrid", None, meshgrid, formula="each grid sums its gradient back onto its vector")
+
+
+def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
+    """``np.delete``: the entries not named by ``obj`` (a recorded gather)."""
+    if axis is None:
+        arr = ravel(arr)
+        axis = 0
+    ax = _axis(axis, arr.ndim, "delete")
+    keep = np.delete(np.arange(arr.shape[ax]), obj)
+    return take(arr, namespace(arr).asarray(keep), ax)
+
+
+def compress(condition: Any, a: Any, axis: Any = None) -> Any:
+    """``np.compress``: the slices along ``axis`` where ``condition`` holds (a recorded gather)."""
+    idx = np.nonzero(np.asarray(condition))[0]
+    if axis is None:
+        return take(ravel(a), namespace(a).asarray(idx), 0)
+    return take(a, namespace(a).asarray(idx), axis)
+
+
+def extract(condition: Any, arr: Any) -> Any:
+    """``np.extract``: the entries of the flattened ``arr`` where the flattened ``condition`` is true."""
+    idx = np.nonzero(np.ravel(np.asarray(condition)))[0]
+    return take(ravel(arr), namespace(arr).asarray(idx), 0)
+
+
+register("delete", None, delete, formula="a recorded gather of the kept entries")
+register("compress", None, compress, formula="a recorded gather of the selected slices")
+register("extract", None, extract, formula="a recorded gather of the selected entries")
+
+
+def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: Any = 10.0, axis: int = 0) -> Any:
+    """``base ** linspace(start, stop)``: differentiable in ``start``, ``stop`` and ``base``."""
+    from .elementwise import power
+
+    y = linspace(start, stop, num, endpoint, axis)
+    if is_array(base) and base.ndim:
+        base = expand_dims(base, axis)
+    return power(base, y)
+
+
+def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, axis: int = 0) -> Any:
+    """A geometric progression from ``start`` to ``stop`` (positive), differentiable in both."""
+    from .elementwise import exp, log
+
+    return exp(linspace(log(start), log(stop), num, endpoint, axis))
+
+
+register("logspace", None, logspace, formula="power(base, linspace(start, stop))")
+register("geomspace", None, geomspace, formula="exp(linspace(log start, log stop))")
+
+
+def vander(x: Any, N: Any = None, increasing: bool = False) -> Any:
+    """The Vandermonde matrix of a 1-d ``x``: columns x^(N−1) … x⁰ (increasing: x⁰ … x^(N−1))."""
+    from .elementwise import power
+
+    n = x.shape[0] if N is None else int(N)
+    p = np.arange(n, dtype=x.dtype) if increasing else np.arange(n - 1, -1, -1, dtype=x.dtype)
+    return power(expand_dims(x, -1), namespace(x).asarray(p))
+
+
+def polyval(p: Any, x: Any) -> Any:
+    """The polynomial with coefficients ``p`` (highest power first) at ``x``, by Horner's rule."""
+    from .elementwise import add, multiply
+    from .indexing import getitem
+
+    n = np.shape(p)[0]
+    y = getitem(p, 0) if is_array(p) else p[0]
+    y = add(multiply(x, 0.0), y)
+    for i in range(1, n):
+        y = add(multiply(y, x), getitem(p, i) if is_array(p) else p[i])
+    return y
+
+
+register("vander", None, vander, formula="powers of x: ∂/∂x = k·x^(k−1) per column")
+register("polyval", None, polyval, formula="Horner's rule in recorded ops: ∂/∂pᵢ = x^(n−1−i), ∂/∂x = p′(x)")
