@@ -283,6 +283,22 @@ _FORWARD.update({
     "corrcoef": (lambda m: [m.corrcoef(X[0]), m.corrcoef(X[0], X[1], rowvar=False)],),
 })
 
+_FORWARD.update({
+    "floor_divide": (lambda m: m.floor_divide(X, 0.3),),
+    "divmod": (lambda m: m.divmod(X, -0.7),),
+    "modf": (lambda m: m.modf(3 * X),),
+    "heaviside": (lambda m: m.heaviside(np.round(X), 0.5),),
+    "copy": (lambda m: m.copy(X),),
+    "resize": (lambda m: [m.resize(V3, (5, 7)), m.resize(V3, 3)],),
+    "ediff1d": (lambda m: [m.ediff1d(X), m.ediff1d(V3, to_begin=[1.0, 2.0], to_end=5.0)],),
+    "block": (lambda m: [m.block([[V3, V3], [V3[:1], V3[:1]]]), m.block([_A5, _V3]), m.block([[X[0]], [X[1]]])],),
+    "interp": (lambda m: [m.interp(X, [-1.0, 0.0, 0.5, 2.0], [3.0, -1.0, 2.0, 0.0]),
+                          m.interp(X, [-1.0, 0.0, 0.5], [3.0, -1.0, 2.0], left=-9.0, right=9.0),
+                          m.interp(np.array([-1.0, 0.5, 0.7]), [-1.0, 0.0, 0.5], [3.0, -1.0, 2.0])],),
+    "lstsq": (lambda m: [r for i, r in enumerate(m.linalg.lstsq(X[0], V3[:, 0][:, None] @ np.ones((1, 2)) + X[1, :, :2],
+                                                                   rcond=None)) if i != 2],),
+})
+
 
 def _flatten(x):
     return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]

@@ -12,6 +12,12 @@ from .elementwise import _specials, _where_shapes
 from .linalg import _lower_read, _matrix_shapes, _spd, _sym_distinct, _well_conditioned
 
 
+def _jumps(a):
+    """Away from zero, as a private domain: ops with jumps stay out of random whole-program fuzzing, where a
+    rounding difference upstream moves a value across a jump."""
+    return away_from_zero(a)
+
+
 def _pieces(pieces, t=False):
     """Several outputs as one vector, each scaled differently (so a swapped piece cannot pass)."""
     if t:
@@ -58,9 +64,9 @@ def _split_case(name, tfn, shape, sections):
 
 CASES = [
     # -- elementwise
-    OpCase("remainder", torch.remainder, 2, domain=away_from_zero),
+    OpCase("remainder", torch.remainder, 2, domain=_jumps),
     OpCase("remainder", lambda x: torch.remainder(x, 0.7), ng_fn=lambda x: ng.mod(x, 0.7), name="mod-scalar"),
-    OpCase("fmod", torch.fmod, 2, domain=away_from_zero),
+    OpCase("fmod", torch.fmod, 2, domain=_jumps),
     OpCase("deg2rad", torch.deg2rad),
     OpCase("radians", torch.deg2rad),
     OpCase("rad2deg", torch.rad2deg),
@@ -193,9 +199,9 @@ def _t_conv(a, v, mode):
 
 
 CASES += [
-    OpCase("trunc", torch.trunc),
+    OpCase("trunc", torch.trunc, domain=_jumps),
     OpCase("rint", torch.round, domain=lambda a: a * 3),
-    OpCase("copysign", torch.copysign, 2, domain=away_from_zero),
+    OpCase("copysign", torch.copysign, 2, domain=_jumps),
     OpCase("ldexp", lambda x, e: torch.ldexp(x, e), 2, ng_fn=lambda x, e: ng.ldexp(x, e.astype(np.int64)),
            domain=lambda a: np.round(2 * a), nondiff=(1,)),
     OpCase("nansum", _t_nan(lambda t: t.sum(), 0.0), ng_fn=ng.nansum, shapes=[(3, 4)], domain=_nans),
@@ -280,4 +286,44 @@ CASES += [
     OpCase("cov", lambda t: torch.cov(t.mT, correction=0), ng_fn=lambda x: ng.cov(x, rowvar=False, bias=True),
            shapes=[(5, 2)], name="cols-bias"),
     OpCase("corrcoef", torch.corrcoef, shapes=[(3, 5)]),
+]
+
+_XP = np.array([-1.5, -0.4, 0.3, 1.1, 2.0])
+
+
+def _t_interp(x, fp):
+    xp = torch.tensor(_XP, dtype=x.dtype)
+    i = torch.clamp(torch.searchsorted(xp, x.detach(), right=True) - 1, 0, len(_XP) - 2)
+    t = (x - xp[i]) / (xp[i + 1] - xp[i])
+    y = fp[i] + t * (fp[i + 1] - fp[i])
+    y = torch.where(x < xp[0], fp[0], y)
+    return torch.where(x > xp[-1], fp[-1], y)
+
+
+def _t_block(a, b, c, d):
+    return torch.cat([torch.cat([a, b], 1), torch.cat([c, d], 1)], 0)
+
+
+CASES += [
+    OpCase("floor_divide", lambda a, b: torch.div(a, b, rounding_mode="floor") * 1.0, 2, domain=_jumps),
+    OpCase("divmod", lambda a, b: torch.cat([torch.div(a, b, rounding_mode="floor").reshape(-1), torch.remainder(a, b).reshape(-1) * 2]),
+           2, ng_fn=lambda a, b: _pieces(ng.divmod(a, b)), shapes=[(2, 3), (3,)], domain=away_from_zero),
+    OpCase("modf", lambda x: torch.cat([(x - torch.trunc(x)).reshape(-1), torch.trunc(x).reshape(-1) * 2]),
+           ng_fn=lambda x: _pieces(ng.modf(x)), shapes=[(2, 3)], domain=lambda a: 3 * a),
+    OpCase("heaviside", lambda x1, x2: torch.where(x1 == 0, x2, (x1 > 0).double()), 2, domain=np.round),
+    OpCase("copy", lambda t: t.clone()),
+    OpCase("resize", lambda t: t.reshape(-1)[torch.arange(10) % 6].reshape(2, 5),
+           ng_fn=lambda x: ng.resize(x, (2, 5)), shapes=[(2, 3)]),
+    OpCase("ediff1d", lambda t: torch.cat([torch.tensor([-1.0], dtype=t.dtype), torch.diff(t.reshape(-1)),
+                                           torch.tensor([2.0, 3.0], dtype=t.dtype)]),
+           ng_fn=lambda x: ng.ediff1d(x, to_end=[2.0, 3.0], to_begin=-1.0), shapes=[(2, 3)]),
+    OpCase("block", _t_block, 4, ng_fn=lambda a, b, c, d: ng.block([[a, b], [c, d]]),
+           shapes=[(2, 2), (2, 1), (3, 2), (3, 1)]),
+    OpCase("interp", _t_interp, 2, ng_fn=lambda x, fp: ng.interp(x, _XP, fp), shapes=[(7,), (5,)],
+           domain=lambda a: 1.3 * a),
+    OpCase("linalg.lstsq", lambda a, b: torch.cat([torch.linalg.pinv(a) @ b,
+                                                  ((b - a @ (torch.linalg.pinv(a) @ b)) ** 2).sum(0, keepdim=True),
+                                                  torch.linalg.svdvals(a)]), 2,
+           ng_fn=lambda a, b: ng.concatenate([r for i, r in enumerate(ng.linalg.lstsq(a, b)) if i != 2]),
+           shapes=[(5, 3), (5,)], domain=lambda a: _well_conditioned(a) if a.ndim == 2 else a, rtol=1e-6),
 ]

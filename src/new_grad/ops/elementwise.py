@@ -977,3 +977,45 @@ def ldexp_backward(grad_output: Any, x1: Any, x2: Any) -> tuple:
 @primitive(ldexp_backward, formula="x1·2^x2: ∂/∂x1 = 2^x2 (x2 is an integer)")
 def ldexp(x1: Any, x2: Any) -> Any:
     return namespace(x1, x2).ldexp(x1, x2)
+
+
+def floor_divide_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+    return None, None
+
+
+@primitive(floor_divide_backward, formula="⌊a/b⌋: ∂ = 0 (a.e.)")
+def floor_divide(a: Any, b: Any) -> Any:
+    return namespace(a, b).floor_divide(a, b)
+
+
+def divmod(a: Any, b: Any) -> tuple:  # noqa: A001 - NumPy's name
+    """(⌊a/b⌋, a mod b): the quotient is piecewise constant, the remainder as :func:`remainder`."""
+    return floor_divide(a, b), remainder(a, b)
+
+
+register("divmod", None, divmod, formula="(floor_divide, remainder)")
+
+
+def _frac_backward(grad_output: Any, x: Any) -> tuple:
+    return (grad_output,)
+
+
+@primitive(_frac_backward, name="modf", formula="(x − trunc x, trunc x): ∂frac/∂x = 1, ∂trunc/∂x = 0")
+def _frac(x: Any) -> Any:
+    return namespace(x).modf(x)[0]
+
+
+def modf(x: Any) -> tuple:
+    """(fractional part, integral part), both with the sign of x."""
+    return _frac(x), trunc(x)
+
+
+def heaviside_backward(grad_output: Any, x1: Any, x2: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+    if not needs[1]:
+        return None, None
+    return None, unbroadcast(where(namespace(x1).asarray(x1) == 0, grad_output, 0.0), x2)
+
+
+@primitive(heaviside_backward, formula="0, x2 or 1: ∂/∂x1 = 0 (a.e.), ∂/∂x2 = [x1 = 0]")
+def heaviside(x1: Any, x2: Any) -> Any:
+    return namespace(x1, x2).heaviside(x1, x2)

@@ -39,7 +39,7 @@ from .shape import concatenate, expand_dims, moveaxis, reshape, swapaxes, tril, 
 NOT_TOP_LEVEL = (
     "inv", "det", "slogdet", "solve", "cholesky", "qr", "eigh", "svd", "svdvals", "norm", "pinv",
     "SlogdetResult", "QRResult", "EighResult", "SVDResult", "eig", "eigvals", "eigvalsh", "EigResult",
-    "matrix_power", "multi_dot", "tensorinv", "tensorsolve", "cond",
+    "matrix_power", "multi_dot", "tensorinv", "tensorsolve", "cond", "lstsq", "LstsqResult",
 )  # fmt: skip
 
 
@@ -1060,3 +1060,33 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True) -> Any:
 
 register("cov", None, cov, formula="Xc Xcᵀ/(N − ddof) with Xc = X − mean: recorded ops")
 register("corrcoef", None, corrcoef, formula="cov / (σᵢ σⱼ): recorded ops")
+
+
+class LstsqResult(NamedTuple):
+    x: Any
+    residuals: Any
+    rank: Any
+    singular_values: Any
+
+
+def lstsq(a: Any, b: Any, rcond: Any = None) -> LstsqResult:
+    """``np.linalg.lstsq``: x = A⁺b (recorded), the residual sums of squares when A has full column rank and
+    more rows than columns, the rank (an int) and A's singular values (recorded)."""
+    xp = namespace(a)
+    m, n = a.shape[-2], a.shape[-1]
+    s = svdvals(a)
+    sv = xp.asarray(s)
+    cut = (builtins.max(m, n) * np.finfo(a.dtype).eps if rcond is None else rcond) * (sv.max() if sv.size else 0)
+    rank = int(xp.sum(sv > cut))
+    x = matmul(pinv(a, cut / sv.max() if sv.size and sv.max() else None), b)
+    if rank == n and m > n:
+        r = subtract(b, matmul(a, x))
+        res = _sum(multiply(r, r), axis=0)
+        if b.ndim == 1:
+            res = reshape(res, (1,))
+    else:
+        res = xp.zeros((0,), dtype=a.dtype)
+    return LstsqResult(x, res, rank, s)
+
+
+register("linalg.lstsq", None, lstsq, formula="x = A⁺b, residuals Σ(b − Ax)², singular values: recorded ops")

@@ -789,3 +789,94 @@ def polyval(p: Any, x: Any) -> Any:
 
 register("vander", None, vander, formula="powers of x: ∂/∂x = k·x^(k−1) per column")
 register("polyval", None, polyval, formula="Horner's rule in recorded ops: ∂/∂pᵢ = x^(n−1−i), ∂/∂x = p′(x)")
+
+
+def copy_backward(grad_output: Any, a: Any) -> tuple:
+    return (grad_output,)
+
+
+@primitive(copy_backward, formula="∂a/∂a = 1")
+def copy(a: Any) -> Any:
+    """A copy of ``a`` (NumPy's ``copy``)."""
+    return namespace(a).array(a, copy=True)
+
+
+def resize(a: Any, new_shape: Any) -> Any:
+    """``np.resize``: the flattened ``a`` repeated cyclically to fill ``new_shape`` (a recorded gather)."""
+    shape = (new_shape,) if isinstance(new_shape, int) else tuple(new_shape)
+    total = 1
+    for s in shape:
+        total *= s
+    flat = ravel(a)
+    if not flat.size or not total:
+        return reshape(take(flat, namespace(flat).zeros(0, dtype=np.intp), 0), shape) if total == 0 else flat
+    return reshape(take(flat, namespace(flat).arange(total) % flat.size, 0), shape)
+
+
+def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
+    """Differences of the flattened array, with optional values before and after."""
+    from .elementwise import subtract
+    from .indexing import getitem
+
+    flat = ravel(ary)
+    d = subtract(getitem(flat, slice(1, None)), getitem(flat, slice(None, -1)))
+    parts = [ravel(v) if is_array(v) else np.ravel(np.asarray(v, dtype=d.dtype)) for v in (to_begin,) if v is not None]
+    parts.append(d)
+    parts += [ravel(v) if is_array(v) else np.ravel(np.asarray(v, dtype=d.dtype)) for v in (to_end,) if v is not None]
+    return concatenate(parts) if len(parts) > 1 else d
+
+
+def _block_depth(x: Any) -> int:
+    return 1 + _block_depth(x[0]) if isinstance(x, list) and x else (1 if isinstance(x, list) else 0)
+
+
+def block(arrays: Any) -> Any:
+    """``np.block``: assemble nested lists of arrays (the innermost lists join along the last axis)."""
+    depth = _block_depth(arrays)
+
+    def ndim_of(x: Any) -> int:
+        return builtins.max((ndim_of(e) for e in x), default=0) if isinstance(x, list) else np.ndim(x)
+
+    nd = builtins.max(depth, ndim_of(arrays))
+
+    def build(x: Any, level: int) -> Any:
+        if isinstance(x, list):
+            if not x:
+                raise ShapeError("block: lists must not be empty")
+            return concatenate([build(e, level + 1) for e in x], axis=level - depth)
+        x = x if is_array(x) else np.asarray(x)
+        return x if x.ndim == nd else reshape(x, (1,) * (nd - x.ndim) + tuple(x.shape))
+
+    return build(arrays, 0) if isinstance(arrays, list) else copy(arrays)
+
+
+def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None) -> Any:
+    """Piecewise-linear interpolation (``np.interp``), differentiable in ``x`` and ``fp`` (``xp`` is data)."""
+    from .elementwise import add, divide, multiply, subtract, where
+
+    xpa = np.asarray(xp, dtype=np.float64)
+    if xpa.ndim != 1 or xpa.size < 1:
+        raise ShapeError(f"interp: xp must be a non-empty 1-d array, got {shape_str(xp)}")
+    n = xpa.size
+    xv = np.asarray(x)
+    fp = fp if is_array(fp) else np.asarray(fp, dtype=np.float64)
+    if n == 1:
+        y = add(multiply(x, 0.0), take(fp, 0))
+    else:
+        i = np.clip(np.searchsorted(xpa, xv, side="right") - 1, 0, n - 2)
+        x0, dx = xpa[i], xpa[i + 1] - xpa[i]
+        t = divide(subtract(x, x0), dx)
+        y0, y1 = take(fp, i), take(fp, i + 1)
+        y = add(y0, multiply(t, subtract(y1, y0)))
+        y = where(xv == xpa[-1], take(fp, n - 1), y)
+    lo = take(fp, 0) if left is None else left
+    hi = take(fp, n - 1) if right is None else right
+    y = where(xv < xpa[0], lo, y)
+    return where(xv > xpa[-1], hi, y)
+
+
+register("copy", None, copy, formula="∂a/∂a = 1")
+register("resize", None, resize, formula="a cyclic recorded gather: each entry sums the gradient of its copies")
+register("ediff1d", None, ediff1d, formula="differences of recorded slices")
+register("block", None, block, formula="nested recorded concatenations: each block's part of the gradient")
+register("interp", None, interp, formula="fp[i] + t (fp[i+1] − fp[i]): ∂/∂x = slope, ∂/∂fp = 1 − t, t")
