@@ -34,13 +34,13 @@ def _real_spectrum(a):
 
 
 def _sorted_columns(w, V, order):
-    idx = np.broadcast_to(order[..., None, :], V.shape).copy()
+    idx = ng.namespace(V).broadcast_to(order[..., None, :], V.shape).copy()
     return ng.take_along_axis(V, idx, -1)
 
 
 def _ng_eig(a):
     w, V = ng.linalg.eig(a)
-    order = np.argsort(np.asarray(w), axis=-1)
+    order = ng.argsort(w, -1)
     ws = ng.take_along_axis(w, order, -1)
     Vs = _sorted_columns(w, V, order)
     VwV = ng.matmul(ng.multiply(V, ng.expand_dims(ng.exp(ng.multiply(w, 0.3)), -2)), ng.linalg.inv(V))
@@ -131,7 +131,7 @@ CASES = [
            name="flat"),
     # the k-th entry's index is the k-th smallest's (the others' order is NumPy's to choose)
     OpCase("argpartition", lambda x: torch.argsort(x, dim=-1)[..., 1].double(),
-           ng_fn=lambda x: np.asarray(ng.argpartition(x, 1)[..., 1], dtype=np.float64), shapes=[(3, 5)],
+           ng_fn=lambda x: ng.namespace(x).asarray(ng.argpartition(x, 1)[..., 1], dtype=np.float64), shapes=[(3, 5)],
            domain=distinct, grad=False),
     OpCase("ptp", lambda x: torch.amax(x, 0) - torch.amin(x, 0), ng_fn=lambda x: ng.ptp(x, 0), shapes=[(4, 3)],
            domain=distinct),

@@ -727,16 +727,23 @@ def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
 
 def compress(condition: Any, a: Any, axis: Any = None) -> Any:
     """``np.compress``: the slices along ``axis`` where ``condition`` holds (a recorded gather)."""
-    idx = np.nonzero(np.asarray(condition))[0]
+    idx = namespace(a).asarray(np.nonzero(_host(condition))[0])
     if axis is None:
-        return take(ravel(a), namespace(a).asarray(idx), 0)
-    return take(a, namespace(a).asarray(idx), axis)
+        return take(ravel(a), idx, 0)
+    return take(a, idx, axis)
 
 
 def extract(condition: Any, arr: Any) -> Any:
     """``np.extract``: the entries of the flattened ``arr`` where the flattened ``condition`` is true."""
-    idx = np.nonzero(np.ravel(np.asarray(condition)))[0]
-    return take(ravel(arr), namespace(arr).asarray(idx), 0)
+    idx = namespace(arr).asarray(np.nonzero(_host(condition).reshape(-1))[0])
+    return take(ravel(arr), idx, 0)
+
+
+def _host(x: Any) -> Any:
+    """A condition (list, NumPy or device array) as a NumPy array: indices are computed on the host."""
+    from ..backends import to_numpy
+
+    return to_numpy(x) if is_array(x) else np.asarray(x)
 
 
 register("delete", None, delete, formula="a recorded gather of the kept entries")
@@ -820,9 +827,13 @@ def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
 
     flat = ravel(ary)
     d = subtract(getitem(flat, slice(1, None)), getitem(flat, slice(None, -1)))
-    parts = [ravel(v) if is_array(v) else np.ravel(np.asarray(v, dtype=d.dtype)) for v in (to_begin,) if v is not None]
-    parts.append(d)
-    parts += [ravel(v) if is_array(v) else np.ravel(np.asarray(v, dtype=d.dtype)) for v in (to_end,) if v is not None]
+    xp = namespace(flat)
+
+    def piece(v: Any) -> Any:  # numbers and lists on the array's device
+        return ravel(v) if is_array(v) else xp.asarray(v, dtype=d.dtype).reshape(-1)
+
+    parts = ([piece(to_begin)] if to_begin is not None else []) + [d]
+    parts += [piece(to_end)] if to_end is not None else []
     return concatenate(parts) if len(parts) > 1 else d
 
 
@@ -854,16 +865,17 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None) -> Any
     """Piecewise-linear interpolation (``np.interp``), differentiable in ``x`` and ``fp`` (``xp`` is data)."""
     from .elementwise import add, divide, multiply, subtract, where
 
-    xpa = np.asarray(xp, dtype=np.float64)
+    dev = namespace(x, fp, xp)
+    xpa = dev.asarray(xp, dtype=np.float64)
     if xpa.ndim != 1 or xpa.size < 1:
         raise ShapeError(f"interp: xp must be a non-empty 1-d array, got {shape_str(xp)}")
     n = xpa.size
-    xv = np.asarray(x)
-    fp = fp if is_array(fp) else np.asarray(fp, dtype=np.float64)
+    xv = dev.asarray(x)
+    fp = fp if is_array(fp) else dev.asarray(fp, dtype=np.float64)
     if n == 1:
         y = add(multiply(x, 0.0), take(fp, 0))
     else:
-        i = np.clip(np.searchsorted(xpa, xv, side="right") - 1, 0, n - 2)
+        i = dev.clip(dev.searchsorted(xpa, xv, side="right") - 1, 0, n - 2)
         x0, dx = xpa[i], xpa[i + 1] - xpa[i]
         t = divide(subtract(x, x0), dx)
         y0, y1 = take(fp, i), take(fp, i + 1)
