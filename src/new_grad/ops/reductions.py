@@ -488,7 +488,7 @@ def _nancount(a: Any, axis: Any, keepdims: bool) -> Any:
 
 def nanmean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Mean of the non-NaN values (NaN for an all-NaN slice, as NumPy)."""
-    with namespace(a).errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # NumPy only (CuPy never warns)
         return divide(nansum(a, axis, keepdims), _nancount(a, axis, keepdims))
 
 
@@ -514,7 +514,7 @@ def nanvar(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) ->
     """Variance of the non-NaN values."""
     nan = _isnan(a)
     d = where(nan, 0.0, subtract(a, nanmean(a, axis, True)))
-    with namespace(a).errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # NumPy only (CuPy never warns)
         return divide(sum(multiply(d, d), axis, keepdims), subtract(_nancount(a, axis, keepdims), ddof))
 
 
