@@ -299,6 +299,15 @@ _FORWARD.update({
                                                                    rcond=None)) if i != 2],),
 })
 
+_ALLNAN = np.array([[np.nan, np.nan], [1.0, np.nan]])
+_FORWARD.update({
+    "nanquantile": (lambda m: [m.nanquantile(_NANX, 0.3), m.nanquantile(_NANX, [0.0, 0.4, 1.0], axis=1),
+                               m.nanquantile(_NANX, [[0.2], [0.9]], axis=2, keepdims=True),
+                               m.nanquantile(_NANX, 0.5, keepdims=True)],),
+    "nanpercentile": (lambda m: m.nanpercentile(_NANX, [10, 50], axis=0),),
+    "nanmedian": (lambda m: [m.nanmedian(_NANX), m.nanmedian(_NANX, axis=2), m.nanmedian(_ALLNAN, axis=1)],),
+})
+
 
 def _flatten(x):
     return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]

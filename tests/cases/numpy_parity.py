@@ -327,3 +327,12 @@ CASES += [
            ng_fn=lambda a, b: ng.concatenate([r for i, r in enumerate(ng.linalg.lstsq(a, b)) if i != 2]),
            shapes=[(5, 3), (5,)], domain=lambda a: _well_conditioned(a) if a.ndim == 2 else a, rtol=1e-6),
 ]
+
+CASES += [
+    OpCase("nanquantile", lambda t: torch.nanquantile(t, torch.tensor([0.2, 0.5], dtype=t.dtype), dim=1),
+           ng_fn=lambda x: ng.nanquantile(x, [0.2, 0.5], axis=1), shapes=[(3, 5)], domain=lambda a: _nans(distinct(a))),
+    OpCase("nanpercentile", lambda t: torch.nanquantile(t, 0.75, keepdim=True),
+           ng_fn=lambda x: ng.nanpercentile(x, 75, keepdims=True), shapes=[(2, 4)], domain=lambda a: _nans(distinct(a))),
+    OpCase("nanmedian", lambda t: torch.nanquantile(t, 0.5, dim=0), ng_fn=lambda x: ng.nanmedian(x, axis=0),
+           shapes=[(4, 3)], domain=lambda a: _nans(distinct(a))),
+]

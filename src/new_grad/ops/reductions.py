@@ -658,3 +658,57 @@ def median(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
 register("quantile", None, quantile, formula="a recorded sort, then lo + (hi − lo)·t: G to the one or two neighbours")
 register("percentile", None, percentile, formula="quantile at q/100")
 register("median", None, median, formula="quantile at ½: G/2 to each middle value (all to the middle one)")
+
+
+def nanquantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``np.nanquantile`` (linear method): :func:`quantile` of the non-NaN values of each slice (NaN where a
+    slice has none). NaNs sort last, so each slice interpolates among its first ``count`` sorted values."""
+    from ..backends import to_numpy
+    from ..errors import ArgumentError
+    from .shape import stack, take_along_axis
+
+    xp = namespace(a)
+    qa = np.asarray(q, dtype=np.float64)
+    if qa.size and (qa.min() < 0 or qa.max() > 1):
+        raise ArgumentError(f"nanquantile: q must lie in [0, 1], got {q!r}")
+    if axis is None:
+        src, ax = reshape(a, (-1,)), 0
+    else:
+        if not isinstance(axis, int):
+            raise ArgumentError(f"nanquantile: axis must be None or an int, got {axis!r}")
+        src, ax = a, axis % a.ndim
+    s = sort(src, ax)
+    count = to_numpy(xp.sum(~xp.isnan(src), axis=ax, keepdims=True))  # per slice, on the host
+    last = np.maximum(count - 1, 0)
+    vals = []
+    for qi in qa.reshape(-1):
+        pos = qi * last
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, last).astype(np.intp)
+        t = xp.asarray((pos - lo).astype(a.dtype))
+        lo_v = take_along_axis(s, xp.asarray(lo), ax)
+        hi_v = take_along_axis(s, xp.asarray(hi), ax)
+        v = add(lo_v, multiply(subtract(hi_v, lo_v), t))
+        empty = xp.asarray(count == 0)
+        vals.append(where(empty, math.nan, v) if bool(np.any(count == 0)) else v)
+    out = stack(vals, 0)  # (q, ..., 1 at ax, ...)
+    if keepdims:
+        shape = (1,) * a.ndim if axis is None else tuple(out.shape[1:])
+    else:
+        shape = tuple(d for i, d in enumerate(out.shape[1:]) if i != ax)
+    return reshape(out, (*qa.shape, *shape))
+
+
+def nanpercentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``np.nanpercentile`` (linear method): :func:`nanquantile` at q/100."""
+    return nanquantile(a, np.asarray(q, dtype=np.float64) / 100.0, axis, keepdims)
+
+
+def nanmedian(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``np.nanmedian``: the median of the non-NaN values of each slice."""
+    return nanquantile(a, 0.5, axis, keepdims)
+
+
+register("nanquantile", None, nanquantile, formula="as quantile over each slice's non-NaN values")
+register("nanpercentile", None, nanpercentile, formula="nanquantile at q/100")
+register("nanmedian", None, nanmedian, formula="nanquantile at ½")
