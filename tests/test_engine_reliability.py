@@ -271,3 +271,13 @@ def test_later_course_names_and_bare_array_backward_returns():
     eng.add_operation([x], y, [None], lambda g, a: g * np.exp(a))  # a bare array, not a 1-tuple
     eng.backward(np.ones(3))
     np.testing.assert_allclose(eng.memory_buffer.get_param(x), np.exp(x))
+
+
+def test_device_values_computed_from_constants_are_constants():
+    from new_grad.backends import to_device
+
+    x = ng.constant(to_device(np.ones(3), "standin"))
+    eng = ng.Autograd()
+    with eng:
+        y = ng.exp(x)
+    assert eng.operation_list == [] and ng.is_constant(y)

@@ -326,8 +326,8 @@ class Autograd:
                 if k not in self._versions:
                     self._versions[k] = (x, _VERSIONS.get(k, 0))
         if not need:
-            if type(output) is ndarray and output.dtype.kind in "fc":
-                constant(output)
+            if (type(output) is ndarray or is_array(output)) and output.dtype.kind in "fc":
+                constant(output)  # a NumPy or a device array: later ops need no gradient for it
             if not self.record_constants:
                 return output
         if type(output) is not ndarray and isinstance(output, np.generic):
