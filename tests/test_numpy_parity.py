@@ -308,6 +308,18 @@ _FORWARD.update({
     "nanmedian": (lambda m: [m.nanmedian(_NANX), m.nanmedian(_NANX, axis=2), m.nanmedian(_ALLNAN, axis=1)],),
 })
 
+_IDX = np.array([[0, 1, 2, 1], [2, 2, 0, 1], [1, 0, 0, 0]])
+_FORWARD.update({
+    "unwrap": (lambda m: [m.unwrap(np.cumsum(3 * _A5)), m.unwrap(4 * X, axis=0), m.unwrap(X, period=1.0)],),
+    "real_if_close": (lambda m: m.real_if_close(X),),
+    "frexp": (lambda m: m.frexp(X),),
+    "trim_zeros": (lambda m: [m.trim_zeros(np.array([0.0, 0.0, 1.0, 0.0, 2.0, 0.0]), t) for t in ("fb", "f", "b")],),
+    "full": (lambda m: [m.full((2, 5), _A5), m.full_like(X, np.array(2.5))],),
+    "choose": (lambda m: m.choose(_IDX, [X[..., 0], 2 * X[..., 1], 3 * X[0, :, 2]]),),
+    "polynomials": (lambda m: [m.polyadd(_A5, _V3), m.polysub(_V3, _A5), m.polymul(_A5, _V3), m.polyder(_A5, 2),
+                               m.polyint(_V3, 2, [1.0, -1.0]), m.polyfit(np.linspace(0, 1, 7), X[0, :, 0].repeat(2)[:7], 3)],),
+})
+
 
 def _flatten(x):
     return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]

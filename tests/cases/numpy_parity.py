@@ -336,3 +336,49 @@ CASES += [
     OpCase("nanmedian", lambda t: torch.nanquantile(t, 0.5, dim=0), ng_fn=lambda x: ng.nanmedian(x, axis=0),
            shapes=[(4, 3)], domain=lambda a: _nans(distinct(a))),
 ]
+
+_IDX = np.array([[0, 1, 2, 1], [2, 2, 0, 1], [1, 0, 0, 0]])
+
+
+def _t_unwrap(t):
+    host = t.detach().numpy()
+    return t + torch.tensor(np.unwrap(host) - host)
+
+
+def _trimmable(a):
+    """Zeros at both ends, nonzero next to them."""
+    out = away_from_zero(a)
+    out[0] = out[-1] = 0.0
+    return out
+
+
+def _t_pad_front(p, n):
+    return torch.cat([torch.zeros(n - p.shape[0], dtype=p.dtype), p])
+
+
+def _t_polyint(p, k):
+    n = p.shape[0]
+    return torch.cat([p / torch.arange(n, 0, -1, dtype=p.dtype), torch.tensor([k], dtype=p.dtype)])
+
+
+CASES += [
+    OpCase("unwrap", _t_unwrap, ng_fn=ng.unwrap, shapes=[(9,)], domain=lambda a: np.cumsum(2.5 * a)),
+    OpCase("real_if_close", lambda t: t * 1),
+    OpCase("frexp", lambda t: torch.frexp(t).mantissa, ng_fn=lambda x: ng.frexp(x)[0], domain=away_from_zero),
+    OpCase("trim_zeros", lambda t: t[1:-1], ng_fn=ng.trim_zeros, shapes=[(6,)], domain=_trimmable),
+    OpCase("full", lambda v: v.expand(2, 3) * 1, ng_fn=lambda v: ng.full((2, 3), v), shapes=[(3,)]),
+    OpCase("full_like", lambda v: v.expand(2, 3) * 1, ng_fn=lambda v: ng.full_like(np.zeros((2, 3)), v), shapes=[()]),
+    OpCase("choose", lambda x, y, z: torch.where(torch.tensor(_IDX) == 0, x, torch.where(torch.tensor(_IDX) == 1, y, z)),
+           3, ng_fn=lambda x, y, z: ng.choose(_IDX, [x, y, z]), shapes=[(3, 4), (3, 4), (4,)]),
+    OpCase("polyadd", lambda a, b: a + _t_pad_front(b, 4), 2, shapes=[(4,), (2,)]),
+    OpCase("polysub", lambda a, b: _t_pad_front(a, 4) - b, 2, shapes=[(3,), (4,)]),
+    OpCase("polymul", lambda a, b: _t_conv(a, b, "full"), 2, shapes=[(4,), (3,)]),
+    OpCase("polyder", lambda p: p[:-1] * torch.arange(4, 0, -1, dtype=p.dtype), shapes=[(5,)]),
+    OpCase("polyder", lambda p: p[:-2] * torch.tensor([12.0, 6.0, 2.0], dtype=p.dtype),
+           ng_fn=lambda p: ng.polyder(p, 2), shapes=[(5,)], name="m2"),
+    OpCase("polyint", lambda p: _t_polyint(p, 0.0), shapes=[(4,)]),
+    OpCase("polyint", lambda p: _t_polyint(_t_polyint(p, 1.0), 2.0), ng_fn=lambda p: ng.polyint(p, 2, [1.0, 2.0]),
+           shapes=[(3,)], name="m2-k"),
+    OpCase("polyfit", lambda x, y: torch.linalg.pinv(x.unsqueeze(-1) ** torch.arange(2, -1, -1, dtype=x.dtype)) @ y, 2,
+           ng_fn=lambda x, y: ng.polyfit(x, y, 2), shapes=[(8,), (8,)], rtol=1e-6),
+]

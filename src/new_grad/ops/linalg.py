@@ -1090,3 +1090,71 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> LstsqResult:
 
 
 register("linalg.lstsq", None, lstsq, formula="x = A⁺b, residuals Σ(b − Ax)², singular values: recorded ops")
+
+
+# -- polynomials (coefficients highest power first, as NumPy's poly* functions) -------------------------------------
+
+
+def _poly_pad(p: Any, n: int) -> Any:
+    from .shape import pad
+
+    p = p if is_array(p) else np.asarray(p, dtype=float)
+    return p if p.shape[0] == n else pad(p, (n - p.shape[0], 0))
+
+
+def polyadd(a1: Any, a2: Any) -> Any:
+    """The sum of two polynomials."""
+    n = builtins.max(np.shape(a1)[0], np.shape(a2)[0])
+    return add(_poly_pad(a1, n), _poly_pad(a2, n))
+
+
+def polysub(a1: Any, a2: Any) -> Any:
+    """The difference of two polynomials."""
+    n = builtins.max(np.shape(a1)[0], np.shape(a2)[0])
+    return subtract(_poly_pad(a1, n), _poly_pad(a2, n))
+
+
+def polymul(a1: Any, a2: Any) -> Any:
+    """The product of two polynomials (a convolution of their coefficients)."""
+    return convolve(a1, a2)
+
+
+def polyder(p: Any, m: int = 1) -> Any:
+    """The ``m``-th derivative of a polynomial."""
+    p = p if is_array(p) else np.asarray(p, dtype=float)
+    for _ in range(m):
+        n = p.shape[0] - 1
+        if n <= 0:
+            return multiply(getitem(p, slice(0, 1)), 0.0) if n == 0 else p
+        p = multiply(getitem(p, slice(0, n)), namespace(p).arange(n, 0, -1, dtype=p.dtype))
+    return p
+
+
+def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
+    """The ``m``-th antiderivative of a polynomial, integration constants ``k`` (default 0)."""
+    p = p if is_array(p) else np.asarray(p, dtype=float)
+    ks = [0.0] * m if k is None else list(np.atleast_1d(k)) if not is_array(k) else [getitem(k, i) for i in range(m)]
+    if len(ks) == 1 and m > 1:
+        ks = ks * m
+    for i in range(m):
+        n = p.shape[0]
+        q = divide(p, namespace(p).arange(n, 0, -1, dtype=p.dtype))
+        c = ks[i]
+        c = reshape(c, (1,)) if is_array(c) else namespace(p).asarray([c], dtype=p.dtype)
+        p = concatenate([q, c])
+    return p
+
+
+def polyfit(x: Any, y: Any, deg: int) -> Any:
+    """Least-squares polynomial coefficients (highest power first), differentiable in ``x`` and ``y``."""
+    from .shape import vander
+
+    return matmul(pinv(vander(x, deg + 1)), y)  # lstsq's solution, without its residuals
+
+
+register("polyadd", None, polyadd, formula="coefficients added (shorter padded at the front)")
+register("polysub", None, polysub, formula="coefficients subtracted (shorter padded at the front)")
+register("polymul", None, polymul, formula="a convolution of the coefficients")
+register("polyder", None, polyder, formula="coefficients times their powers: a recorded product")
+register("polyint", None, polyint, formula="coefficients over their powers, then the constant: recorded ops")
+register("polyfit", None, polyfit, formula="pinv(vander(x, deg + 1)) y: recorded ops")

@@ -892,3 +892,95 @@ register("resize", None, resize, formula="a cyclic recorded gather: each entry s
 register("ediff1d", None, ediff1d, formula="differences of recorded slices")
 register("block", None, block, formula="nested recorded concatenations: each block's part of the gradient")
 register("interp", None, interp, formula="fp[i] + t (fp[i+1] − fp[i]): ∂/∂x = slope, ∂/∂fp = 1 − t, t")
+
+
+# -- the rest of the differentiable NumPy functions that are rearrangements of their inputs ------------------------
+
+
+def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: float = 2 * np.pi) -> Any:
+    """``np.unwrap``: p plus multiples of ``period`` (piecewise constant), so the gradient passes unchanged."""
+    from ..backends import to_numpy
+    from .elementwise import add
+
+    host = to_numpy(p) if is_array(p) else np.asarray(p, dtype=float)
+    shift = np.unwrap(host, discont, axis, period=period) - host
+    return add(p, namespace(p).asarray(shift))
+
+
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """Real input: a copy of ``a`` (complex input is refused while recording, like ``real``)."""
+    from .elementwise import real
+
+    return real(a)
+
+
+def frexp(x: Any) -> tuple:
+    """(mantissa, exponent) with x = m·2^e: the mantissa is x·2^−e (e piecewise constant, an int array)."""
+    from ..backends import to_numpy
+    from .elementwise import ldexp
+
+    e = np.frexp(to_numpy(x) if is_array(x) else np.asarray(x))[1]
+    xp = namespace(x)
+    return ldexp(x, xp.asarray(-e)), xp.asarray(e)
+
+
+def trim_zeros(filt: Any, trim: str = "fb") -> Any:
+    """A 1-d array without its leading (``f``) and trailing (``b``) zeros (a recorded slice)."""
+    from ..backends import to_numpy
+    from .indexing import getitem
+
+    nz = np.nonzero(to_numpy(filt) if is_array(filt) else np.asarray(filt))[0]
+    if not nz.size:
+        return getitem(filt, slice(0, 0))
+    lo = int(nz[0]) if "f" in trim.lower() else 0
+    hi = int(nz[-1]) + 1 if "b" in trim.lower() else filt.shape[0]
+    return getitem(filt, slice(lo, hi))
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
+    """An array of ``shape`` filled with ``fill_value`` (an array fill broadcasts), differentiable in it."""
+    if not is_array(fill_value):
+        return np.full(shape, fill_value, dtype=dtype)
+    v = fill_value if dtype is None else _astype(fill_value, dtype)
+    return copy(broadcast_to(v, (shape,) if isinstance(shape, int) else tuple(shape)))
+
+
+def full_like(a: Any, fill_value: Any, dtype: Any = None) -> Any:
+    """An array like ``a`` filled with ``fill_value``; differentiable in the fill value (not in ``a``)."""
+    if not is_array(fill_value):
+        return namespace(a).full_like(a, fill_value, dtype=dtype)
+    return full(a.shape, fill_value, a.dtype if dtype is None else dtype)
+
+
+def _astype(x: Any, dtype: Any) -> Any:
+    from .elementwise import astype
+
+    return x if x.dtype == dtype else astype(x, dtype)
+
+
+def choose(a: Any, choices: Any) -> Any:
+    """``np.choose`` (mode 'raise'): ``choices[a]`` at each position; the chosen entries take the gradient."""
+    from ..backends import to_numpy
+    from ..errors import IndexingError
+    from .elementwise import where
+
+    choices = list(choices)
+    n = len(choices)
+    host = to_numpy(a) if is_array(a) else np.asarray(a)
+    if host.size and (host.min() < 0 or host.max() >= n):
+        raise IndexingError(f"choose: indices must lie in [0, {n}), got {int(host.min())}..{int(host.max())}")
+    shape = np.broadcast_shapes(host.shape, *(np.shape(c) for c in choices))
+    idx = namespace(*choices).asarray(host)  # on the choices' device
+    out = choices[-1]
+    for k in range(n - 2, -1, -1):
+        out = where(idx == k, choices[k], out)
+    return copy(broadcast_to(out, shape)) if n == 1 or np.shape(out) != shape else out
+
+
+register("unwrap", None, unwrap, formula="p + 2πk, k piecewise constant: ∂/∂p = 1")
+register("real_if_close", None, real_if_close, formula="real input: ∂x/∂x = 1")
+register("frexp", None, frexp, formula="mantissa x·2^−e: ∂/∂x = 2^−e; the exponent is an integer")
+register("trim_zeros", None, trim_zeros, formula="a recorded slice")
+register("full", None, full, formula="the fill value broadcast: its gradient is G summed")
+register("full_like", None, full_like, formula="the fill value broadcast: its gradient is G summed")
+register("choose", None, choose, formula="a chain of where: each choice gets G where it is chosen")
