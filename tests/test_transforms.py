@@ -133,9 +133,11 @@ def test_non_scalar_output_is_a_shape_error():
         ng.grad(ng.tanh)(np.ones(3))
 
 
-def test_unused_input_gets_zeros_and_arrays_the_user_owns():
+def test_unused_input_raises_unless_allowed_and_arrays_the_user_owns():
     x = np.ones(3)
-    g = ng.grad(lambda x, y: ng.sum(ng.tanh(y)), argnums=(0, 1))(x, np.ones(2))
+    with pytest.raises(ng.errors.GradientError, match="does not depend on argument 0"):
+        ng.grad(lambda x, y: ng.sum(ng.tanh(y)), argnums=(0, 1))(x, np.ones(2))
+    g = ng.grad(lambda x, y: ng.sum(ng.tanh(y)), argnums=(0, 1), allow_unused=True)(x, np.ones(2))
     close(g[0], np.zeros(3))
     gs = ng.grad(lambda x: ng.sum(x))(x)
     gs += 1  # a broadcast view inside the engine; the user gets a writeable array

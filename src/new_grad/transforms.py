@@ -18,19 +18,27 @@ training step (``with engine: loss = f(x) + sum(grad(g)(x) ** 2)``).
 
 Inside a transform, build modules without a fixed engine (``Linear(3, 4)``) so
 they record on the active one.
+
+**Plain NumPy works here.** The function receives :class:`new_grad.traced.Traced`
+values, whose operators, methods and NumPy functions are recorded as new_grad ops;
+what cannot be differentiated raises. An output that does not depend on a
+differentiated argument raises too, unless ``allow_unused=True``.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .autograd_engine import STATE, Autograd, Operation, constant, is_constant, no_grad
+from . import traced as _tr
+from .autograd_engine import STATE, Autograd, Operation, constant, is_constant
 from .backend import is_array, namespace
-from .errors import DtypeError, ShapeError, shape_str
+from .errors import DtypeError, GradientError, ShapeError, UntrackedViewWarning, shape_str
+from .traced import Traced
 
 Argnums = int | Sequence[int]
 
@@ -59,6 +67,7 @@ def _as_tuple(argnums: Argnums) -> tuple[int, ...]:
 
 def _prepare_input(who: str, i: int, x: Any, nested: bool) -> Any:
     """A fresh leaf for argument ``i`` (so repeated or constant arguments still get their own gradient)."""
+    x = _tr.unwrap(x)  # a traced value of an outer transform: its array is on the outer tape
     if isinstance(x, bool) or (isinstance(x, (int, np.integer)) and not is_array(x)):
         raise DtypeError(
             f"{who}: argument {i} is the integer {x!r}; gradients need floating point inputs. "
@@ -92,7 +101,7 @@ def _prepare_tree(who: str, i: int, x: Any, nested: bool, leaves: list) -> tuple
     if isinstance(x, dict):
         pairs = {k: _prepare_tree(who, i, v, nested, leaves) for k, v in x.items()}
         return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple)) and type(x) is not Traced:
         pairs_l = [_prepare_tree(who, i, v, nested, leaves) for v in x]
         return _rebuild(x, [p[0] for p in pairs_l]), _rebuild(x, [p[1] for p in pairs_l])
     leaves.append(_prepare_input(who, i, x, nested))
@@ -126,17 +135,31 @@ def _unflatten(struct: Any, flat: Sequence[Any]) -> Any:
 class _Trace:
     """``f`` run on a private engine: the output, the aux value, the engine, the leaves and their structure."""
 
-    __slots__ = ("engine", "outer", "out", "aux", "leaves", "structs")
+    __slots__ = ("engine", "outer", "out", "aux", "leaves", "structs", "outer_scope", "who", "_reached")
 
     def __init__(
         self, engine: Autograd, outer: Autograd | None, out: Any, aux: Any, leaves: tuple, structs: tuple
     ) -> None:
         self.engine, self.outer, self.out, self.aux, self.leaves = engine, outer, out, aux, leaves
         self.structs = structs
+        self.outer_scope = _tr.current_scope()  # results are traced values of the transform around this one
+        self.who = ""
+        self._reached: set[int] | None = None
 
     def per_argnum(self, flat: Sequence[Any]) -> tuple:
         """One result per differentiated argument, in that argument's shape (array or container)."""
         return tuple(_unflatten(s, flat) for s in self.structs)
+
+    def unused(self) -> list[int]:
+        """The leaves the output does not depend on through recorded ops (a reverse scan of the tape)."""
+        if self._reached is None:
+            ops = self.engine.operation_list
+            reached = {id(self.out)} if _connected(self) else set()
+            for op in reversed(ops):
+                if id(op.output) in reached:
+                    reached.update(id(x) for x in op.inputs if is_array(x))
+            self._reached = reached
+        return [j for j, x in enumerate(self.leaves) if id(x) not in self._reached]
 
 
 def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], has_aux: bool) -> _Trace:
@@ -144,7 +167,8 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
 
     At top level ``f`` records on a fresh engine. Nested (another engine active),
     it records on the outer engine and the fresh engine gets a copy of that
-    stretch of tape (see the module docstring).
+    stretch of tape (see the module docstring). ``f`` receives traced values
+    (:mod:`new_grad.traced`), so plain NumPy on them is recorded too.
     """
     for i in argnums:
         if not -len(args) <= i < len(args):
@@ -156,18 +180,29 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
     args = list(args)
     leaves: list = []
     structs = []
-    with host:
+    with host, _tr.scope(who) as sc:
         for i in argnums:
-            args[i], struct = _prepare_tree(who, i, args[i], nested, leaves)
+            _, struct = _prepare_tree(who, i, args[i], nested, leaves)
             structs.append(struct)
+        traced = [Traced(x, sc) for x in leaves]
+        for i, struct in zip(argnums, structs):
+            args[i] = _unflatten(struct, traced)
         start = len(host.operation_list)  # the leaves' identity ops stay outside: their slots must survive
-        res = f(*args, **kwargs)
+        if nested:
+            res = f(*args, **kwargs)
+        else:
+            # On a private tape only the leaves' gradients are read; a plain view of an array the
+            # function closed over (A.T for a constant A) loses nothing, so it is not worth a warning.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UntrackedViewWarning)
+                res = f(*args, **kwargs)
         aux = None
         if has_aux:
             if not isinstance(res, (tuple, list)) or len(res) != 2:
                 raise ShapeError(f"{who}: with has_aux=True the function must return a pair (output, aux)")
             res, aux = res
-        out = res
+            aux = _tr.unwrap_tree(aux)
+        out = _tr.unwrap(res) if type(res) is Traced else res
         if not is_array(out) and isinstance(out, (int, float, np.generic)):
             out = np.asarray(out)
         ops = host.operation_list
@@ -191,7 +226,9 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
         for op in inner.operation_list:  # gradients go to the buffer, never into a module's dW
             if any(u is not None for u in op.gradients_to_update):
                 op.gradients_to_update = (None,) * len(op.inputs)
-    return _Trace(inner, outer, out, aux, tuple(leaves), tuple(structs))
+    t = _Trace(inner, outer, out, aux, tuple(leaves), tuple(structs))
+    t.who = who
+    return t
 
 
 def _connected(t: _Trace) -> bool:
@@ -199,25 +236,74 @@ def _connected(t: _Trace) -> bool:
     return bool(ops) and ops[-1].output is t.out
 
 
-def _backward(t: _Trace, seed: Any, retain: bool) -> tuple:
-    """Backpropagate ``seed`` from the output; the gradient of every leaf (zeros where none arrived)."""
+def _check_used(t: _Trace, allow_unused: bool) -> list[int]:
+    """Raise unless every differentiated input reaches the output (or ``allow_unused``); the unused leaves."""
+    unused = t.unused()
+    if unused and not allow_unused:
+        names = _leaf_names(t, unused)
+        if not _connected(t):
+            why = (
+                f"its output {shape_str(t.out)} is not on the tape: it was not computed from the inputs by "
+                "recorded ops (a constant, a value taken with x.detach(), or arrays the function closed over)"
+            )
+        else:
+            why = f"its output does not depend on {names} through recorded ops"
+        raise GradientError(
+            f"{t.who}: {why}, so the derivative would be zeros that say nothing. If that is expected (a "
+            "function that ignores an argument), pass allow_unused=True to get zeros; otherwise look for a "
+            "value that left new_grad (x.detach(), an integer cast, a comparison) on the way to the output."
+        )
+    return unused
+
+
+def _leaf_names(t: _Trace, idx: list[int]) -> str:
+    where = []
+    for argnum, struct in enumerate(t.structs):
+        flat = _flat(struct)
+        hits = [j for j in flat if j in idx]
+        if hits:
+            where.append(f"argument {argnum}" + (f" ({len(hits)} of its {len(flat)} arrays)" if len(flat) > 1 else ""))
+    return ", ".join(where) or "the inputs"
+
+
+def _recording_engine(t: _Trace) -> Autograd | None:
+    """The engine a backward through ``t`` is recorded on (for higher derivatives), or ``None``."""
+    cur = STATE.engine
+    return cur if cur is not None and cur is not t.engine else None
+
+
+def _backward(t: _Trace, seed: Any, retain: bool, allow_unused: bool = False) -> tuple:
+    """Backpropagate ``seed`` from the output; the gradient of every leaf (zeros only where allowed)."""
     eng = t.engine
     mem = eng.memory_buffer.memory
-    connected = _connected(t)
-    if connected:
+    unused = _check_used(t, allow_unused)
+    graph = _recording_engine(t)
+    if len(unused) < len(t.leaves):
         if retain:  # a fresh pass: the engine resets intermediate slots, we reset the leaves
             for k in mem:
                 mem[k] = None
-        eng.backward(seed, retain_graph=retain, create_graph=t.outer is not None)
+        if graph is not None and graph is not t.outer:
+            # A pullback called inside another transform: the forward is a constant there (its
+            # primals were fixed when vjp ran); only the cotangent is a variable.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"backward\(create_graph=True\): the forward pass")
+                eng.backward(seed, retain_graph=retain, create_graph=True)
+        else:
+            eng.backward(seed, retain_graph=retain, create_graph=graph is not None)
     grads = []
-    for x in t.leaves:
-        g = mem.get(id(x)) if connected else None
+    for j, x in enumerate(t.leaves):
+        g = None if j in unused else mem.get(id(x))
         if g is None:
             g = namespace(x).zeros(x.shape, dtype=x.dtype)
-        elif t.outer is None and not getattr(getattr(g, "flags", None), "writeable", True):
+        elif graph is None and not getattr(getattr(g, "flags", None), "writeable", True):
             g = g.copy()  # e.g. a read-only broadcast view: give the user an array they own
         grads.append(g)
     return tuple(grads)
+
+
+def _result(t: _Trace, x: Any) -> Any:
+    """A transform's result as the caller sees it: traced values when an outer transform is running."""
+    return _tr.wrap(x, t.outer_scope)
 
 
 def _scalar_output(who: str, out: Any) -> None:
@@ -237,31 +323,38 @@ def _check_float_out(who: str, out: Any) -> None:
 # -- the transforms ---------------------------------------------------------------------------------
 
 
-def value_and_grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
+def value_and_grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False, *, allow_unused: bool = False) -> Callable:
     """``f`` → a function returning ``(f(*args), ∂f/∂args[argnums])`` (``((value, aux), grad)`` with aux).
 
     ``f`` must return a scalar (one element). ``argnums`` is an int (one gradient)
-    or a tuple (a tuple of gradients), as in JAX.
+    or a tuple (a tuple of gradients), as in JAX. An output that does not depend
+    on a differentiated argument raises, unless ``allow_unused=True`` (then its
+    gradient is zeros), as PyTorch's ``allow_unused``.
     """
+    return _value_and_grad(f, argnums, has_aux, allow_unused, "value_and_grad")
+
+
+def _value_and_grad(f: Callable, argnums: Argnums, has_aux: bool, allow_unused: bool, who: str) -> Callable:
     nums = _as_tuple(argnums)
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         with _enable_grad():
-            t = _trace("value_and_grad", f, args, kwargs, nums, has_aux)
-            _check_float_out("value_and_grad", t.out)
-            _scalar_output("value_and_grad", t.out)
+            t = _trace(who, f, args, kwargs, nums, has_aux)
+            _check_float_out(who, t.out)
+            _scalar_output(who, t.out)
             seed = constant(namespace(t.out).ones(t.out.shape, dtype=t.out.dtype))
-            grads = t.per_argnum(_backward(t, seed, retain=False))
+            grads = t.per_argnum(_backward(t, seed, retain=False, allow_unused=allow_unused))
         g = grads[0] if isinstance(argnums, int) else grads
-        return ((t.out, t.aux) if has_aux else t.out), g
+        out = _result(t, t.out)
+        return ((out, _result(t, t.aux)) if has_aux else out), _result(t, g)
 
     return wrapped
 
 
-def grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
+def grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False, *, allow_unused: bool = False) -> Callable:
     """``f`` → ``∂f/∂args[argnums]`` (JAX's ``grad``); nest it for higher derivatives: ``grad(grad(f))``."""
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = _value_and_grad(f, argnums, has_aux, allow_unused, "grad")
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -271,33 +364,40 @@ def grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
     return wrapped
 
 
-def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
-    """``(f(*primals), vjp_fn)`` where ``vjp_fn(v)`` is ``vᵀ ∂f/∂primals`` (a tuple, one per primal)."""
+def vjp(f: Callable, *primals: Any, allow_unused: bool = False) -> tuple[Any, Callable]:
+    """``(f(*primals), vjp_fn)`` where ``vjp_fn(v)`` is ``vᵀ ∂f/∂primals`` (a tuple, one per primal).
+
+    ``vjp_fn`` is differentiable wherever it is called: inside another transform
+    (or ``with engine:``) its backward pass is recorded, so derivatives with respect
+    to ``v`` (and, when ``vjp`` itself ran inside a transform, to the primals) flow.
+    """
     nums = tuple(range(len(primals)))
     with _enable_grad():
         t = _trace("vjp", f, primals, {}, nums, False)
     _check_float_out("vjp", t.out)
+    _check_used(t, allow_unused)
 
     def vjp_fn(v: Any) -> tuple:
+        v = _tr.unwrap(v)
         seed = namespace(t.out).asarray(v, dtype=t.out.dtype)
-        if t.outer is None:
-            seed = constant(seed.view())  # nothing records it; nested, a cotangent may be a variable (jvp)
+        if _recording_engine(t) is None:
+            seed = constant(seed.view())  # nothing records it: a constant
         if seed.shape != t.out.shape:
             raise ShapeError(f"vjp: cotangent {shape_str(seed)} must have the output's shape {shape_str(t.out)}")
         with _enable_grad():
-            if t.outer is not None:
-                with t.outer:
-                    return t.per_argnum(_backward(t, seed, retain=True))
-            return t.per_argnum(_backward(t, seed, retain=True))
+            grads = t.per_argnum(_backward(t, seed, retain=True, allow_unused=True))
+        return _tr.wrap(grads, _tr.current_scope())
 
-    return t.out, vjp_fn
+    return _result(t, t.out), vjp_fn
 
 
-def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, allow_unused: bool = False) -> tuple[Any, Any]:
     """``(f(*primals), J·tangents)``: a Jacobian-vector (forward-mode) product, by the double-VJP trick.
 
     ``u ↦ vjp(u) = uᵀJ`` is linear in ``u``, so the gradient of ``⟨uᵀJ, t⟩`` with
     respect to ``u`` is ``J t``: two recorded backward passes, no forward mode needed.
+    Both results are differentiable (with respect to the primals and the tangents)
+    when ``jvp`` runs inside another transform, to any order.
     """
     from .ops.elementwise import add, multiply
     from .ops.reductions import sum as _sum
@@ -307,27 +407,23 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     if len(flat_p) != len(flat_t):
         raise ShapeError(f"jvp: {len(flat_p)} primal arrays but {len(flat_t)} tangents; give one tangent per primal")
     for i, (p, t) in enumerate(zip(flat_p, flat_t)):
-        if np.shape(t) != np.shape(p):
+        if np.shape(_tr.unwrap(t)) != np.shape(_tr.unwrap(p)):
             raise ShapeError(f"jvp: tangent {i} {shape_str(t)} must have the shape of primal {i} {shape_str(p)}")
-    flat_t = [constant(t.view()) if is_array(t) else t for t in flat_t]
-    with _enable_grad(), no_grad():
-        out = f(*primals)
-    if not is_array(out) and isinstance(out, (float, np.generic)):
-        out = np.asarray(out)
-    _check_float_out("jvp", out)
+    out, pullback = vjp(f, *primals, allow_unused=allow_unused)
+    plain_out = _tr.unwrap(out)
 
     def pairing(u: Any) -> Any:
-        _, pullback = vjp(f, *primals)
         total = None
         for g, t in zip(_flat(pullback(u)), flat_t):
             term = _sum(multiply(g, t))
             total = term if total is None else add(total, term)
         return total
 
-    return out, grad(pairing)(namespace(out).zeros(out.shape, dtype=out.dtype))
+    zeros = namespace(plain_out).zeros(plain_out.shape, dtype=plain_out.dtype)
+    return out, grad(pairing, allow_unused=True)(zeros)
 
 
-def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable:
+def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False, *, allow_unused: bool = False) -> Callable:
     """``f`` → its Jacobian, of shape ``out.shape + x.shape`` (JAX's ``jacrev``): one backward per output entry."""
     nums = _as_tuple(argnums)
 
@@ -336,6 +432,7 @@ def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callab
         with _enable_grad():
             t = _trace("jacobian", f, args, kwargs, nums, has_aux)
             _check_float_out("jacobian", t.out)
+            _check_used(t, allow_unused)
             out = t.out
             xp = namespace(out)
             m = out.size
@@ -343,10 +440,10 @@ def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callab
             for j in range(m):
                 seed = xp.zeros(m, dtype=out.dtype)
                 seed[j] = 1
-                rows.append(_backward(t, constant(seed.reshape(out.shape)), retain=True))
+                rows.append(_backward(t, constant(seed.reshape(out.shape)), retain=True, allow_unused=True))
             jac = t.per_argnum([_assemble([r[i] for r in rows], out, x) for i, x in enumerate(t.leaves)])
-        res = jac[0] if isinstance(argnums, int) else jac
-        return (res, t.aux) if has_aux else res
+        res = _result(t, jac[0] if isinstance(argnums, int) else jac)
+        return (res, _result(t, t.aux)) if has_aux else res
 
     return wrapped
 
@@ -367,14 +464,18 @@ def _assemble(rows: list, out: Any, x: Any) -> Any:
     return reshape(stack(rows), shape)  # recorded: an outer engine can differentiate the Jacobian
 
 
-def hessian(f: Callable, argnums: int = 0) -> Callable:
-    """``f`` (scalar) → its Hessian, of shape ``x.shape + x.shape``: ``jacobian(grad(f))``."""
+def hessian(f: Callable, argnums: int = 0, *, allow_unused: bool = False) -> Callable:
+    """``f`` (scalar) → its Hessian, of shape ``x.shape + x.shape``: ``jacobian(grad(f))``.
+
+    ``allow_unused=True`` also accepts an ``f`` whose gradient does not depend on
+    ``x`` (an affine ``f``: its Hessian is zeros).
+    """
     if not isinstance(argnums, int):
         raise ShapeError("hessian: argnums must be one int (differentiate with respect to one argument)")
-    return jacobian(grad(f, argnums), argnums)
+    return jacobian(grad(f, argnums, allow_unused=allow_unused), argnums, allow_unused=allow_unused)
 
 
-def hvp(f: Callable, x: Any, v: Any, *args: Any) -> Any:
+def hvp(f: Callable, x: Any, v: Any, *args: Any, allow_unused: bool = False) -> Any:
     """The Hessian-vector product ``∇²f(x) · v`` without forming the Hessian (two backward passes).
 
     ``f(x, *args)`` must return a scalar; ``v`` has ``x``'s shape.
@@ -384,10 +485,11 @@ def hvp(f: Callable, x: Any, v: Any, *args: Any) -> Any:
 
     if getattr(v, "shape", np.shape(v)) != getattr(x, "shape", np.shape(x)):
         raise ShapeError(f"hvp: v {shape_str(v)} must have the shape of x {shape_str(x)}")
-    gf = grad(f)
-    v = constant(v.view()) if is_array(v) else v  # the direction is data, not a variable
+    gf = grad(f, allow_unused=allow_unused)
+    if is_array(v):
+        v = constant(v.view())  # the direction is data, not a variable (a traced v stays a variable)
 
     def directional(x_: Any) -> Any:
         return _sum(multiply(gf(x_, *args), v))
 
-    return grad(directional)(x)
+    return grad(directional, allow_unused=allow_unused)(x)

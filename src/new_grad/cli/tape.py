@@ -93,7 +93,7 @@ def run_tape(args: argparse.Namespace) -> int:
         title = f"new-grad tape: {args.model}, one step on {n} digits"
         write_tape_html(engine, args.html, names=names, title=title)
 
-    engine.backward(1)
+    engine.backward(1, output=loss)
     print()
     print(f"Backward pass: the same {n_ops} rows, last to first (#{n_ops - 1} … #0); each op's backward turned its "
           "output's gradient into its inputs' gradients.")

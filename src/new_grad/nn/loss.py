@@ -52,7 +52,7 @@ class _Loss(Module):
                 f"{type(self).__name__}.backward: the loss was computed with no engine recording; "
                 "give the loss (and the model) an Autograd engine or compute it inside `with engine:`"
             )
-        eng.backward(1)
+        eng.backward(1, output=self.loss_val)  # from this loss, even if more was recorded after it
 
     def _weight_buffer(self, name: str, value: Any, dtype: Any) -> None:
         if value is not None:

@@ -104,6 +104,38 @@ def _user_forward(opname: str, forward: Callable[..., Any]) -> Callable[..., Any
     return run
 
 
+# -- traced values (new_grad.traced): while a transform runs, ops unwrap them -----------------------
+
+UNTRACED = object()  # the hook's answer when no argument is traced
+_tracing = 0  # transforms running now (any thread): while nonzero, ops ask the hook
+_trace_hook: Callable[[Callable[..., Any], tuple, dict], Any] | None = None
+
+
+def set_tracing(delta: int) -> None:
+    global _tracing
+    _tracing += delta
+
+
+def install_trace_hook(hook: Callable[[Callable[..., Any], tuple, dict], Any]) -> None:
+    """``hook(op, args, kwargs)`` runs ``op`` on the arrays behind traced arguments, or returns UNTRACED."""
+    global _trace_hook
+    _trace_hook = hook
+
+
+def traceable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """For ops not built with :func:`primitive` (variadic, multi-output): accept traced arguments too."""
+
+    @functools.wraps(fn)
+    def public(*args: Any, **kwargs: Any) -> Any:
+        if _tracing and _trace_hook is not None:
+            res = _trace_hook(public, args, kwargs)
+            if res is not UNTRACED:
+                return res
+        return fn(*args, **kwargs)
+
+    return public
+
+
 def primitive(
     backward: Callable[..., Any],
     *,
@@ -149,6 +181,10 @@ def primitive(
 
         @functools.wraps(forward)
         def op(*args: Any, **kwargs: Any) -> Any:
+            if _tracing:  # a transform is running: traced arguments run on their plain arrays
+                res = _trace_hook(op, args, kwargs)  # type: ignore[misc]
+                if res is not UNTRACED:
+                    return res
             try:
                 out = run(*args, **kwargs)
             except NewGradError:

@@ -28,7 +28,7 @@ import numpy as np
 from ..autograd_engine import active_engine, constant
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import GradientError, ShapeError, shape_str
-from ._core import primitive, record, register, reject_complex_input, unbroadcast, unbroadcast_to
+from ._core import primitive, record, register, reject_complex_input, traceable, unbroadcast, unbroadcast_to
 from .elementwise import add, divide, multiply, negative, power, subtract
 from .indexing import getitem
 from .reductions import expand_reduced
@@ -226,6 +226,7 @@ def _sublist_to_str(args: tuple) -> tuple[str, tuple]:
     return (s + "->" + out if out is not None else s), tuple(ops)
 
 
+@traceable
 def einsum(*args: Any, optimize: Any = None) -> Any:
     """``np.einsum``: any subscripts, ellipsis broadcasting, implicit output, NumPy's sublist form."""
     if isinstance(args[0], str):
@@ -518,6 +519,7 @@ def _qr_backward(gs: list, outs: Any, a: Any, mode: str) -> tuple:
     return (concatenate([gX, matmul(Q, gV)], axis=-1),)
 
 
+@traceable
 def qr(a: Any, mode: str = "reduced") -> Any:
     """``np.linalg.qr`` (modes reduced, complete when m ≤ n, and r)."""
     xp = namespace(a)
@@ -560,6 +562,7 @@ def _eigh_backward(gs: list, outs: Any, a: Any, UPLO: str) -> tuple:
     return (_one_triangle(matmul(V, matmul(core, _mT(V))), lower=UPLO.upper() == "L"),)
 
 
+@traceable
 def eigh(a: Any, UPLO: str = "L") -> EighResult:
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (batched).
 
@@ -628,6 +631,7 @@ def _svd_backward(gs: list, outs: Any, a: Any, full_matrices: bool) -> tuple:
     return (_svd_adjoint(U, S, Vh, gU, gS, gVh, m, n),)
 
 
+@traceable
 def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
     """``np.linalg.svd`` (batched). Differentiable for distinct singular values; with ``full_matrices``
     and a non-square ``a`` the completing columns must not receive a gradient."""

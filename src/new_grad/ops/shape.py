@@ -9,7 +9,7 @@ import numpy as np
 
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import ShapeError, shape_str
-from ._core import primitive, record, register, unbroadcast, unbroadcast_to
+from ._core import primitive, record, register, traceable, unbroadcast, unbroadcast_to
 from .elementwise import multiply as _multiply
 
 
@@ -172,6 +172,7 @@ def _join(name: str, arrays: Any, axis: int, lift: Any) -> Any:
     return record(name, _joined_backward(pieces, ax), arrays, out)
 
 
+@traceable
 def concatenate(arrays: Any, axis: int | None = 0) -> Any:
     """Join arrays along an existing axis (``axis=None``: flatten them first)."""
     if axis is None:
@@ -179,6 +180,7 @@ def concatenate(arrays: Any, axis: int | None = 0) -> Any:
     return _join("concatenate", arrays, axis, lambda a: a)
 
 
+@traceable
 def stack(arrays: Any, axis: int = 0) -> Any:
     """Join arrays along a new axis."""
     arrays = tuple(arrays)
@@ -187,6 +189,7 @@ def stack(arrays: Any, axis: int = 0) -> Any:
     return _join("stack", arrays, ax, lambda a: namespace(a).expand_dims(a, ax))
 
 
+@traceable
 def hstack(tup: Any) -> Any:
     """Join along the second axis (the first for 1-d arrays), like ``np.hstack``."""
     tup = tuple(tup)
@@ -194,6 +197,7 @@ def hstack(tup: Any) -> Any:
     return _join("hstack", tup, 0 if one_d else 1, lambda a: a.reshape(-1) if a.ndim == 0 else a)
 
 
+@traceable
 def vstack(tup: Any) -> Any:
     """Join along the first axis after making every input at least 2-d, like ``np.vstack``."""
     tup = tuple(tup)
@@ -239,11 +243,13 @@ def _split(op: str, ary: Any, indices_or_sections: Any, axis: int, even: bool) -
     return pieces
 
 
+@traceable
 def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     """Split into equal sections (or at the given indices); each piece is a recorded slice."""
     return _split("split", ary, indices_or_sections, axis, even=True)
 
 
+@traceable
 def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     """Like :func:`split`, but the sections may differ in size by one."""
     return _split("array_split", ary, indices_or_sections, axis, even=False)
