@@ -135,7 +135,7 @@ def test_non_scalar_output_is_a_shape_error():
 
 def test_unused_input_raises_unless_allowed_and_arrays_the_user_owns():
     x = np.ones(3)
-    with pytest.raises(ng.errors.GradientError, match="does not depend on argument 0"):
+    with pytest.raises(ng.errors.GradientError, match="not computed from argument 0"):
         ng.grad(lambda x, y: ng.sum(ng.tanh(y)), argnums=(0, 1))(x, np.ones(2))
     g = ng.grad(lambda x, y: ng.sum(ng.tanh(y)), argnums=(0, 1), allow_unused=True)(x, np.ones(2))
     close(g[0], np.zeros(3))
@@ -251,7 +251,7 @@ def test_containers_of_arrays_as_arguments():
 
     Pair = namedtuple("Pair", "a b")
     gl, gt = ng.grad(lambda lst, pr: ng.add(ng.sum(ng.multiply(lst[0], lst[1])), ng.sum(ng.exp(pr.b))),
-                     argnums=(0, 1))([np.ones(2), np.full(2, 3.0)], Pair(np.ones(1), np.zeros(2)))
+                     argnums=(0, 1), allow_unused=True)([np.ones(2), np.full(2, 3.0)], Pair(np.ones(1), np.zeros(2)))
     assert isinstance(gl, list) and isinstance(gt, Pair)
     close(gl[0], np.full(2, 3.0))
     close(gt.b, np.ones(2))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .ops._core import traceable
 from .ops.linalg import (
     EighResult,
     EigResult,
@@ -47,21 +48,25 @@ from .ops.shape import matrix_transpose, moveaxis, reshape
 from .ops.shape import trace as _trace
 
 
+@traceable
 def diagonal(x: Any, *, offset: int = 0) -> Any:
     """The diagonals of the matrices in the last two axes (``numpy.linalg.diagonal``)."""
     return _diagonal(x, offset, -2, -1)
 
 
+@traceable
 def trace(x: Any, *, offset: int = 0) -> Any:
     """The traces of the matrices in the last two axes (``numpy.linalg.trace``)."""
     return _trace(x, offset, -2, -1)
 
 
+@traceable
 def matrix_norm(x: Any, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     """Norms of the matrices in the last two axes (``numpy.linalg.matrix_norm``)."""
     return norm(x, ord, (-2, -1), keepdims)
 
 
+@traceable
 def vector_norm(x: Any, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
     """Vector norms over ``axis`` (an int, a tuple of axes, or all), like ``numpy.linalg.vector_norm``."""
     nd = x.ndim

@@ -62,9 +62,21 @@ _COUNT_LOCK = threading.Lock()
 
 
 def current_scope() -> _Scope | None:
-    """The innermost transform running in this thread, or ``None``."""
+    """The innermost transform running in this thread, or ``None`` (also inside :class:`untraced`)."""
     s = _STACK.scopes
     return s[-1] if s else None
+
+
+class untraced:
+    """``with untraced():`` library code (a backward pass) that may call transforms gets plain results."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _STACK.scopes.append(None)  # type: ignore[arg-type]
+
+    def __exit__(self, *exc: object) -> None:
+        _STACK.scopes.pop()
 
 
 class scope:
@@ -125,16 +137,24 @@ def unwrap_tree(x: Any) -> Any:
     return x
 
 
-def wrap(x: Any, s: _Scope | None) -> Any:
-    """Float arrays in ``x`` (an array, or lists/tuples/namedtuples/dicts of them) as traced values of ``s``."""
+_NONE: frozenset[int] = frozenset()
+
+
+def wrap(x: Any, s: _Scope | None, deps: frozenset[int] = _NONE) -> Any:
+    """Float arrays in ``x`` (an array, or lists/tuples/namedtuples/dicts of them) as traced values of ``s``.
+
+    ``deps`` are the transform inputs (ids of their leaf arrays) the values were computed from.
+    """
     if s is None:
         return x
+    if isinstance(x, np.generic) and x.dtype.kind in "fc":
+        return Traced(np.asarray(x), s, deps)  # a 0-d result computed from traced values (never on the tape)
     if type(x) is np.ndarray or (hasattr(x, "__array_namespace__") and hasattr(x, "dtype")):
-        return Traced(x, s) if x.dtype.kind in "fc" else x
+        return Traced(x, s, deps) if x.dtype.kind in "fc" else x
     if isinstance(x, dict):
-        return {k: wrap(v, s) for k, v in x.items()}
+        return {k: wrap(v, s, deps) for k, v in x.items()}
     if isinstance(x, (list, tuple)) and type(x) is not Traced:
-        items = [wrap(v, s) for v in x]
+        items = [wrap(v, s, deps) for v in x]
         if isinstance(x, list):
             return items
         return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
@@ -149,19 +169,25 @@ def _has_traced(args: tuple, kwargs: dict) -> bool:
     return any(type(v) is Traced for v in kwargs.values()) if kwargs else False
 
 
+def deps_of(*xs: Any) -> frozenset[int]:
+    """The transform inputs the traced values among ``xs`` (one level into lists/tuples) were computed from."""
+    out: frozenset[int] = _NONE
+    for a in xs:
+        t = type(a)
+        if t is Traced:
+            out = out | a._deps
+        elif t is list or t is tuple:
+            for v in a:
+                if type(v) is Traced:
+                    out = out | v._deps
+    return out
+
+
 def call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """``fn`` on the plain arrays behind any traced arguments; float results traced again."""
-    s = None
-    for a in (*args, *kwargs.values()):
-        if type(a) is Traced:
-            s = a._scope
-            break
-        if type(a) in (list, tuple):
-            s = next((v._scope for v in a if type(v) is Traced), None)
-            if s is not None:
-                break
+    deps = deps_of(*args, *kwargs.values())
     out = fn(*[unwrap(a) for a in args], **{k: unwrap(v) for k, v in kwargs.items()})
-    return wrap(out, s if s is not None and s.live else current_scope())
+    return wrap(out, current_scope(), deps)
 
 
 def _hook(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
@@ -294,12 +320,13 @@ def _compare(name: str) -> Callable[..., Any]:
 class Traced:
     """A value inside a transform: the plain array on the tape, dispatching NumPy to new_grad's ops."""
 
-    __slots__ = ("_value", "_scope")
+    __slots__ = ("_value", "_scope", "_deps")
     __array_priority__ = 100.0
 
-    def __init__(self, value: Any, scope: _Scope) -> None:
+    def __init__(self, value: Any, scope: _Scope, deps: frozenset[int] = _NONE) -> None:
         self._value = value
         self._scope = scope
+        self._deps = deps  # ids of the transform inputs (leaf arrays) this value was computed from
 
     # -- NumPy's protocols -------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:

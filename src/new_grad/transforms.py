@@ -93,18 +93,19 @@ def _prepare_input(who: str, i: int, x: Any, nested: bool) -> Any:
     return x.copy() if nested else x.view()
 
 
-def _prepare_tree(who: str, i: int, x: Any, nested: bool, leaves: list) -> tuple[Any, Any]:
+def _prepare_tree(who: str, i: int, x: Any, nested: bool, leaves: list, deps: list) -> tuple[Any, Any]:
     """Prepare every array in ``x`` (an array, or lists/tuples/dicts of them); return it and its structure.
 
     The structure is ``x`` with each array replaced by its index in ``leaves``.
     """
     if isinstance(x, dict):
-        pairs = {k: _prepare_tree(who, i, v, nested, leaves) for k, v in x.items()}
+        pairs = {k: _prepare_tree(who, i, v, nested, leaves, deps) for k, v in x.items()}
         return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
     if isinstance(x, (list, tuple)) and type(x) is not Traced:
-        pairs_l = [_prepare_tree(who, i, v, nested, leaves) for v in x]
+        pairs_l = [_prepare_tree(who, i, v, nested, leaves, deps) for v in x]
         return _rebuild(x, [p[0] for p in pairs_l]), _rebuild(x, [p[1] for p in pairs_l])
     leaves.append(_prepare_input(who, i, x, nested))
+    deps.append(_tr.deps_of(x) | {id(leaves[-1])})  # a leaf depends on itself and on what its argument did
     return leaves[-1], len(leaves) - 1
 
 
@@ -135,7 +136,7 @@ def _unflatten(struct: Any, flat: Sequence[Any]) -> Any:
 class _Trace:
     """``f`` run on a private engine: the output, the aux value, the engine, the leaves and their structure."""
 
-    __slots__ = ("engine", "outer", "out", "aux", "leaves", "structs", "outer_scope", "who", "_reached")
+    __slots__ = ("engine", "outer", "out", "aux", "leaves", "structs", "outer_scope", "who", "out_deps", "deps", "_reached")
 
     def __init__(
         self, engine: Autograd, outer: Autograd | None, out: Any, aux: Any, leaves: tuple, structs: tuple
@@ -144,6 +145,8 @@ class _Trace:
         self.structs = structs
         self.outer_scope = _tr.current_scope()  # results are traced values of the transform around this one
         self.who = ""
+        self.out_deps: frozenset[int] = frozenset()  # the leaves the output was computed from
+        self.deps: frozenset[int] = frozenset()  # what the transform's results depend on (for an outer one)
         self._reached: set[int] | None = None
 
     def per_argnum(self, flat: Sequence[Any]) -> tuple:
@@ -151,15 +154,12 @@ class _Trace:
         return tuple(_unflatten(s, flat) for s in self.structs)
 
     def unused(self) -> list[int]:
-        """The leaves the output does not depend on through recorded ops (a reverse scan of the tape)."""
-        if self._reached is None:
-            ops = self.engine.operation_list
-            reached = {id(self.out)} if _connected(self) else set()
-            for op in reversed(ops):
-                if id(op.output) in reached:
-                    reached.update(id(x) for x in op.inputs if is_array(x))
-            self._reached = reached
-        return [j for j, x in enumerate(self.leaves) if id(x) not in self._reached]
+        """The leaves the output was not computed from (followed through every traced operation)."""
+        return [j for j, x in enumerate(self.leaves) if id(x) not in self.out_deps]
+
+    def result(self, x: Any, *more: Any) -> Any:
+        """A result as the caller sees it: traced values when an outer transform is running."""
+        return _tr.wrap(x, self.outer_scope, self.deps | _tr.deps_of(*more))
 
 
 def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], has_aux: bool) -> _Trace:
@@ -179,12 +179,13 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
     host = outer if nested else inner
     args = list(args)
     leaves: list = []
+    deps: list = []
     structs = []
     with host, _tr.scope(who) as sc:
         for i in argnums:
-            _, struct = _prepare_tree(who, i, args[i], nested, leaves)
+            _, struct = _prepare_tree(who, i, args[i], nested, leaves, deps)
             structs.append(struct)
-        traced = [Traced(x, sc) for x in leaves]
+        traced = [Traced(x, sc, d) for x, d in zip(leaves, deps)]
         for i, struct in zip(argnums, structs):
             args[i] = _unflatten(struct, traced)
         start = len(host.operation_list)  # the leaves' identity ops stay outside: their slots must survive
@@ -202,6 +203,7 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
                 raise ShapeError(f"{who}: with has_aux=True the function must return a pair (output, aux)")
             res, aux = res
             aux = _tr.unwrap_tree(aux)
+        out_deps = _tr.deps_of(res)
         out = _tr.unwrap(res) if type(res) is Traced else res
         if not is_array(out) and isinstance(out, (int, float, np.generic)):
             out = np.asarray(out)
@@ -228,6 +230,8 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
                 op.gradients_to_update = (None,) * len(op.inputs)
     t = _Trace(inner, outer, out, aux, tuple(leaves), tuple(structs))
     t.who = who
+    t.out_deps = out_deps
+    t.deps = out_deps.union(*deps)
     return t
 
 
@@ -241,13 +245,14 @@ def _check_used(t: _Trace, allow_unused: bool) -> list[int]:
     unused = t.unused()
     if unused and not allow_unused:
         names = _leaf_names(t, unused)
-        if not _connected(t):
+        if len(unused) == len(t.leaves):
             why = (
-                f"its output {shape_str(t.out)} is not on the tape: it was not computed from the inputs by "
-                "recorded ops (a constant, a value taken with x.detach(), or arrays the function closed over)"
+                f"its output {shape_str(t.out)} was not computed from the inputs (a constant, arrays the "
+                "function closed over, a value taken with x.detach(), or one that went through a comparison or "
+                "an integer cast)"
             )
         else:
-            why = f"its output does not depend on {names} through recorded ops"
+            why = f"its output was not computed from {names}"
         raise GradientError(
             f"{t.who}: {why}, so the derivative would be zeros that say nothing. If that is expected (a "
             "function that ignores an argument), pass allow_unused=True to get zeros; otherwise look for a "
@@ -273,37 +278,39 @@ def _recording_engine(t: _Trace) -> Autograd | None:
 
 
 def _backward(t: _Trace, seed: Any, retain: bool, allow_unused: bool = False) -> tuple:
-    """Backpropagate ``seed`` from the output; the gradient of every leaf (zeros only where allowed)."""
+    """Backpropagate ``seed`` from the output; the gradient of every leaf (zeros only where allowed).
+
+    An output computed from the inputs that is not on the tape (or a leaf the tape does
+    not reach) is a derivative that came out constant — the gradient of a linear function
+    differentiated again — and gets zeros.
+    """
     eng = t.engine
     mem = eng.memory_buffer.memory
-    unused = _check_used(t, allow_unused)
+    _check_used(t, allow_unused)
     graph = _recording_engine(t)
-    if len(unused) < len(t.leaves):
+    connected = _connected(t)
+    if connected:
         if retain:  # a fresh pass: the engine resets intermediate slots, we reset the leaves
             for k in mem:
                 mem[k] = None
         if graph is not None and graph is not t.outer:
             # A pullback called inside another transform: the forward is a constant there (its
             # primals were fixed when vjp ran); only the cotangent is a variable.
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _tr.untraced():
                 warnings.filterwarnings("ignore", message=r"backward\(create_graph=True\): the forward pass")
                 eng.backward(seed, retain_graph=retain, create_graph=True)
         else:
-            eng.backward(seed, retain_graph=retain, create_graph=graph is not None)
+            with _tr.untraced():  # backward functions that use transforms themselves get plain arrays
+                eng.backward(seed, retain_graph=retain, create_graph=graph is not None)
     grads = []
-    for j, x in enumerate(t.leaves):
-        g = None if j in unused else mem.get(id(x))
+    for x in t.leaves:
+        g = mem.get(id(x)) if connected else None
         if g is None:
             g = namespace(x).zeros(x.shape, dtype=x.dtype)
         elif graph is None and not getattr(getattr(g, "flags", None), "writeable", True):
             g = g.copy()  # e.g. a read-only broadcast view: give the user an array they own
         grads.append(g)
     return tuple(grads)
-
-
-def _result(t: _Trace, x: Any) -> Any:
-    """A transform's result as the caller sees it: traced values when an outer transform is running."""
-    return _tr.wrap(x, t.outer_scope)
 
 
 def _scalar_output(who: str, out: Any) -> None:
@@ -346,8 +353,8 @@ def _value_and_grad(f: Callable, argnums: Argnums, has_aux: bool, allow_unused: 
             seed = constant(namespace(t.out).ones(t.out.shape, dtype=t.out.dtype))
             grads = t.per_argnum(_backward(t, seed, retain=False, allow_unused=allow_unused))
         g = grads[0] if isinstance(argnums, int) else grads
-        out = _result(t, t.out)
-        return ((out, _result(t, t.aux)) if has_aux else out), _result(t, g)
+        out = t.result(t.out)
+        return ((out, t.result(t.aux)) if has_aux else out), t.result(g)
 
     return wrapped
 
@@ -378,6 +385,7 @@ def vjp(f: Callable, *primals: Any, allow_unused: bool = False) -> tuple[Any, Ca
     _check_used(t, allow_unused)
 
     def vjp_fn(v: Any) -> tuple:
+        v_deps = _tr.deps_of(v)
         v = _tr.unwrap(v)
         seed = namespace(t.out).asarray(v, dtype=t.out.dtype)
         if _recording_engine(t) is None:
@@ -386,9 +394,9 @@ def vjp(f: Callable, *primals: Any, allow_unused: bool = False) -> tuple[Any, Ca
             raise ShapeError(f"vjp: cotangent {shape_str(seed)} must have the output's shape {shape_str(t.out)}")
         with _enable_grad():
             grads = t.per_argnum(_backward(t, seed, retain=True, allow_unused=True))
-        return _tr.wrap(grads, _tr.current_scope())
+        return _tr.wrap(grads, _tr.current_scope(), t.deps | v_deps)
 
-    return _result(t, t.out), vjp_fn
+    return t.result(t.out), vjp_fn
 
 
 def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, allow_unused: bool = False) -> tuple[Any, Any]:
@@ -442,8 +450,8 @@ def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False, *, allow_
                 seed[j] = 1
                 rows.append(_backward(t, constant(seed.reshape(out.shape)), retain=True, allow_unused=True))
             jac = t.per_argnum([_assemble([r[i] for r in rows], out, x) for i, x in enumerate(t.leaves)])
-        res = _result(t, jac[0] if isinstance(argnums, int) else jac)
-        return (res, _result(t, t.aux)) if has_aux else res
+        res = t.result(jac[0] if isinstance(argnums, int) else jac)
+        return (res, t.result(t.aux)) if has_aux else res
 
     return wrapped
 

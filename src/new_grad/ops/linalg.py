@@ -425,6 +425,7 @@ def _logabsdet(a: Any) -> Any:
     return namespace(a).asarray(namespace(a).linalg.slogdet(a)[1])
 
 
+@traceable
 def slogdet(a: Any) -> SlogdetResult:
     """(sign, log|det a|): the sign is a constant, the log-determinant is differentiable."""
     sign = namespace(a).asarray(namespace(a).linalg.slogdet(a)[0])

@@ -19,7 +19,7 @@ import numpy as np
 from ..autograd_engine import constant
 from ..backend import namespace
 from ..errors import ShapeError
-from ._core import primitive, unbroadcast
+from ._core import primitive, traceable, unbroadcast
 from .elementwise import add, multiply, power, subtract
 from .indexing import index_add
 from .reductions import mean
@@ -237,6 +237,7 @@ def embedding(input: Any, weight: Any, padding_idx: Any = None) -> Any:
 # -- dropout ----------------------------------------------------------------------------------------------
 
 
+@traceable
 def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = None) -> Any:
     """PyTorch's ``F.dropout``: zero each element with probability ``p``, scale the rest by 1/(1 − p).
 

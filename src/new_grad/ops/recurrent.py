@@ -30,7 +30,7 @@ from typing import Any
 from ..autograd_engine import STATE
 from ..backend import is_array, namespace
 from ..errors import ArgumentError, ShapeError
-from ._core import primitive
+from ._core import primitive, traceable
 from .elementwise import _logistic, add, multiply, relu, sigmoid, subtract, tanh
 from .nn_ops import linear
 from .shape import stack
@@ -123,18 +123,21 @@ def _split(a: Any, n: int) -> list[Any]:
     return split(a, n, axis=-1)
 
 
+@traceable
 def rnn_tanh_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:  # noqa: A002
     """h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), composed of recorded ops (PyTorch's ``rnn_tanh_cell``)."""
     gi, gh = _gates(input, hx, w_ih, w_hh, b_ih, b_hh)
     return tanh(add(gi, gh))
 
 
+@traceable
 def rnn_relu_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:  # noqa: A002
     """h' = relu(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), composed of recorded ops."""
     gi, gh = _gates(input, hx, w_ih, w_hh, b_ih, b_hh)
     return relu(add(gi, gh))
 
 
+@traceable
 def gru_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:  # noqa: A002
     """PyTorch's GRU cell (gates r, z, n), composed of recorded ops."""
     h = hx
@@ -147,6 +150,7 @@ def gru_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: 
     return add(multiply(subtract(1.0, z), n), multiply(z, h))
 
 
+@traceable
 def lstm_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> tuple[Any, Any]:  # noqa: A002
     """PyTorch's LSTM cell (gates i, f, g, o), composed of recorded ops: ``hx = (h, c)`` → ``(h', c')``."""
     h, c = hx
