@@ -112,7 +112,7 @@ def _escaped(t: Traced) -> TracingError:
 
 
 def unwrap(x: Any) -> Any:
-    """The plain array behind a traced value (one level into lists/tuples); anything else unchanged."""
+    """The plain array behind a traced value (also inside lists/tuples); anything else unchanged."""
     t = type(x)
     if t is Traced:
         if not x._scope.live:
@@ -161,25 +161,23 @@ def wrap(x: Any, s: _Scope | None, deps: frozenset[int] = _NONE) -> Any:
     return x
 
 
-def _has_traced(args: tuple, kwargs: dict) -> bool:
+def _has_traced(args: Any, kwargs: dict | None = None) -> bool:
     for a in args:
         t = type(a)
-        if t is Traced or ((t is list or t is tuple) and any(type(v) is Traced for v in a)):
+        if t is Traced or ((t is list or t is tuple) and _has_traced(a)):
             return True
-    return any(type(v) is Traced for v in kwargs.values()) if kwargs else False
+    return _has_traced(tuple(kwargs.values())) if kwargs else False
 
 
 def deps_of(*xs: Any) -> frozenset[int]:
-    """The transform inputs the traced values among ``xs`` (one level into lists/tuples) were computed from."""
+    """The transform inputs the traced values among ``xs`` (also inside lists/tuples) were computed from."""
     out: frozenset[int] = _NONE
     for a in xs:
         t = type(a)
         if t is Traced:
             out = out | a._deps
         elif t is list or t is tuple:
-            for v in a:
-                if type(v) is Traced:
-                    out = out | v._deps
+            out = out | deps_of(*a)
     return out
 
 
@@ -232,29 +230,9 @@ _NO_GRADIENT = frozenset(
 
 # Where new_grad has no op of that name: what to write instead.
 _INSTEAD = {
-    "remainder": "x - new_grad.floor(x / y) * y",
     "mod": "x - new_grad.floor(x / y) * y",
-    "fmod": "x - new_grad.sign(x) * new_grad.floor(new_grad.abs(x) / y) * y",
-    "logaddexp": "new_grad.logsumexp(new_grad.stack([a, b]), axis=0)",
-    "logaddexp2": "new_grad.logsumexp(new_grad.stack([a, b]) * log(2), axis=0) / log(2)",
-    "diff": "x[1:] - x[:-1] (slices are recorded)",
-    "cross": "new_grad.einsum with the Levi-Civita tensor, or the three components written out",
-    "kron": "new_grad.einsum('ij,kl->ikjl', a, b).reshape(...)",
-    "nansum": "new_grad.sum(new_grad.where(new_grad.isnan(x), 0.0, x))",
-    "nanmean": "new_grad.where / new_grad.sum over the non-NaN entries",
-    "median": "new_grad.sort(x) and indexing",
-    "percentile": "new_grad.sort(x) and indexing",
-    "quantile": "new_grad.sort(x) and indexing",
-    "atleast_1d": "new_grad.reshape",
-    "atleast_2d": "new_grad.reshape",
-    "atleast_3d": "new_grad.reshape",
-    "append": "new_grad.concatenate",
     "insert": "new_grad.concatenate of slices",
-    "delete": "indexing (x[mask] or new_grad.take)",
-    "heaviside": "new_grad.where(x > 0, 1.0, 0.0) (a constant)",
-    "eig": "new_grad.linalg.eigh (symmetric matrices)",
     "conjugate": "nothing (new_grad differentiates real arrays: x itself)",
-    "conj": "nothing (new_grad differentiates real arrays: x itself)",
 }
 
 
@@ -358,7 +336,7 @@ class Traced:
         name = func.__name__
         module = getattr(func, "__module__", "numpy") or "numpy"
         linalg = module.endswith("linalg")
-        what = f"numpy.{'linalg.' if linalg else ''}{name}"
+        what = f"{module}.{name}"
         if not linalg and (name in _NO_GRADIENT or (name == "where" and len(args) + len(kwargs) == 1)):
             return _plain(func, args, kwargs)
         op = _op_for(name, linalg)

@@ -11,7 +11,17 @@ from types import ModuleType
 
 from ..autograd_engine import GRAPH_OPS
 from . import activations, conv, elementwise, indexing, linalg, losses, nn_ops, norm, recurrent, reductions, shape
-from ._core import REGISTRY, OpInfo, nondifferentiable, primitive, record, register, unbroadcast, unbroadcast_to
+from ._core import (
+    REGISTRY,
+    OpInfo,
+    nondifferentiable,
+    primitive,
+    record,
+    register,
+    traceable,
+    unbroadcast,
+    unbroadcast_to,
+)
 
 FAMILIES: tuple[ModuleType, ...] = (elementwise, reductions, activations, shape, indexing, linalg, nn_ops, conv, norm, losses, recurrent)
 
@@ -24,6 +34,28 @@ def _public(mod: ModuleType) -> dict[str, object]:
         if not n.startswith("_") and n not in hidden and callable(v) and getattr(v, "__module__", None) == mod.__name__
     }
 
+
+def _accept_traced(mod: ModuleType) -> None:
+    """Ops composed in Python (variadic, multi-output, built from other ops) accept traced values too.
+
+    Ops made by ``primitive`` check for them already; every other public function of a
+    family is wrapped once here (in its module, so every import sees the wrapped one).
+    """
+    by_public = {id(info.public): name for name, info in REGISTRY.items()}
+    for n, v in list(vars(mod).items()):
+        if (
+            n.startswith("_") or n.endswith("_backward") or isinstance(v, type) or not callable(v)
+            or getattr(v, "__module__", None) != mod.__name__ or hasattr(v, "backward") or hasattr(v, "_traceable")
+        ):
+            continue
+        wrapped = traceable(v)
+        setattr(mod, n, wrapped)
+        if id(v) in by_public:
+            REGISTRY[by_public[id(v)]].public = wrapped
+
+
+for _mod in FAMILIES:
+    _accept_traced(_mod)
 
 __all__ = ["REGISTRY", "OpInfo", "primitive", "nondifferentiable", "record", "register", "unbroadcast", "unbroadcast_to"]
 for _mod in FAMILIES:

@@ -133,6 +133,7 @@ def traceable(fn: Callable[..., Any]) -> Callable[..., Any]:
                 return res
         return fn(*args, **kwargs)
 
+    public._traceable = True  # type: ignore[attr-defined]
     return public
 
 
