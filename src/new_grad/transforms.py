@@ -475,8 +475,8 @@ def _assemble(rows: list, out: Any, x: Any) -> Any:
 def hessian(f: Callable, argnums: int = 0, *, allow_unused: bool = False) -> Callable:
     """``f`` (scalar) → its Hessian, of shape ``x.shape + x.shape``: ``jacobian(grad(f))``.
 
-    ``allow_unused=True`` also accepts an ``f`` whose gradient does not depend on
-    ``x`` (an affine ``f``: its Hessian is zeros).
+    An affine ``f`` has a constant gradient and gets a zero Hessian; an ``f`` that
+    ignores ``x`` raises unless ``allow_unused=True``.
     """
     if not isinstance(argnums, int):
         raise ShapeError("hessian: argnums must be one int (differentiate with respect to one argument)")

@@ -38,7 +38,7 @@ def _public(mod: ModuleType) -> dict[str, object]:
 def _accept_traced(mod: ModuleType) -> None:
     """Ops composed in Python (variadic, multi-output, built from other ops) accept traced values too.
 
-    Ops made by ``primitive`` check for them already; every other public function of a
+    Ops made by ``primitive`` check for them already; every other registered op of a
     family is wrapped once here (in its module, so every import sees the wrapped one).
     """
     by_public = {id(info.public): name for name, info in REGISTRY.items()}
@@ -46,6 +46,7 @@ def _accept_traced(mod: ModuleType) -> None:
         if (
             n.startswith("_") or n.endswith("_backward") or isinstance(v, type) or not callable(v)
             or getattr(v, "__module__", None) != mod.__name__ or hasattr(v, "backward") or hasattr(v, "_traceable")
+            or id(v) not in by_public  # helpers backward functions call (expand_reduced, ...) stay lean
         ):
             continue
         wrapped = traceable(v)
