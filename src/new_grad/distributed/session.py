@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import DistributedError, NewGradError
 
 DEFAULT_TIMEOUT = 60.0
+ABORT_GRACE_S = 0.5  # how long an aborting process lets the launcher forward what the others wrote
 _yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 _TAG_DONE = 7
 _SESSIONS: dict[int, Session] = {}
@@ -197,6 +198,9 @@ class Session:
             # the process ends here, so nobody above can report it: the one place the library writes to stderr
             sys.stderr.write(f"new_grad.distributed: process {self.rank} of {self.size}: {message}; stopping all processes\n")
             sys.stderr.flush()
+            # MPI_Abort ends every process at once, and the launcher drops output it has not forwarded yet:
+            # give the others' last words (the error that started this) a moment to arrive.
+            time.sleep(ABORT_GRACE_S)
             self.world.Abort(code)
         os._exit(code)  # MPI_Abort may return to the caller; nothing of this process may run on
 
