@@ -320,6 +320,17 @@ _FORWARD.update({
                                m.polyint(_V3, 2, [1.0, -1.0]), m.polyfit(np.linspace(0, 1, 7), X[0, :, 0].repeat(2)[:7], 3)],),
 })
 
+_FORWARD.update({
+    "nextafter": (lambda m: m.nextafter(X, 1.0),),
+    "spacing": (lambda m: m.spacing(X),),
+    "insert": (lambda m: [m.insert(_A5, [3, 1], [7.0, 8.0]), m.insert(X, 1, 5.0), m.insert(X[0], [0, 2], X[0][:, :2], axis=1),
+                          m.insert(X, 2, np.arange(20.0).reshape(4, 5), axis=0), m.insert(_A5, slice(0, 4, 2), 1.0)],),
+    "piecewise": (lambda m: m.piecewise(X, [X > 0.5, X < -0.5], [m.sqrt, m.negative, 7.0]),),
+    "apply_along_axis": (lambda m: [m.apply_along_axis(lambda v: m.sum(m.exp(v)), 1, X),
+                                    m.apply_along_axis(m.cumsum, 2, X)],),
+    "poly": (lambda m: m.poly(_A5),),
+})
+
 
 def _flatten(x):
     return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]

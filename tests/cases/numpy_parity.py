@@ -382,3 +382,30 @@ CASES += [
     OpCase("polyfit", lambda x, y: torch.linalg.pinv(x.unsqueeze(-1) ** torch.arange(2, -1, -1, dtype=x.dtype)) @ y, 2,
            ng_fn=lambda x, y: ng.polyfit(x, y, 2), shapes=[(8,), (8,)], rtol=1e-6),
 ]
+
+
+def _t_piecewise(x):
+    pos, neg = x > 0.5, x < -0.5
+    safe = torch.where(pos, x, torch.ones_like(x))
+    return torch.where(pos, torch.sqrt(safe), torch.where(neg, -x, torch.full_like(x, 7.0)))
+
+
+CASES += [
+    OpCase("nextafter", lambda a, b: torch.nextafter(a, b).detach(), 2),
+    OpCase("spacing", lambda t: torch.tensor(np.spacing(t.detach().numpy())), domain=away_from_zero),
+    OpCase("piecewise", _t_piecewise,
+           ng_fn=lambda x: ng.piecewise(x, [x > 0.5, x < -0.5], [ng.sqrt, lambda v: ng.negative(v), 7.0]),
+           shapes=[(3, 4)], domain=lambda a: np.where(np.abs(np.abs(a) - 0.5) < 0.05, a + 0.2, a)),
+    OpCase("insert", lambda a, v: torch.cat([a[:2], v, a[2:]]), 2, ng_fn=lambda a, v: ng.insert(a, 2, v),
+           shapes=[(5,), (2,)]),
+    OpCase("insert", lambda a, v: torch.cat([a[:, :1], v[:, :1], a[:, 1:3], v[:, 1:], a[:, 3:]], 1), 2,
+           ng_fn=lambda a, v: ng.insert(a, [1, 3], v, axis=1), shapes=[(3, 4), (3, 2)], name="axis"),
+    OpCase("apply_along_axis", lambda t: torch.logsumexp(t, 1),
+           ng_fn=lambda x: ng.apply_along_axis(lambda v: ng.log(ng.sum(ng.exp(v))), 1, x), shapes=[(3, 4)]),
+    OpCase("apply_along_axis", lambda t: torch.cumsum(t, 0) * t,
+           ng_fn=lambda x: ng.apply_along_axis(lambda v: ng.multiply(ng.cumsum(v), v), 0, x), shapes=[(3, 2)],
+           name="vector-result"),
+    OpCase("poly", lambda r: torch.stack([torch.ones((), dtype=r.dtype), -r.sum(),
+                                           r[0] * r[1] + r[0] * r[2] + r[1] * r[2], -r.prod()]),
+           shapes=[(3,)]),
+]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace
+from ..backend import is_array, namespace
 from ..errors import NewGradError
 from ._core import _wrap_error, nondifferentiable, primitive, register, reject_complex_input, unbroadcast, wants
 
@@ -1019,3 +1019,55 @@ def heaviside_backward(grad_output: Any, x1: Any, x2: Any, *, out: Any = None, n
 @primitive(heaviside_backward, formula="0, x2 or 1: ∂/∂x1 = 0 (a.e.), ∂/∂x2 = [x1 = 0]")
 def heaviside(x1: Any, x2: Any) -> Any:
     return namespace(x1, x2).heaviside(x1, x2)
+
+
+def nextafter_backward(grad_output: Any, x1: Any, x2: Any) -> tuple:
+    return None, None
+
+
+@primitive(nextafter_backward, formula="the next float after x1 toward x2: ∂ = 0 (a step function of its inputs)")
+def nextafter(x1: Any, x2: Any) -> Any:
+    return namespace(x1, x2).nextafter(x1, x2)
+
+
+def spacing_backward(grad_output: Any, x: Any) -> tuple:
+    return (None,)
+
+
+@primitive(spacing_backward, formula="the gap to the next float: ∂ = 0 (piecewise constant)")
+def spacing(x: Any) -> Any:
+    xp = namespace(x)
+    if xp is np:
+        return np.spacing(x)
+    ax = xp.abs(x)  # CuPy has no spacing: the gap above |x|, with x's sign
+    gap = xp.nextafter(ax, xp.asarray(math.inf, dtype=ax.dtype)) - ax
+    return xp.where(x < 0, -gap, gap)
+
+
+def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Any:
+    """``np.piecewise``: each function (or constant) evaluated on the entries of its condition only, as NumPy
+    does (so a function undefined elsewhere cannot put NaN into the gradient); the last condition wins."""
+    from .indexing import getitem, index_update
+
+    xp = namespace(x)
+    if isinstance(condlist, (bool, np.bool_)) or (is_array(condlist) and condlist.dtype == bool and condlist.ndim == x.ndim):
+        condlist = [condlist]
+    conds = [xp.asarray(c, dtype=bool) for c in condlist]
+    funcs = list(funclist)
+    if len(funcs) == len(conds) + 1:
+        others = ~xp.any(xp.stack(conds), axis=0) if conds else xp.ones(x.shape, dtype=bool)
+        conds.append(others)
+    elif len(funcs) != len(conds):
+        from ..errors import ShapeError
+
+        raise ShapeError(f"piecewise: {len(funcs)} functions for {len(conds)} conditions; give n or n + 1")
+    out = multiply(x, 0.0)  # zeros where no condition holds, on the graph of x (NumPy leaves zeros)
+    for c, f in zip(conds, funcs):
+        if not bool(xp.any(c)):
+            continue
+        vals = f(getitem(x, c), *args, **kw) if callable(f) else f
+        out = index_update(out, c, vals)
+    return out
+
+
+register("piecewise", None, piecewise, formula="each piece's function on its entries: index_update of recorded values")

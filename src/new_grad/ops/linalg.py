@@ -1163,3 +1163,20 @@ register("polymul", None, polymul, formula="a convolution of the coefficients")
 register("polyder", None, polyder, formula="coefficients times their powers: a recorded product")
 register("polyint", None, polyint, formula="coefficients over their powers, then the constant: recorded ops")
 register("polyfit", None, polyfit, formula="pinv(vander(x, deg + 1)) y: recorded ops")
+
+
+def poly(seq_of_zeros: Any) -> Any:
+    """The monic polynomial with the given (real) roots, highest power first: a chain of convolutions."""
+    r = seq_of_zeros if is_array(seq_of_zeros) else np.asarray(seq_of_zeros, dtype=float)
+    if r.ndim != 1:
+        raise ShapeError(f"poly({shape_str(r)}): give a 1-d array of roots (the characteristic polynomial of a "
+                         "matrix has complex roots in general)")
+    xp = namespace(r)
+    p = xp.ones(1, dtype=r.dtype)
+    for i in range(r.shape[0]):
+        factor = concatenate([xp.ones(1, dtype=r.dtype), negative(reshape(getitem(r, i), (1,)))])
+        p = convolve(p, factor)
+    return p
+
+
+register("poly", None, poly, formula="Π (x − rᵢ) by recorded convolutions")

@@ -990,3 +990,60 @@ register("trim_zeros", None, trim_zeros, formula="a recorded slice")
 register("full", None, full, formula="the fill value broadcast: its gradient is G summed")
 register("full_like", None, full_like, formula="the fill value broadcast: its gradient is G summed")
 register("choose", None, choose, formula="a chain of where: each choice gets G where it is chosen")
+
+
+def insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
+    """``np.insert`` (``obj`` an int, a sequence of ints or a slice): the result is a recorded gather from
+    ``arr`` and ``values``, so both get their gradient."""
+    from ..errors import IndexingError
+
+    if axis is None:
+        arr, axis = ravel(arr), 0
+    ax = _axis(axis, arr.ndim, "insert")
+    n = arr.shape[ax]
+    if isinstance(obj, slice):
+        obj = np.arange(n)[obj]
+    o = np.asarray(obj)
+    if o.dtype == bool:
+        raise IndexingError("insert: boolean obj is not supported; give integer positions")
+    vals = values if is_array(values) else namespace(arr).asarray(values, dtype=arr.dtype)
+    if o.ndim == 0:
+        v = reshape(vals, (1,) * (arr.ndim - vals.ndim) + tuple(vals.shape)) if vals.ndim < arr.ndim else vals
+        v = moveaxis(v, 0, ax) if arr.ndim else v
+        k = v.shape[ax] if arr.ndim else 1
+    else:
+        v, k = vals, o.size
+    slab = list(arr.shape)
+    slab[ax] = k
+    v = broadcast_to(v, tuple(slab)) if tuple(np.shape(v)) != tuple(slab) else v
+    try:
+        src = np.insert(np.arange(n), obj, n + np.arange(k))
+    except IndexError as err:
+        raise IndexingError(f"insert: {err}") from err
+    return take(concatenate([arr, v], ax), namespace(arr).asarray(src), ax)
+
+
+register("insert", None, insert, formula="a recorded gather from arr and values: each gets its entries' gradient")
+
+
+def apply_along_axis(func1d: Any, axis: int, arr: Any, *args: Any, **kwargs: Any) -> Any:
+    """``np.apply_along_axis`` for a ``func1d`` written with new_grad's ops: every 1-d slice (a recorded
+    getitem) goes through ``func1d``, and the results are stacked where the axis was."""
+    from .indexing import getitem
+
+    ax = _axis(axis, arr.ndim, "apply_along_axis")
+    moved = moveaxis(arr, ax, -1)
+    outer = moved.shape[:-1]
+    res = [func1d(getitem(moved, idx), *args, **kwargs) for idx in np.ndindex(*outer)]
+    if not res:
+        raise ShapeError(f"apply_along_axis: {shape_str(arr)} has no slices along axis {axis}")
+    stacked = stack([r if is_array(r) else namespace(arr).asarray(r) for r in res], 0)
+    inner = stacked.shape[1:]
+    out = reshape(stacked, (*outer, *inner))
+    if not inner:
+        return out
+    k = len(inner)
+    return moveaxis(out, tuple(range(len(outer), len(outer) + k)), tuple(range(ax, ax + k)))
+
+
+register("apply_along_axis", None, apply_along_axis, formula="func1d's own recorded ops on recorded slices")
