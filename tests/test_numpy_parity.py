@@ -370,3 +370,14 @@ def test_eig_with_complex_eigenvalues_is_refused():
     with pytest.raises(ng.errors.DtypeError, match="complex"):
         ng.grad(lambda a: ng.sum(ng.abs(ng.linalg.eigvals(a))))(rot)
     np.testing.assert_allclose(ng.linalg.eigvals(rot), np.linalg.eigvals(rot))
+
+
+def test_numpy_spellings_inside_the_transforms_reach_the_new_ops():
+    """Plain NumPy on traced values dispatches by name: the new functions and NumPy 2's spellings included."""
+    x = np.linspace(0.1, 0.9, 4)
+    f_np = lambda x: np.sum(np.mod(x, 0.3) + np.acos(x) + np.pow(x, 3) + np.conjugate(x) + np.full_like(x, x[0]))  # noqa: E731
+    f_ng = lambda x: ng.sum(ng.add(ng.add(ng.add(ng.add(ng.remainder(x, 0.3), ng.arccos(x)), ng.power(x, 3)), x),  # noqa: E731
+                                   ng.full_like(x, ng.getitem(x, 0))))
+    close(ng.grad(f_np)(x), ng.grad(f_ng)(x), what="NumPy spellings")
+    g = ng.grad(lambda x: np.sum(np.insert(x, 1, 0.5) * np.arange(1.0, 6.0)))(x)
+    close(g, np.array([1.0, 3.0, 4.0, 5.0]), what="np.insert")

@@ -212,12 +212,22 @@ _ALIASES = {
     "permute_dims": "transpose",
     "copy": "identity",
     "fabs": "abs",
+    "mod": "remainder",
+    "conjugate": "conj",
+    "acos": "arccos",
+    "asin": "arcsin",
+    "atan": "arctan",
+    "atan2": "arctan2",
+    "acosh": "arccosh",
+    "asinh": "arcsinh",
+    "atanh": "arctanh",
+    "pow": "power",
 }
 
 # Results that carry no gradient (booleans, indices, shapes, fresh constants): computed on the plain values.
 _NO_GRADIENT = frozenset(
     {
-        "shape", "ndim", "size", "zeros_like", "ones_like", "empty_like", "full_like", "allclose", "isclose",
+        "shape", "ndim", "size", "zeros_like", "ones_like", "empty_like", "allclose", "isclose",
         "array_equal", "array_equiv", "argmax", "argmin", "argsort", "argwhere", "nonzero", "flatnonzero",
         "count_nonzero", "result_type", "iscomplexobj", "isrealobj", "searchsorted", "digitize", "any", "all",
         "may_share_memory", "shares_memory", "array_repr", "array_str", "array2string", "can_cast",
@@ -230,9 +240,7 @@ _NO_GRADIENT = frozenset(
 
 # Where new_grad has no op of that name: what to write instead.
 _INSTEAD = {
-    "mod": "x - new_grad.floor(x / y) * y",
-    "insert": "new_grad.concatenate of slices",
-    "conjugate": "nothing (new_grad differentiates real arrays: x itself)",
+    "unique": "new_grad.sort and a gather of the first of each run (new_grad.take)",
 }
 
 
