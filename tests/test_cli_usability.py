@@ -279,7 +279,19 @@ def test_readme_default_run_figures_are_what_the_command_prints(tmp_path):
 
 # -- the project speaks for itself ------------------------------------------------------------------------------
 
-WORK_ITEMS = re.compile(r"\bissue\s*\d|\bIssue\b|\bSPEC\b|§|ANCHORS")
+# The project's planning notes live beside the checkout (CI puts them there), not in it. User-facing text that
+# names them, points at their numbered sections or cites tracker numbers means nothing to a reader of the
+# repository alone.
+PLANNING_NOTES = ROOT.parent / "shared"
+
+
+def _work_item_references() -> re.Pattern:
+    notes = sorted(p.stem for p in PLANNING_NOTES.glob("*.md") if p.stem.isupper()) if PLANNING_NOTES.is_dir() else []
+    refs = [r"\b[Ii]ssues?\s*#?\d", "\N{SECTION SIGN}", *(rf"\b{re.escape(n)}\b" for n in notes)]
+    return re.compile("|".join(refs))
+
+
+WORK_ITEMS = _work_item_references()
 SEED_JARGON = re.compile(r"seed's|\bseed[- ](API|style|names?|mode|signature|conventions?|layer)\b|beyond the seed",
                          re.IGNORECASE)
 
