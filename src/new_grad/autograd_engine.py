@@ -31,6 +31,7 @@ from .errors import (
     TapeError,
     TapeGrowthWarning,
     UntrackedViewWarning,
+    complex_error,
     shape_str,
     user_stacklevel,
 )
@@ -208,6 +209,7 @@ def _nones(n: int) -> tuple[None, ...]:
     return _NONES[n] if n < 8 else (None,) * n
 
 
+_REAL = np.dtype(np.float64)  # what record assumes of an output without a dtype
 _PLAIN = frozenset({int, float, bool, complex, str, type(None), tuple, list, slice})  # never arrays
 _GROWTH_PASSES = 20  # retained backwards in a row over a growing tape before we warn
 
@@ -332,6 +334,8 @@ class Autograd:
                 return output
         if type(output) is not ndarray and isinstance(output, np.generic):
             output = np.asarray(output)  # 0-d results must be arrays to get a slot
+        if getattr(output, "dtype", _REAL).kind == "c":  # its gradient would be wrong: refuse before recording
+            raise complex_error(name, output)
         known[id(output)] = output
         op = Operation(inputs, output, gtu or _nones(len(inputs)), backward, name, extended)
         self._consumed = False  # recording after a backward starts a new step on this engine

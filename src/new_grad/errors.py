@@ -140,3 +140,12 @@ class DeviceError(NewGradError, TypeError):
 
     The message names the op, each operand's device and how to move one of them.
     """
+
+
+def complex_error(name: str, x: object) -> DtypeError:
+    """The error for a complex array reaching a gradient: not supported, so never silently wrong."""
+    return DtypeError(
+        f"{name}: {shape_str(x)} is complex, and new_grad differentiates real floating-point arrays only. "
+        "Keep the real and imaginary parts as two float arrays (new_grad.real / new_grad.imag of your data, "
+        "outside the engine), or compute this part under new_grad.no_grad()."
+    )

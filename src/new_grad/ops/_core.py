@@ -32,7 +32,7 @@ import numpy as np
 
 from ..autograd_engine import STATE, is_constant, no_grad
 from ..backends import is_array, mixed_devices
-from ..errors import DtypeError, IndexingError, NewGradError, ShapeError, shape_str
+from ..errors import IndexingError, NewGradError, ShapeError, complex_error, shape_str
 
 _REQUIRED = object()
 
@@ -202,10 +202,7 @@ def primitive(
                 return out
             if kwargs or len(args) != nparams:
                 args = bind(args, kwargs)
-            res = eng.record(opname, backward_, args, out, extended)
-            if type(res) is np.ndarray and res.dtype.kind == "c":
-                _reject_complex(eng, opname, res)
-            return res
+            return eng.record(opname, backward_, args, out, extended)
 
         op.backward = backward  # type: ignore[attr-defined]
         op.formula = formula  # type: ignore[attr-defined]
@@ -230,27 +227,7 @@ def record(name: str, backward: Callable[..., Any], inputs: tuple, output: Any, 
     eng = STATE.engine
     if eng is None:
         return output
-    res = eng.record(name, backward, inputs, output, extended)
-    if type(res) is np.ndarray and res.dtype.kind == "c":
-        _reject_complex(eng, name, res)
-    return res
-
-
-def complex_error(name: str, x: Any) -> DtypeError:
-    """The error for a complex array reaching a gradient: not supported, so never silently wrong."""
-    return DtypeError(
-        f"{name}: {shape_str(x)} is complex, and new_grad differentiates real floating-point arrays only. "
-        "Keep the real and imaginary parts as two float arrays (new_grad.real / new_grad.imag of your data, "
-        "outside the engine), or compute this part under new_grad.no_grad()."
-    )
-
-
-def _reject_complex(eng: Any, name: str, out: Any) -> None:
-    """A complex output was just recorded: take it off the tape and raise (its gradient would be wrong)."""
-    tape = eng.operation_list
-    if tape and tape[-1].output is out:
-        tape.pop()
-        raise complex_error(name, out)
+    return eng.record(name, backward, inputs, output, extended)
 
 
 def reject_complex_input(name: str, *xs: Any) -> None:
