@@ -852,6 +852,7 @@ def fabs(x: Any) -> Any:
 
 
 def real_backward(grad_output: Any, val: Any) -> tuple:
+    """For real input ``real`` and ``conj`` pass the gradient through."""
     return (grad_output,)
 
 
@@ -875,11 +876,7 @@ def imag(val: Any) -> Any:
     return xp.array(xp.imag(val), copy=True)
 
 
-def conj_backward(grad_output: Any, x: Any) -> tuple:
-    return (grad_output,)
-
-
-@primitive(conj_backward, formula="real input: ∂x̄/∂x = 1")
+@primitive(real_backward, formula="real input: ∂x̄/∂x = 1")
 def conj(x: Any) -> Any:
     """The complex conjugate (for real input, a copy)."""
     return namespace(x).conj(x)

@@ -602,27 +602,30 @@ register("trapezoid", None, trapezoid, formula="Σ Δx (y_i + y_{i+1})/2 of reco
 # -- quantiles: a recorded sort and linear interpolation between neighbours ----------------------------------------
 
 
+def _quantile_args(name: str, a: Any, q: Any, axis: Any) -> tuple[np.ndarray, Any, int]:
+    """``q`` as a float array checked to lie in [0, 1]; the array to sort (flattened for ``axis=None``) and its axis."""
+    from ..errors import ArgumentError
+
+    qa = np.asarray(q, dtype=np.float64)
+    if qa.size and (qa.min() < 0 or qa.max() > 1):
+        raise ArgumentError(f"{name}: q must lie in [0, 1], got {q!r}")
+    if axis is None:
+        return qa, reshape(a, (-1,)), 0
+    if not isinstance(axis, int):
+        raise ArgumentError(f"{name}: axis must be None or an int, got {axis!r}")
+    return qa, a, axis % a.ndim
+
+
 def quantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.quantile`` with the default (linear) method: sort, then interpolate between neighbours.
 
     The gradient goes to the (one or two) sorted values each quantile interpolates. ``q`` is a scalar or
     an array in [0, 1] (its axes come first in the result, as in NumPy).
     """
-    from ..errors import ArgumentError
     from .shape import take
 
     xp = namespace(a)
-    qa = np.asarray(q, dtype=np.float64)
-    if qa.size and (qa.min() < 0 or qa.max() > 1):
-        raise ArgumentError(f"quantile: q must lie in [0, 1], got {q!r}")
-    if axis is None:
-        src = reshape(a, (-1,))
-        ax = 0
-    else:
-        if not isinstance(axis, int):
-            raise ArgumentError(f"quantile: axis must be None or an int, got {axis!r}")
-        src = a
-        ax = axis % a.ndim
+    qa, src, ax = _quantile_args("quantile", a, q, axis)
     s = sort(src, ax)
     n = s.shape[ax]
     pos = qa * (n - 1)
@@ -664,19 +667,10 @@ def nanquantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any
     """``np.nanquantile`` (linear method): :func:`quantile` of the non-NaN values of each slice (NaN where a
     slice has none). NaNs sort last, so each slice interpolates among its first ``count`` sorted values."""
     from ..backends import to_numpy
-    from ..errors import ArgumentError
     from .shape import stack, take_along_axis
 
     xp = namespace(a)
-    qa = np.asarray(q, dtype=np.float64)
-    if qa.size and (qa.min() < 0 or qa.max() > 1):
-        raise ArgumentError(f"nanquantile: q must lie in [0, 1], got {q!r}")
-    if axis is None:
-        src, ax = reshape(a, (-1,)), 0
-    else:
-        if not isinstance(axis, int):
-            raise ArgumentError(f"nanquantile: axis must be None or an int, got {axis!r}")
-        src, ax = a, axis % a.ndim
+    qa, src, ax = _quantile_args("nanquantile", a, q, axis)
     s = sort(src, ax)
     count = to_numpy(xp.sum(~xp.isnan(src), axis=ax, keepdims=True))  # per slice, on the host
     last = np.maximum(count - 1, 0)
