@@ -35,6 +35,9 @@ import numpy as np
 import new_grad as ng
 from new_grad.backends import get_backend, to_device, to_numpy
 
+from .common import mlp_data as common_mlp_data
+from .impl_new_grad import sgd_step
+
 F32 = np.float32
 IMPLS = ("new_grad", "replay", "torch", "floor")
 LABELS = {"new_grad": "new_grad eager", "replay": "new_grad replay", "torch": "PyTorch eager", "floor": "hand-written"}
@@ -78,20 +81,9 @@ class Device:
 # -- workloads -------------------------------------------------------------------------------------------
 
 
-def _uniform(rng: np.random.Generator, fan_in: int, shape: tuple[int, ...]) -> np.ndarray:
-    bound = 1 / np.sqrt(fan_in)
-    return rng.uniform(-bound, bound, shape).astype(F32)
-
-
 def mlp_data(sizes: tuple[int, ...], batch: int) -> dict:
-    rng = np.random.default_rng(1)
-    params = []
-    for fin, fout in zip(sizes[:-1], sizes[1:]):
-        params += [_uniform(rng, fin, (fout, fin)), _uniform(rng, fin, (fout,))]
-    x = rng.standard_normal((batch, sizes[0])).astype(F32)
-    y = np.zeros((batch, sizes[-1]), F32)
-    y[np.arange(batch), rng.integers(0, sizes[-1], batch)] = 1
-    return {"params": params, "x": x, "y": y, "lr": 0.01, "sizes": sizes}
+    """The suite's MLP data (same initialisation and batch), remembering the layer sizes."""
+    return {**common_mlp_data(batch, sizes), "sizes": sizes}
 
 
 def _ng_mlp(dev: Device, d: dict) -> tuple[Any, Any, Any, Any]:
@@ -110,16 +102,7 @@ def _ng_mlp(dev: Device, d: dict) -> tuple[Any, Any, Any, Any]:
 
 def ng_mlp(dev: Device, d: dict) -> tuple[Callable[[], Any], Callable[[], None]]:
     eng, model, opt, (x, y) = _ng_mlp(dev, d)
-
-    def step() -> Any:
-        opt.zero_grad()
-        with eng:
-            loss = ng.softmax_cross_entropy(model(x), y)
-        eng.backward(1)
-        opt.step()
-        return loss
-
-    return step, dev.sync
+    return (lambda: sgd_step(eng, model, opt, x, y)), dev.sync
 
 
 def replay_mlp(dev: Device, d: dict) -> tuple[Callable[[], Any], Callable[[], None]]:

@@ -66,6 +66,16 @@ class MLP(ng.nn.Module):
         return self.l3(ng.relu(self.l2(ng.relu(self.l1(x)))))
 
 
+def sgd_step(eng: ng.Autograd, model: ng.nn.Module, opt: ng.optim.Optimizer, x, y):
+    """One training step as the README writes it: forward on the tape, backward from the loss, update."""
+    opt.zero_grad()
+    with eng:
+        loss = ng.softmax_cross_entropy(model(x), y)
+    eng.backward(1, output=loss)
+    opt.step()
+    return loss
+
+
 def mlp(batch: int) -> Bench:
     d = mlp_data(batch)
     eng = ng.Autograd()
@@ -74,12 +84,7 @@ def mlp(batch: int) -> Bench:
     x, y = ng.constant(d["x"]), ng.constant(d["y"])
 
     def step():
-        opt.zero_grad()
-        with eng:
-            loss = ng.softmax_cross_entropy(model(x), y)
-        eng.backward(1)
-        opt.step()
-        return loss
+        return sgd_step(eng, model, opt, x, y)
 
     with eng:
         loss = float(ng.softmax_cross_entropy(model(x), y))

@@ -393,7 +393,7 @@ class Autograd:
         if output is not None and ops[-1].output is not output:
             ops = self._start_at(output)
         out = ops[-1].output
-        self._check_versions(ops)
+        self._check_snapshots(ops)
         mem = self.memory_buffer.memory
         known = self.memory_buffer.tracked
         if self._retained:  # after a retained pass, intermediates start from zero again (no double count)
@@ -452,7 +452,7 @@ class Autograd:
             "Compute the loss with new_grad ops inside `with engine:` and pass that array."
         )
 
-    def _check_versions(self, ops: list[Operation]) -> None:
+    def _check_snapshots(self, ops: list[Operation]) -> None:
         """Anomaly mode: refuse to backpropagate through inputs changed in place after they were recorded."""
         if self._snapshots:
             for n, op in enumerate(ops):
