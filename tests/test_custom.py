@@ -98,12 +98,25 @@ def test_wrong_number_of_gradients_names_the_op():
         engine.backward(1)
 
 
-def test_wrong_shape_names_the_op_and_input():
-    bad = ng.defvjp(lambda x, y: x + y, lambda g, x, y: (g, g), name="bad_bcast")
+def test_a_gradient_of_the_broadcast_shape_is_summed_back_as_in_pytorch():
+    add = ng.defvjp(lambda x, y: x + y, lambda g, x, y: (g, g), name="bcast_add")
+    x, y = np.ones((2, 3)), np.arange(3.0)
     engine = ng.Autograd()
     with engine:
-        bad(np.ones((2, 3)), np.ones(3))
-    with pytest.raises(GradientError, match=r"bad_bcast.*shape \(2, 3\) for input 1 of shape \(3,\)"):
+        add(x, y)
+    engine.backward(1)
+    np.testing.assert_array_equal(engine.memory_buffer.get_param(y), [2.0, 2.0, 2.0])
+    tx, ty = torch.ones(2, 3, requires_grad=True), torch.arange(3.0, requires_grad=True)
+    (tx + ty).sum().backward()
+    np.testing.assert_array_equal(engine.memory_buffer.get_param(y), ty.grad.numpy())
+
+
+def test_wrong_shape_names_the_op_and_input():
+    bad = ng.defvjp(lambda x, y: x + y, lambda g, x, y: (g, g[:1]), name="bad_shape")
+    engine = ng.Autograd()
+    with engine:
+        bad(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(GradientError, match=r"bad_shape.*shape \(1, 3\) for input 1 of shape \(2, 3\)"):
         engine.backward(1)
 
 

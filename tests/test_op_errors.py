@@ -35,7 +35,7 @@ def test_custom_backward_wrong_count_names_the_op():
     eng = ng.Autograd()
     x = np.ones(3)
 
-    def bad_backward(g, a, b):
+    def bad_backward(g, a, b, out, needs):
         return (g,)
 
     with eng:

@@ -55,8 +55,8 @@ def test_float32_stays_float32(case, data):
     with np.errstate(all="ignore"):
         for op in engine.operation_list:
             g = np.ones(np.shape(op.output), dtype=np.asarray(op.output).dtype)
-            kw = {"out": op.output, "needs": (True,) * len(op.inputs)} if op.extended else {}
-            grads = op.backward_operation(g, *op.inputs, **kw)
+            extra = (op.output, op.needs) if op.needs is not None else ()
+            grads = op.backward_operation(g, *op.inputs, *extra)
             for x, gx in zip(op.inputs, grads):
                 if gx is not None and getattr(x, "dtype", None) == np.float32:
                     assert gx.dtype == np.float32, f"{case.id}: {op.name} returned a {gx.dtype} gradient for float32"

@@ -163,9 +163,16 @@ def mark_modified(param: Any) -> None:
 
 
 class Operation:
-    """One tape entry: ``output = f(*inputs)`` and how to send gradients back through ``f``."""
+    """One tape entry: ``output = f(*inputs)`` and how to send gradients back through ``f``.
 
-    __slots__ = ("inputs", "output", "gradients_to_update", "backward_operation", "name", "extended")
+    ``needs`` says, per input, whether it wants a gradient (an array with a slot or a bound
+    gradient). The library's ops fill it when they record; their backward is then called
+    ``backward_operation(grad_output, *inputs, out, needs)``. An entry made through the
+    course's raw door (``add_operation``, or built by hand) has ``needs=None`` and gets the
+    course's call, ``backward_operation(grad_output, *inputs)``.
+    """
+
+    __slots__ = ("inputs", "output", "gradients_to_update", "backward_operation", "name", "needs")
 
     def __init__(
         self,
@@ -174,20 +181,21 @@ class Operation:
         gradients_to_update: Sequence[Any],
         backward_operation: Backward,
         name: str | None = None,
-        extended: bool = False,
+        needs: Sequence[bool] | None = None,
     ) -> None:
         self.inputs = inputs
         self.output = output
         self.gradients_to_update = gradients_to_update
         self.backward_operation = backward_operation
         self.name = name or getattr(backward_operation, "__name__", "op").removesuffix("_backward")
-        # extended backward functions also take ``out=`` (the forward's output, to avoid
-        # recomputing it) and ``needs=`` (which inputs want a gradient, to skip work).
-        self.extended = extended
+        self.needs = needs
 
     def __repr__(self) -> str:
         ins = ", ".join(shape_str(x) for x in self.inputs)
         return f"Operation({self.name}: ({ins}) -> {shape_str(self.output)})"
+
+
+_new_operation = object.__new__  # record() fills the slots itself: cheaper than calling __init__
 
 
 def _warn_untracked_view(name: str, i: int, x: Any) -> None:
@@ -292,42 +300,44 @@ class Autograd:
         self.memory_buffer.track(output)
         self._append(Operation(inputs, output, gradients_to_update, backward_operation))
 
-    def record(self, name: str, backward: Backward, inputs: Sequence[Any], output: Any, extended: bool) -> Any:
+    def record(self, name: str, backward: Backward, inputs: Sequence[Any], output: Any) -> Any:
         """Record ``output = name(*inputs)`` if any input needs a gradient; return ``output``.
 
         The hot path of every op. Inputs that need a gradient are float arrays that
-        are not constants; only they get slots. An op none of whose inputs needs one
+        are not constants; only they get slots, and ``needs`` remembers which they are
+        (so backward functions skip the others). An op none of whose inputs needs one
         is not recorded (and its float output becomes a constant).
         """
         buf = self.memory_buffer
         mem = buf.memory
         known = buf.tracked
+        params = _PARAM_GRADS
         gtu: Any = None
-        need = False
-        for i, x in enumerate(inputs):
+        needs = [False] * len(inputs)
+        i = -1
+        for x in inputs:
+            i += 1
             t = type(x)
             if t is not ndarray and (t in _PLAIN or not is_array(x)):
                 continue
             if x is output:  # an op must return a new object, or input and output share a slot
                 output = output.view()
             k = id(x)
-            if k in mem:  # already slotted: a float array that needs its gradient
-                need = True
-            elif k in _CONSTANTS or x.dtype.kind not in "fc":
-                continue
-            else:
+            if k not in mem:  # not slotted yet: slot it if it can take a gradient
+                if k in _CONSTANTS or x.dtype.kind not in "fc":
+                    continue
                 if k not in known and x.base is not None and id(x.base) in known:
                     _warn_untracked_view(name, i, x)
                 mem[k] = None
                 known[k] = x
-                need = True
-            if k in _PARAM_GRADS:
+            needs[i] = True
+            if k in params:
                 if gtu is None:
                     gtu = list(_nones(len(inputs)))
-                gtu[i] = _PARAM_GRADS[k]
+                gtu[i] = params[k]
                 if k not in self._versions:
                     self._versions[k] = (x, _VERSIONS.get(k, 0))
-        if not need:
+        if True not in needs:
             if (type(output) is ndarray or is_array(output)) and output.dtype.kind in "fc":
                 constant(output)  # a NumPy or a device array: later ops need no gradient for it
             if not self.record_constants:
@@ -337,7 +347,13 @@ class Autograd:
         if getattr(output, "dtype", _REAL).kind == "c":  # its gradient would be wrong: refuse before recording
             raise complex_error(name, output)
         known[id(output)] = output
-        op = Operation(inputs, output, gtu or _nones(len(inputs)), backward, name, extended)
+        op = _new_operation(Operation)
+        op.inputs = inputs
+        op.output = output
+        op.gradients_to_update = gtu or _nones(len(inputs))
+        op.backward_operation = backward
+        op.name = name
+        op.needs = needs
         self._consumed = False  # recording after a backward starts a new step on this engine
         self.operation_list.append(op)
         if self.detect_anomaly:
@@ -526,15 +542,11 @@ class Autograd:
             if g is None:  # nothing downstream produced a gradient for this op
                 continue
             ins = op.inputs
-            if op.extended:
-                grads = op.backward_operation(
-                    g,
-                    *ins,
-                    out=None if create_graph else op.output,  # recomputed: recorded as a function of the inputs
-                    needs=tuple([id(x) in mem or u is not None for x, u in zip(ins, op.gradients_to_update)]),
-                )
-            else:
+            needs = op.needs
+            if needs is None:  # the course's raw door: its own call
                 grads = op.backward_operation(g, *ins)
+            else:  # under create_graph ``out`` is None: recomputed, so recorded as a function of the inputs
+                grads = op.backward_operation(g, *ins, None if create_graph else op.output, needs)
             if type(grads) is not tuple or len(grads) != len(ins):
                 grads = self._as_tuple(op, grads)
             for x, gx, upd in zip(ins, grads, op.gradients_to_update):
@@ -597,16 +609,24 @@ class Autograd:
         return grads
 
     def _fix_grad(self, op: Operation, x: Any, gx: Any, shape: tuple, dtype: Any) -> Any:
-        """Slow path: make a scalar or wrong-dtype gradient an array, or explain a wrong shape."""
+        """Slow path: make a scalar an array, sum away broadcast axes, cast the dtype; or explain a wrong shape.
+
+        Broadcasting is undone here, once for every op (as PyTorch's engine does): a
+        gradient with the shape the input was broadcast to is summed back to the input's
+        shape, so backward functions return the gradient of the broadcast operand.
+        """
         if not hasattr(gx, "shape") or isinstance(gx, np.generic):
             gx = namespace(x).asarray(gx, dtype=dtype)
-        if gx.shape != tuple(shape):
-            i = next((j for j, y in enumerate(op.inputs) if y is x), "?")
-            raise GradientError(
-                f"{op.name}: backward returned a gradient of shape {tuple(gx.shape)} for input {i} "
-                f"of shape {tuple(shape)}; a backward must undo broadcasting (sum over the "
-                "broadcast axes, new_grad.ops.unbroadcast) and return its input's exact shape"
-            )
+        shape = tuple(shape)
+        if gx.shape != shape:
+            if not _broadcasts_to(shape, gx.shape):
+                i = next((j for j, y in enumerate(op.inputs) if y is x), "?")
+                raise GradientError(
+                    f"{op.name}: backward returned a gradient of shape {tuple(gx.shape)} for input {i} "
+                    f"of shape {shape}; a backward must return its input's shape (or the shape the input "
+                    "was broadcast to, which is summed back)"
+                )
+            gx = _unbroadcast_to(gx, shape)
         if gx.dtype != dtype:
             gx = gx.astype(dtype) if STATE.engine is None else _astype(gx, dtype)  # recorded under create_graph
         return gx
@@ -682,6 +702,22 @@ GRAPH_OPS: dict[str, Callable[..., Any]] = {}
 
 def _add(a: Any, b: Any) -> Any:
     return GRAPH_OPS["add"](a, b)
+
+
+def _unbroadcast_to(grad: Any, shape: tuple) -> Any:
+    """Sum ``grad`` down to ``shape`` (recorded under create_graph, so higher derivatives see it)."""
+    if STATE.engine is not None:
+        return GRAPH_OPS["unbroadcast_to"](grad, shape)
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=axes).reshape(shape)
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """Does an array of ``shape`` broadcast to ``target`` (so a gradient of ``target`` sums back to it)?"""
+    if len(shape) > len(target):
+        return False
+    return all(n == m or n == 1 for n, m in zip(shape[::-1], target[::-1]))
 
 
 def _astype(a: Any, dtype: Any) -> Any:

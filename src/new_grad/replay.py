@@ -519,18 +519,20 @@ def _rule(op: Operation, n: int, targets: list, ref: Callable[[Any], str], state
                 lines += _accumulate(t, expr, state, cond)
         return lines
     args = ", ".join([f"g{n}", *refs])
-    if op.extended:
+    if op.needs is not None:
         needs = tuple(t is not None for t in targets)
-        lines.append(f"_r = {ref(op.backward_operation)}({args}, out=v{n}, needs={needs!r})")
+        lines.append(f"_r = {ref(op.backward_operation)}({args}, v{n}, {needs!r})")
     else:
         lines.append(f"_r = {ref(op.backward_operation)}({args})")
     for j, t in enumerate(targets):
         if t is not None:
             lines.append(f"_t = _r[{j}]")
             lines.append("if _t is not None:")
-            if t[0] == "slot":  # a backward may return a scalar or another dtype: eager's _fix_grad
-                x = refs[j]
-                lines.append(f"    if type(_t) is not type({x}) or _t.dtype is not {x}.dtype: _t = _fix(_t, {x})")
+            x = refs[j]  # a backward may return a scalar, another dtype or a broadcast shape: eager's _fix_grad
+            lines.append(
+                f"    if type(_t) is not type({x}) or _t.dtype is not {x}.dtype or _t.shape != {x}.shape: "
+                f"_t = _fix(_t, {x})"
+            )
             lines += [f"    {line}" for line in _accumulate(t, "_t", state, True)]
     return lines
 
@@ -554,8 +556,11 @@ def _accumulate(target: tuple, expr: str, state: dict, cond: bool) -> list[str]:
 
 def _fix(gx: Any, x: Any) -> Any:
     from .backends import namespace
+    from .ops._core import unbroadcast_to
 
     if not hasattr(gx, "shape") or isinstance(gx, np.generic):
         gx = namespace(x).asarray(gx, dtype=x.dtype)
+    if gx.shape != x.shape:
+        gx = unbroadcast_to(gx, x.shape)
     return gx.astype(x.dtype) if gx.dtype != x.dtype else gx
 

@@ -123,7 +123,6 @@ def tape_trace(engine: Autograd, names: Mapping[int, str] | None = None, small: 
 
 def _backward_steps(engine: Autograd, ops: list[Any], slot_of: dict[int, int], small: int) -> list[dict[str, Any]]:
     """Run each op's backward, last to first, into a private buffer (the engine's own is left alone)."""
-    mem = engine.memory_buffer.memory
     out = ops[-1].output
     dtype = out.dtype if getattr(out, "dtype", np.dtype("O")).kind in "fc" else np.dtype(np.float64)
     seed = np.ones(np.shape(out), dtype=dtype)
@@ -139,9 +138,8 @@ def _backward_steps(engine: Autograd, ops: list[Any], slot_of: dict[int, int], s
             if g is None:
                 steps.append({"phase": "backward", "op": i, "skipped": True, "sent": [], "updates": {}})
                 continue
-            if op.extended:
-                needs = tuple(id(x) in mem or u is not None for x, u in zip(op.inputs, op.gradients_to_update))
-                got = op.backward_operation(g, *op.inputs, out=op.output, needs=needs)
+            if op.needs is not None:
+                got = op.backward_operation(g, *op.inputs, op.output, op.needs)
             else:
                 got = op.backward_operation(g, *op.inputs)
             if not isinstance(got, (tuple, list)):

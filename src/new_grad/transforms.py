@@ -218,7 +218,7 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
         mem = outer.memory_buffer.memory
         for op in tape:
             inner.operation_list.append(
-                Operation(op.inputs, op.output, (None,) * len(op.inputs), op.backward_operation, op.name, op.extended)
+                Operation(op.inputs, op.output, (None,) * len(op.inputs), op.backward_operation, op.name, op.needs)
             )
             for x in op.inputs:
                 if is_array(x) and id(x) in mem:

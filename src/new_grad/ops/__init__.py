@@ -65,4 +65,4 @@ for _mod in FAMILIES:
     __all__ += list(_names)
 
 # The engine records its own gradient accumulation under create_graph with these (it imports nothing above it).
-GRAPH_OPS.update(add=elementwise.add, astype=elementwise.astype)
+GRAPH_OPS.update(add=elementwise.add, astype=elementwise.astype, unbroadcast_to=unbroadcast_to)

@@ -1,20 +1,24 @@
-"""The op machinery: turn a forward and a course-style backward into a recorded op.
+"""The op machinery: turn a forward and a backward into a recorded op.
 
 An op is two functions side by side in its family's file::
 
-    def exp_backward(grad_output, x):
-        return (multiply(grad_output, exp(x)),)
+    def exp_backward(grad_output, x, out=None, needs=EVERY):
+        return multiply(grad_output, exp(x) if out is None else out)
 
     @primitive(exp_backward, formula="∂/∂x eˣ = eˣ")
     def exp(x):
         return namespace(x).exp(x)
 
 ``primitive`` wraps the forward: it computes the value, then (if an engine is
-active) records one tape entry whose backward is ``exp_backward``. Backward
-functions are written with new_grad's own ops, so the backward pass can itself
-be recorded (``create_graph=True``) for higher derivatives. They may also take
-the keyword-only arguments ``out`` (the forward's output; ``None`` when it must
-be recomputed) and ``needs`` (per input: does it want a gradient?) to avoid work.
+active) records one tape entry whose backward is ``exp_backward``. Every backward
+is called the same way, ``backward(grad_output, *inputs, out, needs)``: ``out`` is
+the forward's output (``None`` when the backward pass is itself recorded, so that it
+is recomputed from the inputs), ``needs[i]`` says whether input *i* wants a gradient
+(skip the work when not). Called by hand the course's way, ``backward(grad_output,
+*inputs)``, the defaults mean "recompute" and "every input". Backward functions are
+written with new_grad's own ops, so the backward pass can be recorded
+(``create_graph=True``) for higher derivatives. They return the gradient of each
+input as the op used it: where an input was broadcast, the engine sums it back.
 
 Everything shared by all ops lives here, once: argument binding, error
 wrapping, the registry and :func:`unbroadcast`.
@@ -35,6 +39,21 @@ from ..backends import is_array, mixed_devices
 from ..errors import IndexingError, NewGradError, ShapeError, complex_error, shape_str
 
 _REQUIRED = object()
+
+
+class _Every:
+    """``needs`` when a backward is called by hand (the course's way): every input wants its gradient."""
+
+    __slots__ = ()
+
+    def __getitem__(self, i: int) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "EVERY"
+
+
+EVERY: Any = _Every()
 
 
 @dataclass
@@ -74,18 +93,21 @@ def _wrap_error(name: str, args: tuple, kwargs: dict, err: Exception) -> Excepti
     return cls(f"{what}: {err}")
 
 
-def _extended(backward: Callable[..., Any]) -> tuple[Callable[..., Any], bool]:
-    """Does ``backward`` take the keyword-only ``out=`` and ``needs=``? (A user's may take just one.)"""
+def _course_call(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's backward takes the course's arguments, ``(grad_output, *inputs)``; it may also declare
+    ``out`` and ``needs`` (keyword-only) to receive them, as the library's own backward functions do."""
     params = inspect.signature(backward).parameters
-    has = [k for k in ("out", "needs") if k in params]
-    if len(has) != 1:
-        return backward, len(has) == 2
+    wanted = [k for k in ("out", "needs") if k in params]
 
-    def both(g: Any, *inputs: Any, out: Any = None, needs: Any = None) -> Any:
-        return backward(g, *inputs, **({"out": out} if has == ["out"] else {"needs": needs}))
+    def call(g: Any, *args: Any) -> Any:
+        *inputs, out, needs = args
+        extra = {}
+        if wanted:
+            extra = {k: v for k, v in (("out", out), ("needs", needs)) if k in wanted}
+        return backward(g, *inputs, **extra)
 
-    functools.update_wrapper(both, backward)
-    return both, True
+    functools.update_wrapper(call, backward)
+    return call
 
 
 def _user_forward(opname: str, forward: Callable[..., Any]) -> Callable[..., Any]:
@@ -171,7 +193,7 @@ def primitive(
         defaults = tuple(_REQUIRED if p.default is p.empty else p.default for p in params)
         index = {p.name: i for i, p in enumerate(params)}
         nparams = len(params)
-        backward_, extended = _extended(backward)
+        backward_ = _course_call(backward) if user else backward
         run = _user_forward(opname, forward) if user else forward
 
         def bind(args: tuple, kwargs: dict) -> tuple:
@@ -202,7 +224,7 @@ def primitive(
                 return out
             if kwargs or len(args) != nparams:
                 args = bind(args, kwargs)
-            return eng.record(opname, backward_, args, out, extended)
+            return eng.record(opname, backward_, args, out)
 
         op.backward = backward  # type: ignore[attr-defined]
         op.formula = formula  # type: ignore[attr-defined]
@@ -222,12 +244,15 @@ def nondifferentiable(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def record(name: str, backward: Callable[..., Any], inputs: tuple, output: Any, extended: bool = False) -> Any:
-    """Record ``output`` on the active engine (for ops whose inputs are not a fixed signature)."""
+def record(name: str, backward: Callable[..., Any], inputs: tuple, output: Any) -> Any:
+    """Record ``output`` on the active engine (for ops whose inputs are not a fixed signature).
+
+    ``backward`` is called like every op's: ``backward(grad_output, *inputs, out, needs)``.
+    """
     eng = STATE.engine
     if eng is None:
         return output
-    return eng.record(name, backward, inputs, output, extended)
+    return eng.record(name, backward, inputs, output)
 
 
 def reject_complex_input(name: str, *xs: Any) -> None:

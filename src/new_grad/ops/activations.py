@@ -20,7 +20,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..errors import ArgumentError
-from ._core import primitive
+from ._core import EVERY, primitive
 from .elementwise import _erf_impl, _logistic, add, erf, exp, multiply, sigmoid, subtract, tanh, where
 from .reductions import keep_reduced, normalize_axes
 from .reductions import sum as _sum
@@ -28,7 +28,7 @@ from .reductions import sum as _sum
 # -- softmax family --------------------------------------------------------------------------------
 
 
-def softmax_backward(grad_output: Any, x: Any, axis: int = -1, *, out: Any = None, needs: Any = None) -> tuple:
+def softmax_backward(grad_output: Any, x: Any, axis: int = -1, out: Any = None, needs: Any = EVERY) -> tuple:
     """∂x = s ⊙ (g − Σ g⊙s): the Jacobian diag(s) − s sᵀ applied without forming it."""
     s = softmax(x, axis) if out is None else out
     gs = multiply(grad_output, s)
@@ -45,7 +45,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-def log_softmax_backward(grad_output: Any, x: Any, axis: int = -1, *, out: Any = None, needs: Any = None) -> tuple:
+def log_softmax_backward(grad_output: Any, x: Any, axis: int = -1, out: Any = None, needs: Any = EVERY) -> tuple:
     """∂x = g − softmax(x) Σ g, with softmax = exp(output)."""
     s = exp(log_softmax(x, axis) if out is None else out)
     return subtract(grad_output, multiply(s, _sum(grad_output, axis, True))), None
@@ -67,7 +67,7 @@ def _log_softmax_array(x: Any, axis: int = -1) -> Any:
 
 
 def logsumexp_backward(
-    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None, needs: Any = None
+    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY
 ) -> tuple:
     """∂x = g · exp(x − logsumexp(x)) = g · softmax(x) over the reduced axes."""
     lse = logsumexp(x, axis, True) if out is None else keep_reduced(out, x, axis, keepdims)
@@ -98,7 +98,9 @@ def _as(a: Any, x: Any) -> Any:
     return a.astype(x.dtype, copy=False) if x.dtype.kind in "fc" else a
 
 
-def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: float = 0.01) -> tuple:
+def leaky_relu_backward(
+    grad_output: Any, x: Any, negative_slope: float = 0.01, out: Any = None, needs: Any = EVERY
+) -> tuple:
     xp = namespace(x)
     return multiply(grad_output, _as(xp.where(x > 0, 1.0, negative_slope), x)), None
 
@@ -108,7 +110,7 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     return namespace(x).where(x > 0, x, x * negative_slope)
 
 
-def elu_backward(grad_output: Any, x: Any, alpha: float = 1.0, *, out: Any = None, needs: Any = None) -> tuple:
+def elu_backward(grad_output: Any, x: Any, alpha: float = 1.0, out: Any = None, needs: Any = EVERY) -> tuple:
     """For x ≤ 0, ∂ α(eˣ − 1) = αeˣ = output + α: no second exp."""
     y = elu(x, alpha) if out is None else out
     return multiply(grad_output, where(x > 0, 1, add(y, alpha))), None
@@ -124,7 +126,7 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def selu_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def selu_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     y = selu(x) if out is None else out
     return (multiply(grad_output, where(x > 0, _SELU_SCALE, add(y, _SELU_SCALE * _SELU_ALPHA))),)
 
@@ -136,7 +138,9 @@ def selu(x: Any) -> Any:
     return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(xp.minimum(x, 0)))
 
 
-def hardtanh_backward(grad_output: Any, x: Any, min_val: float = -1.0, max_val: float = 1.0) -> tuple:
+def hardtanh_backward(
+    grad_output: Any, x: Any, min_val: float = -1.0, max_val: float = 1.0, out: Any = None, needs: Any = EVERY
+) -> tuple:
     # PyTorch's rule: zero at the boundaries too
     return multiply(grad_output, (x > min_val) & (x < max_val)), None, None
 
@@ -156,7 +160,7 @@ _GELU_K = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
 
 
-def gelu_backward(grad_output: Any, x: Any, approximate: str = "none") -> tuple:
+def gelu_backward(grad_output: Any, x: Any, approximate: str = "none", out: Any = None, needs: Any = EVERY) -> tuple:
     if approximate == "tanh":
         # y = ½x(1 + t), t = tanh(k(x + c x³)):  ∂x = ½(1 + t) + ½x(1 − t²)·k(1 + 3c x²)
         x2 = multiply(x, x)
@@ -182,7 +186,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     return 0.5 * x * (1 + _erf_impl(x * _INV_SQRT2))
 
 
-def silu_backward(grad_output: Any, x: Any) -> tuple:
+def silu_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     s = sigmoid(x)
     return (multiply(grad_output, multiply(s, add(1, multiply(x, subtract(1, s))))),)
 
@@ -193,7 +197,9 @@ def silu(x: Any) -> Any:
     return x * _logistic(x)
 
 
-def softplus_backward(grad_output: Any, x: Any, beta: float = 1.0, threshold: float = 20.0) -> tuple:
+def softplus_backward(
+    grad_output: Any, x: Any, beta: float = 1.0, threshold: float = 20.0, out: Any = None, needs: Any = EVERY
+) -> tuple:
     bx = multiply(x, beta)
     return multiply(grad_output, where(bx > threshold, 1, sigmoid(bx))), None, None
 
@@ -206,7 +212,7 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
     return xp.where(bx > threshold, x, xp.log1p(xp.exp(xp.minimum(bx, threshold))) / beta)
 
 
-def mish_backward(grad_output: Any, x: Any) -> tuple:
+def mish_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     # y = x·tanh(sp(x)), sp' = σ:  ∂x = tanh(sp) + x σ(x) (1 − tanh²(sp))
     t = tanh(softplus(x))
     return (multiply(grad_output, add(t, multiply(multiply(x, sigmoid(x)), subtract(1, multiply(t, t))))),)

@@ -29,7 +29,7 @@ import numpy as np
 from ..autograd_engine import constant
 from ..backend import namespace
 from ..errors import ShapeError, UnsupportedError
-from ._core import primitive
+from ._core import EVERY, primitive
 from .indexing import getitem, index_add
 from .linalg import matmul
 from .reductions import sum as _sum
@@ -204,7 +204,7 @@ def _conv_args(weight_size: Any, stride: Any, padding: Any, dilation: Any, op: s
 
 def conv2d_backward(
     grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+    dilation: Any = 1, groups: int = 1, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """∂x = conv2d_input(G, W) (a transposed convolution), ∂W = conv2d_weight(x, G), ∂b = Σ G over N, H, W."""
     s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d")
@@ -230,7 +230,7 @@ def conv2d(
 
 def conv2d_input_backward(
     grad_output: Any, input_size: Any, weight: Any, grad: Any, stride: Any = 1, padding: Any = 0,
-    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+    dilation: Any = 1, groups: int = 1, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """Linear in W and in G: ∂W = conv2d_weight(Gx, W.shape, G), ∂G = conv2d(Gx, W)."""
     s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d_input")
@@ -253,7 +253,7 @@ def conv2d_input(
 
 def conv2d_weight_backward(
     grad_output: Any, input: Any, weight_size: Any, grad: Any, stride: Any = 1, padding: Any = 0,
-    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+    dilation: Any = 1, groups: int = 1, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """Linear in x and in G: ∂x = conv2d_input(x.shape, Gw, G), ∂G = conv2d(x, Gw).
 
@@ -299,7 +299,7 @@ def _transpose_geometry(x: Any, w: Any, stride: Any, padding: Any, output_paddin
 
 def conv_transpose2d_backward(
     grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-    output_padding: Any = 0, groups: int = 1, dilation: Any = 1, *, out: Any = None, needs: Any = (True,) * 8,
+    output_padding: Any = 0, groups: int = 1, dilation: Any = 1, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """The adjoint of conv2d: ∂x = conv2d(G, W), ∂W = conv2d_weight(G, W.shape, x), ∂b = ΣG."""
     _, s, p, d = _transpose_geometry(input, weight, stride, padding, output_padding, groups, dilation)
@@ -351,7 +351,7 @@ def _single(v: Any, name: str, op: str) -> tuple[int]:
 
 def conv1d_backward(
     grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-    dilation: Any = 1, groups: int = 1, *, out: Any = None, needs: Any = (True,) * 7,
+    dilation: Any = 1, groups: int = 1, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """conv2d's gradients on height-1 views of x, W and G."""
     s, p, d = _conv1d_args(weight, stride, padding, dilation)
@@ -499,7 +499,7 @@ def _max_pool_grad_recorded(g: Any, x: Any, k: tuple, s: tuple, p: tuple, d: tup
 
 def max_pool2d_backward(
     grad_output: Any, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-    ceil_mode: bool = False, return_indices: bool = False, *, out: Any = None, needs: Any = None,
+    ceil_mode: bool = False, return_indices: bool = False, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """∂x: each output's gradient goes to the (first) maximum of its window."""
     geo = _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
@@ -528,7 +528,7 @@ def _as1d(v: Any, name: str) -> Any:
 
 def max_pool1d_backward(
     grad_output: Any, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-    ceil_mode: bool = False, return_indices: bool = False, *, out: Any = None, needs: Any = None,
+    ceil_mode: bool = False, return_indices: bool = False, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """max_pool2d's rule on a height-1 view."""
     k, s = _as1d(kernel_size, "kernel_size"), _as1d(stride, "stride")
@@ -603,7 +603,7 @@ def _separable(x: Any, ah: Any, aw: Any) -> Any:
 
 def avg_pool2d_backward(
     grad_output: Any, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-    count_include_pad: bool = True, divisor_override: Any = None, *, out: Any = None, needs: Any = None,
+    count_include_pad: bool = True, divisor_override: Any = None, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """y = A_h x A_wᵀ is linear: ∂x = A_hᵀ G A_w."""
     ah, aw = _avg_matrices(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
@@ -631,7 +631,9 @@ def _adaptive_matrices(input: Any, output_size: Any) -> tuple:
     return _const(_adaptive_matrix(h, oh), input), _const(_adaptive_matrix(w, ow), input)
 
 
-def adaptive_avg_pool2d_backward(grad_output: Any, input: Any, output_size: Any) -> tuple:
+def adaptive_avg_pool2d_backward(
+    grad_output: Any, input: Any, output_size: Any, out: Any = None, needs: Any = EVERY
+) -> tuple:
     """y = A_h x A_wᵀ is linear: ∂x = A_hᵀ G A_w."""
     ah, aw = _adaptive_matrices(input, output_size)
     return matmul(matmul(ah.T, grad_output), aw), None

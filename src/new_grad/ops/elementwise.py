@@ -15,12 +15,12 @@ import numpy as np
 
 from ..backend import is_array, namespace
 from ..errors import NewGradError
-from ._core import _wrap_error, nondifferentiable, primitive, register, reject_complex_input, unbroadcast, wants
+from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, reject_complex_input, unbroadcast, wants
 
 # -- arithmetic ------------------------------------------------------------------------------
 
 
-def add_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def add_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return unbroadcast(grad_output, a), unbroadcast(grad_output, b)
 
 
@@ -29,7 +29,7 @@ def add(a: Any, b: Any) -> Any:
     return a + b
 
 
-def sub_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def sub_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return unbroadcast(grad_output, a), unbroadcast(negative(grad_output), b) if wants(b) else None
 
 
@@ -38,7 +38,7 @@ def subtract(a: Any, b: Any) -> Any:
     return a - b
 
 
-def mul_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def mul_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (
         unbroadcast(multiply(grad_output, b), a) if wants(a) else None,
         unbroadcast(multiply(grad_output, a), b) if wants(b) else None,
@@ -50,7 +50,7 @@ def multiply(a: Any, b: Any) -> Any:
     return a * b
 
 
-def div_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def div_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = divide(grad_output, b)
     return unbroadcast(ga, a), unbroadcast(negative(multiply(ga, divide(a, b))), b) if wants(b) else None
 
@@ -63,7 +63,7 @@ def divide(a: Any, b: Any) -> Any:
 true_divide = divide
 
 
-def negative_backward(grad_output: Any, a: Any) -> tuple:
+def negative_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (negative(grad_output),)
 
 
@@ -72,7 +72,7 @@ def negative(a: Any) -> Any:
     return -a
 
 
-def power_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = gb = None
     if needs[0]:
         ga = unbroadcast(_power_base_grad(grad_output, a, b), a)
@@ -113,7 +113,7 @@ def power(a: Any, b: Any) -> Any:
 # -- exponentials and logarithms -------------------------------------------------------------
 
 
-def exp_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def exp_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, exp(x) if out is None else out),)
 
 
@@ -122,7 +122,7 @@ def exp(x: Any) -> Any:
     return namespace(x).exp(x)
 
 
-def log_backward(grad_output: Any, x: Any) -> tuple:
+def log_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, x),)
 
 
@@ -134,7 +134,7 @@ def log(x: Any) -> Any:
 # -- activations -------------------------------------------------------------------------------
 
 
-def tanh_op_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def tanh_op_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     t = tanh(x) if out is None else out
     return (multiply(grad_output, subtract(1, multiply(t, t))),)
 
@@ -144,7 +144,7 @@ def tanh(x: Any) -> Any:
     return namespace(x).tanh(x)
 
 
-def sigmoid_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def sigmoid_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     s = sigmoid(x) if out is None else out
     return (multiply(grad_output, multiply(s, subtract(1, s))),)
 
@@ -162,7 +162,7 @@ def sigmoid(x: Any) -> Any:
     return _logistic(x)
 
 
-def relu_backward(grad_output: Any, x: Any) -> tuple:
+def relu_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, x > 0),)
 
 
@@ -174,7 +174,7 @@ def relu(x: Any) -> Any:
 # -- selection ---------------------------------------------------------------------------------
 
 
-def where_backward(grad_output: Any, condition: Any, x: Any, y: Any) -> tuple:
+def where_backward(grad_output: Any, condition: Any, x: Any, y: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     # the unselected branch gets an exact zero, not "0 · its local derivative": but a NaN/inf
     # produced *inside* that branch (log of a negative, 1/0) still poisons the chain rule upstream
     # of it (0 · inf = NaN). Make the unused branch safe before `where`, as in JAX.
@@ -213,7 +213,7 @@ def _erf_impl(x: Any) -> Any:
     return sp_erf(x)
 
 
-def erf_backward(grad_output: Any, x: Any) -> tuple:
+def erf_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, multiply(_TWO_OVER_SQRT_PI, exp(negative(multiply(x, x))))),)
 
 
@@ -245,26 +245,26 @@ def _cast_back(g: Any, x: Any) -> Any:
 # ``None`` is "no gradient": the input's slot stays a lazy zero, which reads as PyTorch's zeros.
 
 
-def sign_backward(grad_output: Any, x: Any) -> tuple:
+def sign_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (None,)
 
 
-def floor_backward(grad_output: Any, x: Any) -> tuple:
+def floor_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (None,)
 
 
-def ceil_backward(grad_output: Any, x: Any) -> tuple:
+def ceil_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (None,)
 
 
-def round_backward(grad_output: Any, x: Any, decimals: int = 0) -> tuple:
+def round_backward(grad_output: Any, x: Any, decimals: int = 0, out: Any = None, needs: Any = EVERY) -> tuple:
     return None, None
 
 
 # -- more arithmetic ---------------------------------------------------------------------------
 
 
-def positive_backward(grad_output: Any, x: Any) -> tuple:
+def positive_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (grad_output,)
 
 
@@ -274,7 +274,7 @@ def positive(x: Any) -> Any:
     return +x  # the array's own unary plus: every backend has it
 
 
-def square_backward(grad_output: Any, x: Any) -> tuple:
+def square_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, multiply(2, x)),)
 
 
@@ -283,7 +283,7 @@ def square(x: Any) -> Any:
     return namespace(x).square(x)
 
 
-def reciprocal_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def reciprocal_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     r = reciprocal(x) if out is None else out
     return (negative(multiply(grad_output, multiply(r, r))),)
 
@@ -297,7 +297,7 @@ def reciprocal(x: Any) -> Any:
     return xp.reciprocal(x) if x.dtype.kind in "fc" else 1.0 / x
 
 
-def abs_backward(grad_output: Any, x: Any) -> tuple:
+def abs_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     # sign(0) = 0: PyTorch's subgradient at the kink
     return (multiply(grad_output, namespace(x).sign(x)),)
 
@@ -332,7 +332,7 @@ def round(x: Any, decimals: int = 0) -> Any:
     return namespace(x).round(x, decimals)
 
 
-def float_power_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def float_power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga, gb = power_backward(grad_output, _f64(a), _f64(b))
     return _cast_back(ga, a), _cast_back(gb, b)
 
@@ -355,7 +355,7 @@ _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 
 
-def exp2_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def exp2_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, multiply(exp2(x) if out is None else out, _LN2)),)
 
 
@@ -364,7 +364,7 @@ def exp2(x: Any) -> Any:
     return namespace(x).exp2(x)
 
 
-def expm1_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def expm1_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, exp(x) if out is None else add(out, 1)),)
 
 
@@ -373,7 +373,7 @@ def expm1(x: Any) -> Any:
     return namespace(x).expm1(x)
 
 
-def log2_backward(grad_output: Any, x: Any) -> tuple:
+def log2_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, multiply(x, _LN2)),)
 
 
@@ -382,7 +382,7 @@ def log2(x: Any) -> Any:
     return namespace(x).log2(x)
 
 
-def log10_backward(grad_output: Any, x: Any) -> tuple:
+def log10_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, multiply(x, _LN10)),)
 
 
@@ -391,7 +391,7 @@ def log10(x: Any) -> Any:
     return namespace(x).log10(x)
 
 
-def log1p_backward(grad_output: Any, x: Any) -> tuple:
+def log1p_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, add(x, 1)),)
 
 
@@ -400,7 +400,7 @@ def log1p(x: Any) -> Any:
     return namespace(x).log1p(x)
 
 
-def sqrt_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def sqrt_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, multiply(2, sqrt(x) if out is None else out)),)
 
 
@@ -409,7 +409,7 @@ def sqrt(x: Any) -> Any:
     return namespace(x).sqrt(x)
 
 
-def cbrt_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def cbrt_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     c = cbrt(x) if out is None else out
     return (divide(grad_output, multiply(3, multiply(c, c))),)
 
@@ -422,7 +422,7 @@ def cbrt(x: Any) -> Any:
 # -- trigonometric and hyperbolic --------------------------------------------------------------
 
 
-def sin_backward(grad_output: Any, x: Any) -> tuple:
+def sin_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, cos(x)),)
 
 
@@ -431,7 +431,7 @@ def sin(x: Any) -> Any:
     return namespace(x).sin(x)
 
 
-def cos_backward(grad_output: Any, x: Any) -> tuple:
+def cos_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (negative(multiply(grad_output, sin(x))),)
 
 
@@ -440,7 +440,7 @@ def cos(x: Any) -> Any:
     return namespace(x).cos(x)
 
 
-def tan_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def tan_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     t = tan(x) if out is None else out
     return (multiply(grad_output, add(1, multiply(t, t))),)
 
@@ -450,7 +450,7 @@ def tan(x: Any) -> Any:
     return namespace(x).tan(x)
 
 
-def arcsin_backward(grad_output: Any, x: Any) -> tuple:
+def arcsin_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, sqrt(subtract(1, multiply(x, x)))),)
 
 
@@ -459,7 +459,7 @@ def arcsin(x: Any) -> Any:
     return namespace(x).arcsin(x)
 
 
-def arccos_backward(grad_output: Any, x: Any) -> tuple:
+def arccos_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (negative(divide(grad_output, sqrt(subtract(1, multiply(x, x))))),)
 
 
@@ -468,7 +468,7 @@ def arccos(x: Any) -> Any:
     return namespace(x).arccos(x)
 
 
-def arctan_backward(grad_output: Any, x: Any) -> tuple:
+def arctan_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, add(1, multiply(x, x))),)
 
 
@@ -477,7 +477,7 @@ def arctan(x: Any) -> Any:
     return namespace(x).arctan(x)
 
 
-def sinh_backward(grad_output: Any, x: Any) -> tuple:
+def sinh_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, cosh(x)),)
 
 
@@ -486,7 +486,7 @@ def sinh(x: Any) -> Any:
     return namespace(x).sinh(x)
 
 
-def cosh_backward(grad_output: Any, x: Any) -> tuple:
+def cosh_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, sinh(x)),)
 
 
@@ -495,7 +495,7 @@ def cosh(x: Any) -> Any:
     return namespace(x).cosh(x)
 
 
-def arcsinh_backward(grad_output: Any, x: Any) -> tuple:
+def arcsinh_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, sqrt(add(multiply(x, x), 1))),)
 
 
@@ -504,7 +504,7 @@ def arcsinh(x: Any) -> Any:
     return namespace(x).arcsinh(x)
 
 
-def arccosh_backward(grad_output: Any, x: Any) -> tuple:
+def arccosh_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, sqrt(subtract(multiply(x, x), 1))),)
 
 
@@ -513,7 +513,7 @@ def arccosh(x: Any) -> Any:
     return namespace(x).arccosh(x)
 
 
-def arctanh_backward(grad_output: Any, x: Any) -> tuple:
+def arctanh_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (divide(grad_output, subtract(1, multiply(x, x))),)
 
 
@@ -536,7 +536,7 @@ def _shares(grad_output: Any, a: Any, b: Any, needs: Any, share_a: Any, share_b:
     return ga, gb
 
 
-def maximum_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def maximum_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     # PyTorch's rule: the larger input takes the gradient, ties split it ½ / ½
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
@@ -550,7 +550,7 @@ def maximum(a: Any, b: Any) -> Any:
     return namespace(a, b).maximum(a, b)
 
 
-def minimum_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def minimum_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
     tie = a_ == b_
@@ -563,7 +563,7 @@ def minimum(a: Any, b: Any) -> Any:
     return namespace(a, b).minimum(a, b)
 
 
-def fmax_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def fmax_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     # PyTorch's rule: a takes the gradient where a ≥ b or b is NaN, b elsewhere (no tie split)
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
@@ -577,7 +577,7 @@ def fmax(a: Any, b: Any) -> Any:
     return namespace(a, b).fmax(a, b)
 
 
-def fmin_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def fmin_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
     take_a = (a_ <= b_) | xp.isnan(b_)
@@ -590,7 +590,7 @@ def fmin(a: Any, b: Any) -> Any:
     return namespace(a, b).fmin(a, b)
 
 
-def hypot_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def hypot_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     h = hypot(a, b) if out is None else out
     g = divide(grad_output, h)
     ga = unbroadcast(multiply(g, a), a) if needs[0] else None
@@ -603,7 +603,7 @@ def hypot(a: Any, b: Any) -> Any:
     return namespace(a, b).hypot(a, b)
 
 
-def arctan2_backward(grad_output: Any, y: Any, x: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def arctan2_backward(grad_output: Any, y: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     g = divide(grad_output, add(multiply(x, x), multiply(y, y)))
     gy = unbroadcast(multiply(g, x), y) if needs[0] else None
     gx = unbroadcast(negative(multiply(g, y)), x) if needs[1] else None
@@ -617,7 +617,7 @@ def arctan2(y: Any, x: Any) -> Any:
 
 
 def clip_backward(
-    grad_output: Any, x: Any, a_min: Any = None, a_max: Any = None, *, out: Any = None, needs: Any = (True,) * 3
+    grad_output: Any, x: Any, a_min: Any = None, a_max: Any = None, out: Any = None, needs: Any = EVERY
 ) -> tuple:
     """PyTorch's ``clamp`` rule: x passes the gradient where min ≤ x ≤ max (boundaries included);
     array bounds take it where they are the value (min where x < min < max, max where x > max or max < min)."""
@@ -655,7 +655,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
 # -- dtype ---------------------------------------------------------------------------------------
 
 
-def astype_backward(grad_output: Any, x: Any, dtype: Any) -> tuple:
+def astype_backward(grad_output: Any, x: Any, dtype: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     # the gradient goes back in x's dtype; a cast to int/bool cuts the graph (no gradient)
     if grad_output.dtype.kind not in "fc" or x.dtype.kind not in "fc":
         return None, None
@@ -722,7 +722,7 @@ isinf = _numpy_nondiff("isinf", 1)
 # -- more of NumPy's elementwise functions -------------------------------------------------------------
 
 
-def remainder_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def remainder_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = unbroadcast(grad_output, a) if needs[0] else None
     gb = None
     if needs[1] and hasattr(b, "shape"):
@@ -740,7 +740,7 @@ def remainder(a: Any, b: Any) -> Any:
 mod = remainder
 
 
-def fmod_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def fmod_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = unbroadcast(grad_output, a) if needs[0] else None
     gb = None
     if needs[1] and hasattr(b, "shape"):
@@ -786,7 +786,7 @@ register("rad2deg", None, rad2deg, formula="∂(x·180/π)/∂x = 180/π")
 register("degrees", None, degrees, formula="∂(x·180/π)/∂x = 180/π")
 
 
-def sinc_backward(grad_output: Any, x: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def sinc_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     s = sinc(x) if out is None else out
     zero = namespace(x).asarray(x) == 0
     safe = where(zero, 1.0, x)
@@ -800,7 +800,7 @@ def sinc(x: Any) -> Any:
     return namespace(x).sinc(x)
 
 
-def logaddexp_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def logaddexp_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     y = logaddexp(a, b) if out is None else out
     ga = unbroadcast(multiply(grad_output, exp(subtract(a, y))), a) if needs[0] else None
     gb = unbroadcast(multiply(grad_output, exp(subtract(b, y))), b) if needs[1] else None
@@ -812,7 +812,7 @@ def logaddexp(a: Any, b: Any) -> Any:
     return namespace(a, b).logaddexp(a, b)
 
 
-def logaddexp2_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def logaddexp2_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     y = logaddexp2(a, b) if out is None else out
     ga = unbroadcast(multiply(grad_output, exp2(subtract(a, y))), a) if needs[0] else None
     gb = unbroadcast(multiply(grad_output, exp2(subtract(b, y))), b) if needs[1] else None
@@ -825,7 +825,7 @@ def logaddexp2(a: Any, b: Any) -> Any:
 
 
 def nan_to_num_backward(
-    grad_output: Any, x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None
+    grad_output: Any, x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None, out: Any = None, needs: Any = EVERY
 ) -> tuple:
     keep = namespace(x).isfinite(x)
     return where(keep, grad_output, 0.0), None, None, None, None
@@ -838,7 +838,7 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, 
     return namespace(x).nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
 
 
-def fabs_backward(grad_output: Any, x: Any) -> tuple:
+def fabs_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(grad_output, namespace(x).sign(x)),)
 
 
@@ -851,7 +851,7 @@ def fabs(x: Any) -> Any:
 # real, imag, conj, angle: for real input (complex input is refused while recording; see ``abs``)
 
 
-def real_backward(grad_output: Any, val: Any) -> tuple:
+def real_backward(grad_output: Any, val: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     """For real input ``real`` and ``conj`` pass the gradient through."""
     return (grad_output,)
 
@@ -864,7 +864,7 @@ def real(val: Any) -> Any:
     return xp.array(xp.real(val), copy=True)
 
 
-def imag_backward(grad_output: Any, val: Any) -> tuple:
+def imag_backward(grad_output: Any, val: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (None,)
 
 
@@ -885,7 +885,7 @@ def conj(x: Any) -> Any:
 conjugate = conj
 
 
-def angle_backward(grad_output: Any, z: Any, deg: bool = False) -> tuple:
+def angle_backward(grad_output: Any, z: Any, deg: bool = False, out: Any = None, needs: Any = EVERY) -> tuple:
     return None, None
 
 
@@ -924,7 +924,7 @@ pow = power  # noqa: A001 - NumPy's name
 # piecewise-constant roundings: the derivative is 0 almost everywhere
 
 
-def trunc_backward(grad_output: Any, x: Any) -> tuple:
+def trunc_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (None,)
 
 
@@ -933,7 +933,7 @@ def trunc(x: Any) -> Any:
     return namespace(x).trunc(x)
 
 
-def rint_backward(grad_output: Any, x: Any) -> tuple:
+def rint_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (None,)
 
 
@@ -950,7 +950,7 @@ def fix(x: Any) -> Any:
 around = round
 
 
-def copysign_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def copysign_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     # PyTorch's rule: ∂/∂a = sign(a)·(−1 if b's sign bit is set else 1), 0 at a = 0; ∂/∂b = 0
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
@@ -965,7 +965,7 @@ def copysign(a: Any, b: Any) -> Any:
     return namespace(a, b).copysign(a, b)
 
 
-def ldexp_backward(grad_output: Any, x1: Any, x2: Any) -> tuple:
+def ldexp_backward(grad_output: Any, x1: Any, x2: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     xp = namespace(x1, x2)
     scale = xp.ldexp(xp.ones((), dtype=grad_output.dtype), x2)  # 2^x2, exactly
     return unbroadcast(multiply(grad_output, scale), x1), None
@@ -976,7 +976,7 @@ def ldexp(x1: Any, x2: Any) -> Any:
     return namespace(x1, x2).ldexp(x1, x2)
 
 
-def floor_divide_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def floor_divide_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return None, None
 
 
@@ -993,7 +993,7 @@ def divmod(a: Any, b: Any) -> tuple:  # noqa: A001 - NumPy's name
 register("divmod", None, divmod, formula="(floor_divide, remainder)")
 
 
-def _frac_backward(grad_output: Any, x: Any) -> tuple:
+def _frac_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (grad_output,)
 
 
@@ -1007,7 +1007,7 @@ def modf(x: Any) -> tuple:
     return _frac(x), trunc(x)
 
 
-def heaviside_backward(grad_output: Any, x1: Any, x2: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def heaviside_backward(grad_output: Any, x1: Any, x2: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     if not needs[1]:
         return None, None
     return None, unbroadcast(where(namespace(x1).asarray(x1) == 0, grad_output, 0.0), x2)
@@ -1018,7 +1018,7 @@ def heaviside(x1: Any, x2: Any) -> Any:
     return namespace(x1, x2).heaviside(x1, x2)
 
 
-def nextafter_backward(grad_output: Any, x1: Any, x2: Any) -> tuple:
+def nextafter_backward(grad_output: Any, x1: Any, x2: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return None, None
 
 
@@ -1027,7 +1027,7 @@ def nextafter(x1: Any, x2: Any) -> Any:
     return namespace(x1, x2).nextafter(x1, x2)
 
 
-def spacing_backward(grad_output: Any, x: Any) -> tuple:
+def spacing_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (None,)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from ..autograd_engine import active_engine, constant
 from ..backend import is_array, namespace
 from ..errors import IndexingError, shape_str
-from ._core import primitive, unbroadcast
+from ._core import EVERY, primitive, unbroadcast
 
 
 def _key_str(key: Any) -> str:
@@ -80,7 +80,7 @@ def _zeros_constant(shape: tuple[int, ...], like: Any) -> Any:
 # -- getitem -------------------------------------------------------------------------------------
 
 
-def getitem_backward(grad_output: Any, a: Any, key: Any) -> tuple:
+def getitem_backward(grad_output: Any, a: Any, key: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     """Scatter the gradient back where the elements came from; repeats accumulate."""
     if active_engine() is None:  # not recording the backward: scatter straight into fresh zeros
         g = namespace(grad_output).zeros(a.shape, dtype=grad_output.dtype)
@@ -104,7 +104,7 @@ def getitem(a: Any, key: Any) -> Any:
 # -- functional updates -------------------------------------------------------------------------
 
 
-def index_add_backward(grad_output: Any, a: Any, key: Any, values: Any) -> tuple:
+def index_add_backward(grad_output: Any, a: Any, key: Any, values: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return grad_output, None, unbroadcast(getitem(grad_output, key), values)
 
 
@@ -119,7 +119,9 @@ def index_add(a: Any, key: Any, values: Any) -> Any:
     return out
 
 
-def index_update_backward(grad_output: Any, a: Any, key: Any, values: Any) -> tuple:
+def index_update_backward(
+    grad_output: Any, a: Any, key: Any, values: Any, out: Any = None, needs: Any = EVERY
+) -> tuple:
     ga = index_update(grad_output, key, 0.0)  # overwritten elements had no influence
     return ga, None, unbroadcast(getitem(grad_output, key), values)
 

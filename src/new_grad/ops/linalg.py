@@ -28,7 +28,7 @@ import numpy as np
 from ..autograd_engine import active_engine, constant
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import GradientError, ShapeError, shape_str
-from ._core import primitive, record, register, reject_complex_input, traceable, unbroadcast, unbroadcast_to
+from ._core import EVERY, primitive, record, register, reject_complex_input, traceable, unbroadcast, unbroadcast_to
 from .elementwise import add, divide, multiply, negative, power, subtract
 from .indexing import getitem
 from .reductions import expand_reduced
@@ -84,7 +84,7 @@ def _matmul_shape(sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[int, ...] |
     return batch + ((a2[-2],) if len(sa) > 1 else ()) + ((b2[-1],) if len(sb) > 1 else ())
 
 
-def matmul_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def matmul_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     """∂(a@b)/∂a = g @ bᵀ and ∂(a@b)/∂b = aᵀ @ g, with 1-d operands and batch broadcasting.
 
     Called with arrays that don't chain (the course's tests do), it returns the plain
@@ -122,7 +122,7 @@ def matmul(a: Any, b: Any) -> Any:
     return a @ b
 
 
-def outer_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def outer_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     na, nb = _operand_needs(None, a, b)
     a1, b1 = reshape(_operand(a), (-1,)), reshape(_operand(b), (-1,))
     ga = reshape(matmul(grad_output, b1), a.shape) if na else None
@@ -204,7 +204,8 @@ def _einsum_vjp(g: Any, terms: list[str], out: str, operands: tuple, i: int) -> 
 
 
 def _einsum_backward(terms: list[str], res: str) -> Any:
-    def einsum_backward(grad_output: Any, *operands: Any, out: Any = None, needs: Any = None) -> tuple:
+    def einsum_backward(grad_output: Any, *args: Any) -> tuple:
+        *operands, _out, needs = args
         wants = _operand_needs(needs, *operands)
         ops = tuple(_operand(x) for x in operands)
         return tuple(_einsum_vjp(grad_output, terms, res, ops, i) if w else None for i, w in enumerate(wants))
@@ -248,7 +249,7 @@ def einsum(*args: Any, optimize: Any = None) -> Any:
         raise mixed from err
     except ValueError as err:
         raise ShapeError(f"einsum('{subscripts}', {', '.join(shape_str(o) for o in operands)}): {err}") from err
-    return record("einsum", _einsum_backward(terms, res), operands, out, True)
+    return record("einsum", _einsum_backward(terms, res), operands, out)
 
 
 register("einsum", None, einsum, formula="∂/∂xᵢ = einsum of G with the other operands onto xᵢ's subscripts")
@@ -281,7 +282,7 @@ def _dot_subscripts(a: Any, b: Any) -> tuple[str, str, str]:
     return ta, tb, ta[:-1] + tb.replace(ta[-1], "")
 
 
-def dot_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def dot_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return _scalar_product(grad_output, a, b)
     return _product_vjp(grad_output, a, b, *_dot_subscripts(a, b), needs)
@@ -292,7 +293,7 @@ def dot(a: Any, b: Any) -> Any:
     return namespace(a, b).asarray(namespace(a, b).dot(a, b))
 
 
-def inner_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def inner_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     na, nb = np.ndim(a), np.ndim(b)
     if na == 0 or nb == 0:
         return _scalar_product(grad_output, a, b)
@@ -305,7 +306,7 @@ def inner(a: Any, b: Any) -> Any:
     return namespace(a, b).asarray(namespace(a, b).inner(a, b))
 
 
-def vdot_backward(grad_output: Any, a: Any, b: Any) -> tuple:
+def vdot_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = reshape(multiply(grad_output, b), a.shape) if is_array(a) else None
     gb = reshape(multiply(grad_output, a), b.shape) if is_array(b) else None
     return ga, gb
@@ -333,7 +334,7 @@ def _tensordot_subscripts(a: Any, b: Any, axes: Any) -> tuple[str, str, str]:
     return ta, tb, "".join(c for c in ta if c not in shared) + "".join(c for c in tb if c not in shared)
 
 
-def tensordot_backward(grad_output: Any, a: Any, b: Any, axes: Any = 2, *, out: Any = None, needs: Any = None) -> tuple:
+def tensordot_backward(grad_output: Any, a: Any, b: Any, axes: Any = 2, out: Any = None, needs: Any = EVERY) -> tuple:
     needs = needs or (True, True, False)
     return (*_product_vjp(grad_output, a, b, *_tensordot_subscripts(a, b, axes), needs[:2]), None)
 
@@ -368,7 +369,8 @@ def _pack(name: str, backward: Any, inputs: tuple, outputs: tuple, nbatch: int) 
                 pieces.append(p[..., lo:hi].reshape(shape))
         return pieces
 
-    def packed_backward(grad_output: Any, *ins: Any, out: Any = None, needs: Any = None) -> tuple:
+    def packed_backward(grad_output: Any, *args: Any) -> tuple:
+        *ins, out, _needs = args
         gs = unpack(grad_output, recorded=True)
         # a recorded backward (create_graph) must slice ``out`` with recorded ops too
         outs = None if out is None else unpack(out, recorded=active_engine() is not None)
@@ -377,7 +379,7 @@ def _pack(name: str, backward: Any, inputs: tuple, outputs: tuple, nbatch: int) 
     packed_backward.__name__ = name.rsplit(".", 1)[-1] + "_backward"
     tape = active_engine().operation_list
     before = len(tape)
-    packed = record(name, packed_backward, inputs, packed, True)
+    packed = record(name, packed_backward, inputs, packed)
     if len(tape) == before:  # not recorded: no input needed a gradient
         return outputs
     return tuple(unpack(packed, recorded=True))
@@ -386,7 +388,7 @@ def _pack(name: str, backward: Any, inputs: tuple, outputs: tuple, nbatch: int) 
 # -- inverse, determinants, solve --------------------------------------------------------------------------------
 
 
-def inv_backward(grad_output: Any, a: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def inv_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     y = _mT(inv(a) if out is None else out)
     return (negative(matmul(y, matmul(grad_output, y))),)
 
@@ -400,7 +402,7 @@ def _lift2(x: Any) -> Any:
     return expand_dims(expand_dims(x, -1), -1)
 
 
-def det_backward(grad_output: Any, a: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def det_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     d = det(a) if out is None else out
     return (multiply(_lift2(multiply(grad_output, d)), _mT(inv(a))),)
 
@@ -415,7 +417,7 @@ class SlogdetResult(NamedTuple):
     logabsdet: Any
 
 
-def slogdet_backward(grad_output: Any, a: Any) -> tuple:
+def slogdet_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (multiply(_lift2(grad_output), _mT(inv(a))),)
 
 
@@ -432,7 +434,7 @@ def slogdet(a: Any) -> SlogdetResult:
     return SlogdetResult(_const(sign), _logabsdet(a))
 
 
-def solve_backward(grad_output: Any, a: Any, b: Any, *, out: Any = None, needs: Any = (True, True)) -> tuple:
+def solve_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     x = solve(a, b) if out is None else out
     vec = b.ndim == 1
     g2 = expand_dims(grad_output, -1) if vec else grad_output
@@ -469,7 +471,7 @@ def _one_triangle(g: Any, lower: bool) -> Any:
     return add(triu(g), triu(_mT(g), 1))
 
 
-def cholesky_backward(grad_output: Any, a: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def cholesky_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     L = cholesky(a) if out is None else out
     Lt = _mT(L)
     P = tril(matmul(Lt, grad_output))
@@ -648,7 +650,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
 register("linalg.svd", None, svd, formula="Ā = U[(F∘skew(UᵀŪ))S + S(F∘skew(VᵀV̄)) + diag(S̄)]Vᵀ + …")
 
 
-def svdvals_backward(grad_output: Any, x: Any) -> tuple:
+def svdvals_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     U, _, Vh = svd(x, full_matrices=False)
     return (matmul(multiply(U, expand_dims(grad_output, -2)), Vh),)
 
@@ -662,8 +664,9 @@ def svdvals(x: Any) -> Any:
 # -- pseudo-inverse -------------------------------------------------------------------------------------------------
 
 
-def pinv_backward(grad_output: Any, a: Any, rcond: Any = None, hermitian: bool = False, *, out: Any = None,
-                  needs: Any = None) -> tuple:
+def pinv_backward(
+    grad_output: Any, a: Any, rcond: Any = None, hermitian: bool = False, out: Any = None, needs: Any = EVERY
+) -> tuple:
     """PyTorch's pinv_backward (exact where the rank is constant near ``a``)."""
     P = pinv(a, rcond, hermitian) if out is None else out
     m, n = a.shape[-2], a.shape[-1]
@@ -714,8 +717,9 @@ def _mask_share(mask: Any, axis: Any, dtype: Any) -> Any:
     return _const((mask / xp.maximum(xp.sum(mask, axis=axis, keepdims=True), 1)).astype(dtype))
 
 
-def norm_backward(grad_output: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False, *,
-                  out: Any = None, needs: Any = None) -> tuple:
+def norm_backward(
+    grad_output: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY
+) -> tuple:
     xp = namespace(x)
     axes, matrix = _norm_axes(x, ord, axis)
     n = norm(x, ord, axis, True) if out is None else (out if keepdims else reshape(out, _kept(x.shape, axes)))

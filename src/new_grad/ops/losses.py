@@ -25,7 +25,7 @@ import numpy as np
 from ..autograd_engine import STATE
 from ..backend import namespace
 from ..errors import ArgumentError, GradientError, IndexingError, ShapeError
-from ._core import primitive, unbroadcast
+from ._core import EVERY, primitive, unbroadcast
 from .activations import _log_softmax_array, log_softmax, softmax, softplus
 from .elementwise import add, divide, exp, log, multiply, negative, sigmoid, subtract
 from .reductions import sum as _sum
@@ -92,7 +92,7 @@ def _n_elems(shape: tuple[int, ...]) -> int:
 # -- regression losses ---------------------------------------------------------------------------------
 
 
-def mse_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean") -> tuple:  # noqa: A002
+def mse_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     local = multiply(subtract(input, target), 2.0)
     return *_difference_grads("mse_loss", grad_output, input, target, reduction, local), None
 
@@ -105,7 +105,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:  # noqa: 
     return _reduce("mse_loss", d * d, reduction, input.dtype)
 
 
-def l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean") -> tuple:  # noqa: A002
+def l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     sign = namespace(input).sign(input - target).astype(input.dtype)  # piecewise constant: 0 at a tie, like PyTorch
     return *_difference_grads("l1_loss", grad_output, input, target, reduction, sign), None
 
@@ -130,7 +130,7 @@ def _quadratic_then_linear_grad(op: str, grad_output: Any, x: Any, t: Any, reduc
     return *_difference_grads(op, grad_output, x, t, reduction, local), None, None
 
 
-def smooth_l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> tuple:  # noqa: A002
+def smooth_l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", beta: float = 1.0, out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     return _quadratic_then_linear_grad("smooth_l1_loss", grad_output, input, target, reduction, beta, 1.0)
 
 
@@ -146,7 +146,7 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
     return _reduce("smooth_l1_loss", loss, reduction, input.dtype)
 
 
-def huber_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> tuple:  # noqa: A002
+def huber_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", delta: float = 1.0, out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     return _quadratic_then_linear_grad("huber_loss", grad_output, input, target, reduction, delta, delta)
 
 
@@ -167,7 +167,7 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
 _BCE_EPS = 1e-12  # PyTorch's clamp of x(1 − x) in the gradient
 
 
-def binary_cross_entropy_backward(grad_output: Any, input: Any, target: Any, weight: Any = None, reduction: str = "mean") -> tuple:  # noqa: A002
+def binary_cross_entropy_backward(grad_output: Any, input: Any, target: Any, weight: Any = None, reduction: str = "mean", out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     x, t = input, target
     xp = namespace(x)
     g = _weighted_scale("binary_cross_entropy", grad_output, x, t, reduction, weight)
@@ -209,7 +209,7 @@ def binary_cross_entropy_with_logits_backward(
     target: Any,
     weight: Any = None,
     reduction: str = "mean",
-    pos_weight: Any = None,
+    pos_weight: Any = None, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     x, t = input, target
     g = _weighted_scale("binary_cross_entropy_with_logits", grad_output, x, t, reduction, weight)
@@ -257,7 +257,7 @@ def _kl_count(input: Any, reduction: str) -> Any:  # noqa: A002
     return input.size
 
 
-def kl_div_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", log_target: bool = False) -> tuple:  # noqa: A002
+def kl_div_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", log_target: bool = False, out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     red = "mean" if reduction == "batchmean" else reduction
     g = _scale(grad_output, red, _kl_count(input, reduction))
     if log_target:
@@ -352,9 +352,7 @@ def cross_entropy_backward(
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
-    *,
-    out: Any = None,
-    needs: Any = (True, True),
+    out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """∂z = g·(softmax(z)·ΣA − A); for probability targets also ∂t = −g·(1 − ε)·w·log softmax(z).
 
@@ -418,7 +416,7 @@ def nll_loss_backward(
     target: Any,
     weight: Any = None,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: str = "mean", out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     A, denom = _class_coefficients("nll_loss", input, target, weight, ignore_index, 0.0)
     g = _class_grad_scale(grad_output, input, reduction, denom)
@@ -577,7 +575,7 @@ def ctc_loss_op_backward(
     target_lengths: Any,
     blank: int = 0,
     reduction: str = "mean",
-    zero_infinity: bool = False,
+    zero_infinity: bool = False, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """∂(−log p)/∂ log y[t, c] = −Σ_{s: l'_s = c} α_t(s)β_t(s) / (y_t(c)·p): the path posterior, negated.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import namespace
 from ..errors import ShapeError
-from ._core import primitive
+from ._core import EVERY, primitive
 from .activations import _log_softmax_array, softmax
 from .elementwise import divide, multiply, subtract
 from .linalg import matmul
@@ -14,7 +14,7 @@ from .reductions import sum as _sum
 from .shape import reshape, swapaxes
 
 
-def linear_backward(grad_output: Any, x: Any, W: Any, b: Any = None, *, out: Any = None, needs: Any = (True,) * 3) -> tuple:
+def linear_backward(grad_output: Any, x: Any, W: Any, b: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     """y = x Wᵀ + b:  ∂x = G W,  ∂W = Gᵀ x (batch axes folded),  ∂b = Σ G over the batch."""
     g = grad_output
     gx = matmul(g, W) if needs[0] else None
@@ -47,7 +47,9 @@ def linear(x: Any, W: Any, b: Any = None) -> Any:
     return y
 
 
-def SoftmaxCrossEntropy_backward(grad_output: Any, pred: Any, ground_truth: Any, *, out: Any = None, needs: Any = None) -> tuple:
+def SoftmaxCrossEntropy_backward(
+    grad_output: Any, pred: Any, ground_truth: Any, out: Any = None, needs: Any = EVERY
+) -> tuple:
     """∂/∂logits of mean_n(−Σ y log softmax(logits)) = (softmax(logits)·Σy − y) / N."""
     n = pred.shape[0] if pred.ndim > 1 else 1
     y = ground_truth

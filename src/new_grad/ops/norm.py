@@ -19,7 +19,7 @@ import numpy as np
 from ..autograd_engine import constant
 from ..backend import namespace
 from ..errors import ShapeError
-from ._core import primitive, traceable, unbroadcast
+from ._core import EVERY, primitive, traceable, unbroadcast
 from .elementwise import add, multiply, power, subtract
 from .indexing import index_add
 from .reductions import mean
@@ -68,7 +68,7 @@ def _channel_shape(x: Any) -> tuple[int, ...]:
 
 def batch_norm_backward(
     grad_output: Any, input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
-    training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *, out: Any = None, needs: Any = (True,) * 8,
+    training: bool = False, momentum: float = 0.1, eps: float = 1e-5, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """Training: the shared rule over (N, *spatial). Eval: y is affine in x, ∂x = G γ / √(var_running + ε)."""
     g = grad_output
@@ -147,7 +147,7 @@ def _last_axes(x: Any, normalized_shape: Any, op: str) -> tuple[int, ...]:
 
 def layer_norm_backward(
     grad_output: Any, input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
-    *, out: Any = None, needs: Any = (True,) * 5,
+    out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """The shared rule over the last axes; ∂γ, ∂β sum over the leading ones."""
     g = grad_output
@@ -184,7 +184,7 @@ def _groups(x: Any, num_groups: int) -> tuple[int, ...]:
 
 def group_norm_backward(
     grad_output: Any, input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5,
-    *, out: Any = None, needs: Any = (True,) * 5,
+    out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """The shared rule within each (sample, group); γ, β are per channel."""
     g = grad_output
@@ -209,7 +209,9 @@ def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None
 # -- embedding ------------------------------------------------------------------------------------------
 
 
-def embedding_backward(grad_output: Any, input: Any, weight: Any, padding_idx: Any = None) -> tuple:
+def embedding_backward(
+    grad_output: Any, input: Any, weight: Any, padding_idx: Any = None, out: Any = None, needs: Any = EVERY
+) -> tuple:
     """Each looked-up row gets its output's gradient (repeats add up); the padding row gets none."""
     g = grad_output
     if padding_idx is not None:

@@ -30,7 +30,7 @@ from typing import Any
 from ..autograd_engine import STATE
 from ..backend import is_array, namespace
 from ..errors import ArgumentError, ShapeError
-from ._core import primitive, traceable
+from ._core import EVERY, primitive, traceable
 from .elementwise import _logistic, add, multiply, relu, sigmoid, subtract, tanh
 from .nn_ops import linear
 from .shape import stack
@@ -194,9 +194,7 @@ def rnn_sequence_backward(
     b_hh: Any = None,
     nonlinearity: str = "tanh",
     reverse: bool = False,
-    *,
-    out: Any = None,
-    needs: Any = (True,) * 6,
+    out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     if _recording():
         def comp(x, h, wi, wh, bi, bh, nl, rev):  # noqa: ANN001, ANN202
@@ -258,9 +256,7 @@ def gru_sequence_backward(
     b_ih: Any = None,
     b_hh: Any = None,
     reverse: bool = False,
-    *,
-    out: Any = None,
-    needs: Any = (True,) * 6,
+    out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     if _recording():
         def comp(x, h, wi, wh, bi, bh, rev):  # noqa: ANN001, ANN202
@@ -361,9 +357,7 @@ def lstm_sequence_backward(
     b_ih: Any = None,
     b_hh: Any = None,
     reverse: bool = False,
-    *,
-    out: Any = None,
-    needs: Any = (True,) * 7,
+    out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     if _recording():
         def comp(x, h, c, wi, wh, bi, bh, rev):  # noqa: ANN001, ANN202

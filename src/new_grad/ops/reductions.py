@@ -16,7 +16,7 @@ import numpy as np
 
 from ..autograd_engine import constant
 from ..backend import is_array, namespace
-from ._core import primitive, register, reject_complex_input, unbroadcast_to
+from ._core import EVERY, primitive, register, reject_complex_input, unbroadcast_to
 from .elementwise import _nondiff, add, divide, multiply, subtract, where
 from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape
 
@@ -43,7 +43,9 @@ def keep_reduced(y: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     return expand_dims(y, normalize_axes(axis, x.ndim))
 
 
-def sum_op_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
+def sum_op_backward(
+    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY
+) -> tuple:
     return expand_reduced(grad_output, x, axis, keepdims), None, None
 
 
@@ -59,7 +61,9 @@ def _count(x: Any, axis: Any) -> int:
     return n
 
 
-def mean_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
+def mean_backward(
+    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY
+) -> tuple:
     return expand_reduced(divide(grad_output, builtins.max(_count(x, axis), 1)), x, axis, keepdims), None, None
 
 
@@ -68,7 +72,9 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return namespace(x).mean(x, axis=axis, keepdims=keepdims)
 
 
-def max_op_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
+def max_op_backward(
+    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY
+) -> tuple:
     # the gradient goes to the maxima; ties share it equally (PyTorch's amax rule)
     xp = namespace(x)
     top = xp.max(x, axis=axis, keepdims=True)
@@ -82,7 +88,9 @@ def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 
     return namespace(x).max(x, axis=axis, keepdims=keepdims)
 
 
-def min_backward(grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False) -> tuple:
+def min_backward(
+    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY
+) -> tuple:
     # the gradient goes to the minima; ties share it equally (PyTorch's amin rule)
     xp = namespace(x)
     mask = x == xp.min(x, axis=axis, keepdims=True)
@@ -133,7 +141,7 @@ def _prod_of_others_recorded(x: Any, axis: Any) -> Any:
 
 
 def prod_backward(
-    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None, needs: Any = None
+    grad_output: Any, x: Any, axis: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY
 ) -> tuple:
     """∂Πx/∂xᵢ = Π_{j≠i} xⱼ: prod/xᵢ when no factor is 0, else exclusive products.
 
@@ -160,7 +168,9 @@ def _dof(x: Any, axis: Any, ddof: float) -> float:
     return _count(x, axis) - ddof
 
 
-def var_backward(grad_output: Any, x: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> tuple:
+def var_backward(
+    grad_output: Any, x: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False, out: Any = None, needs: Any = EVERY
+) -> tuple:
     n = _dof(x, axis, ddof)
     scale = 2.0 / n if n else math.inf
     d = subtract(x, mean(x, axis, True))
@@ -175,8 +185,7 @@ def var(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) ->
 
 
 def std_backward(
-    grad_output: Any, x: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False, *, out: Any = None,
-    needs: Any = None,
+    grad_output: Any, x: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """∂std/∂xᵢ = (xᵢ − x̄)/((N − ddof)·std), and 0 where std = 0 (PyTorch's choice, not NaN)."""
     s = std(x, axis, ddof=ddof, keepdims=True) if out is None else keep_reduced(out, x, axis, keepdims)
@@ -195,8 +204,7 @@ def std(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) ->
 
 
 def average_backward(
-    grad_output: Any, a: Any, axis: Any = None, weights: Any = None, keepdims: bool = False, *, out: Any = None,
-    needs: Any = (True,) * 4,
+    grad_output: Any, a: Any, axis: Any = None, weights: Any = None, keepdims: bool = False, out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """avg = Σwx/Σw:  ∂a = w/Σw,  ∂w = (a − avg)/Σw."""
     if weights is None:
@@ -239,7 +247,7 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
     return flip(cumsum(flip(g, axis), axis), axis)
 
 
-def cumsum_backward(grad_output: Any, x: Any, axis: Any = None) -> tuple:
+def cumsum_backward(grad_output: Any, x: Any, axis: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     if axis is None:
         return reshape(_reverse_cumsum(grad_output, 0), x.shape), None
     return _reverse_cumsum(grad_output, axis), None
@@ -281,7 +289,7 @@ def _cumprod_grad_with_zeros_recorded(g: Any, x: Any, axis: int) -> Any:
     return moveaxis(multiply(_exclusive_cumprod(xm), s), -1, axis)
 
 
-def cumprod_backward(grad_output: Any, x: Any, axis: Any = None, *, out: Any = None, needs: Any = None) -> tuple:
+def cumprod_backward(grad_output: Any, x: Any, axis: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     """∂x_k = Σ_{i ≥ k} g_i y_i / x_k (y the output) when no x is 0; an exact O(n²) sum otherwise."""
     xp = namespace(x)
     xf = x if axis is not None else reshape(x, (-1,))
@@ -311,7 +319,7 @@ def _stable(xp: Any, kind: Any = "stable") -> Any:
     return kind if xp.__name__ == "numpy" else None
 
 
-def sort_backward(grad_output: Any, x: Any, axis: Any = -1) -> tuple:
+def sort_backward(grad_output: Any, x: Any, axis: Any = -1, out: Any = None, needs: Any = EVERY) -> tuple:
     """Sorting permutes: send each gradient back to where its value came from (inverse permutation)."""
     from .shape import take_along_axis
 

@@ -9,11 +9,11 @@ import numpy as np
 
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import ShapeError, shape_str
-from ._core import primitive, record, register, traceable, unbroadcast, unbroadcast_to
+from ._core import EVERY, primitive, record, register, traceable, unbroadcast, unbroadcast_to
 from .elementwise import multiply as _multiply
 
 
-def reshape_backward(grad_output: Any, x: Any, shape: Any) -> tuple:
+def reshape_backward(grad_output: Any, x: Any, shape: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return reshape(grad_output, x.shape), None
 
 
@@ -22,7 +22,7 @@ def reshape(x: Any, shape: Any) -> Any:
     return namespace(x).reshape(x, shape)
 
 
-def transpose_op_backward(grad_output: Any, x: Any, axes: Any = None) -> tuple:
+def transpose_op_backward(grad_output: Any, x: Any, axes: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     if axes is None:
         return transpose(grad_output), None
     inverse = [0] * len(axes)
@@ -36,7 +36,7 @@ def transpose(x: Any, axes: Any = None) -> Any:
     return namespace(x).transpose(x, axes)
 
 
-def swapaxes_backward(grad_output: Any, x: Any, axis1: int, axis2: int) -> tuple:
+def swapaxes_backward(grad_output: Any, x: Any, axis1: int, axis2: int, out: Any = None, needs: Any = EVERY) -> tuple:
     return swapaxes(grad_output, axis1, axis2), None, None
 
 
@@ -45,7 +45,7 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
     return namespace(x).swapaxes(x, axis1, axis2)
 
 
-def expand_dims_op_backward(grad_output: Any, x: Any, axis: Any) -> tuple:
+def expand_dims_op_backward(grad_output: Any, x: Any, axis: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return reshape(grad_output, x.shape), None
 
 
@@ -54,7 +54,7 @@ def expand_dims(x: Any, axis: Any) -> Any:
     return namespace(x).expand_dims(x, axis)
 
 
-def broadcast_to_backward(grad_output: Any, x: Any, shape: Any) -> tuple:
+def broadcast_to_backward(grad_output: Any, x: Any, shape: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return unbroadcast_to(grad_output, x.shape), None
 
 
@@ -63,7 +63,7 @@ def broadcast_to(x: Any, shape: Any) -> Any:
     return namespace(x).broadcast_to(x, shape)
 
 
-def identity_op_backward(grad_output: Any, x: Any) -> tuple:
+def identity_op_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (grad_output,)
 
 
@@ -98,7 +98,7 @@ def _slice_along(x: Any, axis: int, start: int, stop: int) -> Any:
 # -- reshaping ---------------------------------------------------------------------------------------
 
 
-def ravel_backward(grad_output: Any, a: Any) -> tuple:
+def ravel_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (reshape(grad_output, a.shape),)
 
 
@@ -107,7 +107,7 @@ def ravel(a: Any) -> Any:
     return namespace(a).reshape(a, (-1,))
 
 
-def squeeze_op_backward(grad_output: Any, a: Any, axis: Any = None) -> tuple:
+def squeeze_op_backward(grad_output: Any, a: Any, axis: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     return reshape(grad_output, a.shape), None
 
 
@@ -116,7 +116,9 @@ def squeeze(a: Any, axis: Any = None) -> Any:
     return namespace(a).squeeze(a, axis=axis)
 
 
-def moveaxis_backward(grad_output: Any, a: Any, source: Any, destination: Any) -> tuple:
+def moveaxis_backward(
+    grad_output: Any, a: Any, source: Any, destination: Any, out: Any = None, needs: Any = EVERY
+) -> tuple:
     return moveaxis(grad_output, destination, source), None, None
 
 
@@ -131,14 +133,12 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
 def _joined_backward(pieces: list[tuple[int, tuple[int, ...]]], axis: int) -> Any:
     """Backward of a join: slice each input's stretch of ``axis`` out of the gradient, reshape it back."""
 
-    def join_backward(grad_output: Any, *arrays: Any) -> tuple:
+    def join_backward(grad_output: Any, *args: Any) -> tuple:
+        *_arrays, _out, needs = args
         grads = []
         start = 0
-        for (size, shape), x in zip(pieces, arrays):
-            if is_array(x) and x.dtype.kind in "fc":
-                grads.append(reshape(_slice_along(grad_output, axis, start, start + size), shape))
-            else:
-                grads.append(None)
+        for i, (size, shape) in enumerate(pieces):
+            grads.append(reshape(_slice_along(grad_output, axis, start, start + size), shape) if needs[i] else None)
             start += size
         return tuple(grads)
 
@@ -262,7 +262,7 @@ register("array_split", None, array_split, formula="each piece is a getitem slic
 # -- rearranging -------------------------------------------------------------------------------------------
 
 
-def flip_backward(grad_output: Any, m: Any, axis: Any = None) -> tuple:
+def flip_backward(grad_output: Any, m: Any, axis: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     return flip(grad_output, axis), None
 
 
@@ -271,7 +271,7 @@ def flip(m: Any, axis: Any = None) -> Any:
     return namespace(m).flip(m, axis)
 
 
-def roll_backward(grad_output: Any, a: Any, shift: Any, axis: Any = None) -> tuple:
+def roll_backward(grad_output: Any, a: Any, shift: Any, axis: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     back = -shift if isinstance(shift, int) else tuple(-s for s in shift)
     return roll(grad_output, back, axis), None, None
 
@@ -281,7 +281,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
     return namespace(a).roll(a, shift, axis)
 
 
-def tile_backward(grad_output: Any, A: Any, reps: Any) -> tuple:
+def tile_backward(grad_output: Any, A: Any, reps: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     from .reductions import sum as _sum
 
     reps = (reps,) if isinstance(reps, int) else tuple(reps)
@@ -299,7 +299,9 @@ def tile(A: Any, reps: Any) -> Any:
     return namespace(A).tile(A, reps)
 
 
-def repeat_backward(grad_output: Any, a: Any, repeats: Any, axis: Any = None) -> tuple:
+def repeat_backward(
+    grad_output: Any, a: Any, repeats: Any, axis: Any = None, out: Any = None, needs: Any = EVERY
+) -> tuple:
     xp = namespace(a)
     if axis is None:  # a was flattened first
         idx = xp.repeat(xp.arange(a.size), repeats)
@@ -318,7 +320,9 @@ def _pad_widths(pad_width: Any, ndim: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in np.broadcast_to(np.asarray(pad_width, dtype=int), (ndim, 2))]
 
 
-def pad_backward(grad_output: Any, array: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> tuple:
+def pad_backward(
+    grad_output: Any, array: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0, out: Any = None, needs: Any = EVERY
+) -> tuple:
     from .indexing import getitem
 
     widths = _pad_widths(pad_width, array.ndim)
@@ -363,7 +367,9 @@ def _diag_scatter(grad: Any, shape: tuple[int, ...], offset: int, axis1: int, ax
     return moveaxis(z, (-2, -1), (a1, a2))
 
 
-def diagonal_backward(grad_output: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> tuple:
+def diagonal_backward(
+    grad_output: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, out: Any = None, needs: Any = EVERY
+) -> tuple:
     return _diag_scatter(grad_output, a.shape, offset, axis1, axis2), None, None, None
 
 
@@ -372,7 +378,7 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     return namespace(a).diagonal(a, offset, axis1, axis2)
 
 
-def diag_backward(grad_output: Any, v: Any, k: int = 0) -> tuple:
+def diag_backward(grad_output: Any, v: Any, k: int = 0, out: Any = None, needs: Any = EVERY) -> tuple:
     if v.ndim == 1:
         return diagonal(grad_output, k), None
     return _diag_scatter(grad_output, v.shape, k, 0, 1), None
@@ -383,7 +389,9 @@ def diag(v: Any, k: int = 0) -> Any:
     return namespace(v).diag(v, k)
 
 
-def trace_backward(grad_output: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> tuple:
+def trace_backward(
+    grad_output: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, out: Any = None, needs: Any = EVERY
+) -> tuple:
     nd = a.ndim
     a1, a2 = axis1 % nd, axis2 % nd
     n, m = a.shape[a1], a.shape[a2]
@@ -397,7 +405,7 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     return namespace(a).asarray(namespace(a).trace(a, offset, axis1, axis2))
 
 
-def triu_backward(grad_output: Any, m: Any, k: int = 0) -> tuple:
+def triu_backward(grad_output: Any, m: Any, k: int = 0, out: Any = None, needs: Any = EVERY) -> tuple:
     return unbroadcast_to(triu(grad_output, k), m.shape), None
 
 
@@ -406,7 +414,7 @@ def triu(m: Any, k: int = 0) -> Any:
     return namespace(m).triu(m, k)
 
 
-def tril_backward(grad_output: Any, m: Any, k: int = 0) -> tuple:
+def tril_backward(grad_output: Any, m: Any, k: int = 0, out: Any = None, needs: Any = EVERY) -> tuple:
     return unbroadcast_to(tril(grad_output, k), m.shape), None
 
 
@@ -418,7 +426,9 @@ def tril(m: Any, k: int = 0) -> Any:
 # -- gathers ---------------------------------------------------------------------------------------------------
 
 
-def take_backward(grad_output: Any, a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> tuple:
+def take_backward(
+    grad_output: Any, a: Any, indices: Any, axis: Any = None, mode: str = "raise", out: Any = None, needs: Any = EVERY
+) -> tuple:
     xp = namespace(a)
     idx = xp.asarray(indices)
     n = a.size if axis is None else a.shape[axis]
@@ -456,7 +466,9 @@ def _along_axis_key(arr: Any, indices: Any, axis: int) -> tuple:
     return tuple(key)
 
 
-def take_along_axis_backward(grad_output: Any, arr: Any, indices: Any, axis: Any = -1) -> tuple:
+def take_along_axis_backward(
+    grad_output: Any, arr: Any, indices: Any, axis: Any = -1, out: Any = None, needs: Any = EVERY
+) -> tuple:
     if axis is None:
         return reshape(_scatter(grad_output, (arr.size,), indices), arr.shape), None, None
     return _scatter(grad_output, arr.shape, _along_axis_key(arr, indices, axis % arr.ndim)), None, None
@@ -619,7 +631,7 @@ register("rollaxis", None, rollaxis, formula="a transpose: the gradient transpos
 
 
 def linspace_backward(
-    grad_output: Any, start: Any, stop: Any, num: int = 50, endpoint: bool = True, axis: int = 0
+    grad_output: Any, start: Any, stop: Any, num: int = 50, endpoint: bool = True, axis: int = 0, out: Any = None, needs: Any = EVERY
 ) -> tuple:
     from .reductions import sum as _sum
 
@@ -804,7 +816,7 @@ register("vander", None, vander, formula="powers of x: ∂/∂x = k·x^(k−1) p
 register("polyval", None, polyval, formula="Horner's rule in recorded ops: ∂/∂pᵢ = x^(n−1−i), ∂/∂x = p′(x)")
 
 
-def copy_backward(grad_output: Any, a: Any) -> tuple:
+def copy_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     return (grad_output,)
 
 
