@@ -529,7 +529,7 @@ class Autograd:
         and later ones are added into that sum in place.
         """
         owned, borrowed, anomaly = self._owned, self._borrowed, self.detect_anomaly
-        get, pop_op, forget, take = mem.get, ops.pop, known.pop, mem.pop
+        get, pop_op, forget, take, plain = mem.get, ops.pop, known.pop, mem.pop, FIRST_ORDER.get
         for n in range(len(ops) - 1, -1, -1):
             op = ops[n]
             if retain:
@@ -543,10 +543,13 @@ class Autograd:
                 continue
             ins = op.inputs
             needs = op.needs
+            backward = op.backward_operation
+            if not create_graph:  # the same backward on plain arrays: the ops it calls skip their wrappers
+                backward = plain(backward) or _first_order(backward)
             if needs is None:  # the course's raw door: its own call
-                grads = op.backward_operation(g, *ins)
+                grads = backward(g, *ins)
             else:  # under create_graph ``out`` is None: recomputed, so recorded as a function of the inputs
-                grads = op.backward_operation(g, *ins, None if create_graph else op.output, needs)
+                grads = backward(g, *ins, None if create_graph else op.output, needs)
             if type(grads) is not tuple or len(grads) != len(ins):
                 grads = self._as_tuple(op, grads)
             for x, gx, upd in zip(ins, grads, op.gradients_to_update):
@@ -698,6 +701,17 @@ class Autograd:
 # create_graph needs recorded versions of + and astype. The ops layer fills this table when it is
 # imported (new_grad.ops), so the engine never imports anything above it.
 GRAPH_OPS: dict[str, Callable[..., Any]] = {}
+
+
+#: backward function -> the same function on plain arrays (see new_grad.ops._core.first_order)
+FIRST_ORDER: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _first_order(backward: Callable[..., Any]) -> Callable[..., Any]:
+    fast = GRAPH_OPS["first_order"](backward) if "first_order" in GRAPH_OPS else backward
+    if getattr(backward, "__closure__", None) is None:  # made per call (joins, einsum): not kept
+        FIRST_ORDER[backward] = fast
+    return fast
 
 
 def _add(a: Any, b: Any) -> Any:

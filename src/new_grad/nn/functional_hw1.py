@@ -13,8 +13,10 @@ with these functions as ``backward_operation``. Their contract is the course's:
   when the shapes don't chain, instead of raising.
 
 The course's other seed-named functions (``add_backward``, ``mul_backward``,
-``log_backward``, ...) are new_grad's own: exact and broadcasting-aware, returning
-tuples. new_grad's ops whose plain name is taken here keep their richer backward
+``log_backward``, ...) are new_grad's own, returning tuples. The binary ones are
+broadcasting-aware when called by hand: each gradient comes back at its input's
+shape (the engine sums broadcast axes itself, so the op's own backward leaves that
+to it). new_grad's ops whose plain name is taken here keep their richer backward
 as ``NAME_op_backward`` (``sum_op_backward(g, x, axis, keepdims)``, ...).
 """
 
@@ -26,7 +28,9 @@ import numpy as np
 
 from ..backends import namespace
 from ..errors import ShapeError, shape_str
-from ..ops.elementwise import add_backward, div_backward, exp_backward, log_backward, mul_backward, sub_backward
+from ..ops import elementwise
+from ..ops._core import unbroadcast as _unbroadcast
+from ..ops.elementwise import exp_backward, log_backward
 from ..ops.linalg import matmul_backward, outer_backward
 from ..ops.nn_ops import SoftmaxCrossEntropy_backward
 
@@ -66,6 +70,27 @@ def _like(grad: Any, a: Any, fn: str) -> Any:
             "pass the gradient of this function's output"
         )
     return g
+
+
+def _at_input_shapes(backward: Any) -> Any:
+    """``backward(grad_output, a, b)`` with each gradient summed back to its input's shape."""
+
+    def course(grad_output: Any, a: Any, b: Any) -> tuple:
+        ga, gb = backward(grad_output, a, b)
+        return (
+            None if ga is None else _unbroadcast(ga, a),
+            None if gb is None else _unbroadcast(gb, b),
+        )
+
+    course.__name__ = course.__qualname__ = backward.__name__
+    course.__doc__ = backward.__doc__
+    return course
+
+
+add_backward = _at_input_shapes(elementwise.add_backward)
+sub_backward = _at_input_shapes(elementwise.sub_backward)
+mul_backward = _at_input_shapes(elementwise.mul_backward)
+div_backward = _at_input_shapes(elementwise.div_backward)
 
 
 def identity_backward(grad_output: Any, a: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..autograd_engine import GRAPH_OPS
-from . import activations, conv, elementwise, indexing, linalg, losses, nn_ops, norm, recurrent, reductions, shape
+from . import _core, activations, conv, elementwise, indexing, linalg, losses, nn_ops, norm, recurrent, reductions, shape
 from ._core import (
     REGISTRY,
     OpInfo,
@@ -65,4 +65,4 @@ for _mod in FAMILIES:
     __all__ += list(_names)
 
 # The engine records its own gradient accumulation under create_graph with these (it imports nothing above it).
-GRAPH_OPS.update(add=elementwise.add, astype=elementwise.astype, unbroadcast_to=unbroadcast_to)
+GRAPH_OPS.update(add=elementwise.add, astype=elementwise.astype, unbroadcast_to=unbroadcast_to, first_order=_core.first_order)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -227,6 +228,8 @@ def primitive(
             return eng.record(opname, backward_, args, out)
 
         op.backward = backward  # type: ignore[attr-defined]
+        if not user:  # a first-order backward pass calls the forward directly (see first_order)
+            _FORWARDS[id(op)] = (op, forward)
         op.formula = formula  # type: ignore[attr-defined]
         fam = "custom" if user else _family(forward.__module__)
         info = OpInfo(opname, forward, backward, op, fam, formula, user=user)
@@ -236,6 +239,37 @@ def primitive(
         return op
 
     return deco
+
+
+# -- the first-order path: the same backward, run on plain arrays ---------------------------------------
+# A backward is written once, with new_grad's ops, so that under create_graph it is itself recorded. When
+# it is not (the usual, first-order backward), recording is off and each op would only add its wrapper's
+# cost to the forward it calls. first_order() gives the engine the same function with every library op
+# it names bound straight to that op's forward: the same NumPy calls, without the wrappers.
+
+_FORWARDS: dict[int, tuple[Callable[..., Any], Callable[..., Any]]] = {}  # id(public op) -> (op, forward)
+_PLAIN_GLOBALS: dict[int, dict[str, Any]] = {}  # id(module globals) -> a copy with ops bound to forwards
+
+
+def first_order(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """``backward`` with the library's ops it calls bound to their forwards (no recording wrapper)."""
+    code = getattr(backward, "__code__", None)
+    glob = getattr(backward, "__globals__", None)
+    if code is None or glob is None:
+        return backward
+    plain = _PLAIN_GLOBALS.get(id(glob))
+    if plain is None or len(plain) != len(glob):
+        plain = dict(glob)
+        for k, v in glob.items():
+            hit = _FORWARDS.get(id(v))
+            if hit is not None and hit[0] is v:
+                plain[k] = hit[1]
+        _PLAIN_GLOBALS[id(glob)] = plain
+    if not any(k in plain and plain[k] is not glob.get(k) for k in code.co_names):
+        return backward  # it names no op: nothing to gain
+    fast = types.FunctionType(code, plain, code.co_name, backward.__defaults__, backward.__closure__)
+    fast.__kwdefaults__ = backward.__kwdefaults__
+    return fast
 
 
 def nondifferentiable(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -21,7 +21,7 @@ from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, r
 
 
 def add_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return unbroadcast(grad_output, a), unbroadcast(grad_output, b)
+    return grad_output if needs[0] else None, grad_output if needs[1] else None
 
 
 @primitive(add_backward, formula="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1", replay=("g", "g"))
@@ -30,7 +30,7 @@ def add(a: Any, b: Any) -> Any:
 
 
 def sub_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return unbroadcast(grad_output, a), unbroadcast(negative(grad_output), b) if wants(b) else None
+    return grad_output if needs[0] else None, negative(grad_output) if needs[1] else None
 
 
 @primitive(sub_backward, name="subtract", formula="∂(a−b)/∂a = 1, ∂(a−b)/∂b = −1", replay=("g", "-g"))
@@ -39,10 +39,7 @@ def subtract(a: Any, b: Any) -> Any:
 
 
 def mul_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return (
-        unbroadcast(multiply(grad_output, b), a) if wants(a) else None,
-        unbroadcast(multiply(grad_output, a), b) if wants(b) else None,
-    )
+    return multiply(grad_output, b) if needs[0] else None, multiply(grad_output, a) if needs[1] else None
 
 
 @primitive(mul_backward, formula="∂(ab)/∂a = b, ∂(ab)/∂b = a", replay=("g * i1", "g * i0"))
@@ -52,7 +49,7 @@ def multiply(a: Any, b: Any) -> Any:
 
 def div_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = divide(grad_output, b)
-    return unbroadcast(ga, a), unbroadcast(negative(multiply(ga, divide(a, b))), b) if wants(b) else None
+    return ga if needs[0] else None, negative(multiply(ga, divide(a, b))) if needs[1] else None
 
 
 @primitive(div_backward, formula="∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²")
