@@ -10,7 +10,20 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..autograd_engine import GRAPH_OPS
-from . import _core, activations, conv, elementwise, indexing, linalg, losses, nn_ops, norm, recurrent, reductions, shape
+from . import (
+    _core,
+    activations,
+    conv,
+    elementwise,
+    indexing,
+    linalg,
+    losses,
+    nn_ops,
+    norm,
+    recurrent,
+    reductions,
+    shape,
+)
 from ._core import (
     REGISTRY,
     OpInfo,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import is_array, namespace
 from ..errors import NewGradError
-from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, reject_complex_input, unbroadcast, wants
+from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, reject_complex_input, unbroadcast
 
 # -- arithmetic ------------------------------------------------------------------------------
 
