@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..errors import OptimizerError
 from .optimizer import Optimizer, _check, _direction
+
+#: elements per slice of a plain update: ``lr·grad`` goes through a scratch buffer this long, which stays
+#: in the CPU cache (a whole-array temporary of a large weight falls out of it, and costs about half again)
+_CHUNK = 1 << 16
 
 
 class SGD(Optimizer):
@@ -44,6 +50,9 @@ class SGD(Optimizer):
     def _step_group(self, group: dict[str, Any]) -> None:
         lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
         wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+        if mu == 0 and wd == 0 and not maximize and type(lr) in (float, int):
+            self._plain_step(group["params"], lr)
+            return
         for p, grad in group["params"]:
             g = _direction(p, grad, maximize, wd)
             if mu != 0:
@@ -56,3 +65,28 @@ class SGD(Optimizer):
                     buf += (1 - damp) * g if damp else g  # (1 − 0)·g is g: skip the temporary
                 g = g + mu * buf if nesterov else buf
             p += -lr * g
+
+    def _plain_step(self, pairs: list, lr: float) -> None:
+        """``p -= lr·grad`` for every pair without a whole-array temporary: bitwise ``p += -lr·grad``."""
+        scratch: dict[Any, Any] = self.__dict__.setdefault("_scratch", {})
+        for p, grad in pairs:
+            n = p.size
+            if type(p) is not np.ndarray or type(grad) is not np.ndarray or p.dtype != grad.dtype or n == 0:
+                p += -lr * grad  # another array library (one kernel either way), or mixed dtypes
+                continue
+            buf = scratch.get(p.dtype)
+            if buf is None:
+                buf = scratch[p.dtype] = np.empty(_CHUNK, p.dtype)
+            if n <= _CHUNK:
+                s = buf[:n].reshape(p.shape)
+                np.multiply(grad, lr, out=s)
+                np.subtract(p, s, out=p)
+            elif p.flags.c_contiguous and grad.flags.c_contiguous:
+                pf, gf = p.reshape(-1), grad.reshape(-1)
+                for i in range(0, n, _CHUNK):
+                    pc = pf[i : i + _CHUNK]
+                    s = buf[: pc.size]
+                    np.multiply(gf[i : i + _CHUNK], lr, out=s)
+                    np.subtract(pc, s, out=pc)
+            else:
+                p += -lr * grad
