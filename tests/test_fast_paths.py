@@ -143,3 +143,43 @@ def test_plain_sgd_trajectory_on_a_large_layer_matches_torch():
         topt.step()
     np.testing.assert_allclose(lin.W, tl.weight.detach().numpy(), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(lin.b, tl.bias.detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "xshape, wshape, kw",
+    [
+        ((4, 6, 14, 14), (16, 6, 5, 5), {}),
+        ((3, 1, 12, 12), (6, 1, 5, 5), dict(padding=2)),
+        ((2, 4, 9, 11), (6, 2, 3, 2), dict(padding=(1, 2), dilation=(2, 1), groups=2)),
+        ((2, 3, 7, 8), (5, 3, 3, 3), dict(padding="same", dilation=(1, 2))),
+        ((2, 3, 6, 6), (4, 3, 1, 1), {}),
+    ],
+)
+def test_stride_one_conv_input_gradient_matches_torch(xshape, wshape, kw):
+    """col2im over whole padded rows (stride 1) against PyTorch's conv2d input gradient, float64."""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal(xshape), rng.standard_normal(wshape)
+    eng = ng.Autograd()
+    with eng:
+        y = ng.conv2d(x, w, None, **kw)
+    g = rng.standard_normal(y.shape)
+    eng.backward(g)
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.conv2d(tx, torch.tensor(w), None, **kw).backward(torch.tensor(g))
+    np.testing.assert_allclose(eng.memory_buffer.get_param(x), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_transposed_conv_with_output_padding_gradients_match_torch():
+    """conv_transpose2d's input gradient is a stride-1-or-more conv2d whose padding crops (``_fit``)."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((3, 2, 3, 3))
+    kw = dict(stride=2, padding=1, output_padding=1)
+    eng = ng.Autograd()
+    with eng:
+        y = ng.conv_transpose2d(x, w, None, **kw)
+    g = rng.standard_normal(y.shape)
+    eng.backward(g)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv_transpose2d(tx, tw, None, **kw).backward(torch.tensor(g))
+    np.testing.assert_allclose(eng.memory_buffer.get_param(x), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(eng.memory_buffer.get_param(w), tw.grad.numpy(), rtol=1e-12, atol=1e-12)

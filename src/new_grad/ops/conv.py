@@ -153,18 +153,51 @@ def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: An
     n, c, h, wd = xshape
     o, cg, kh, kw = w.shape
     _, _, ho, wo = g.shape
-    gy = g.reshape(n, groups, o // groups, ho * wo)
-    cols = (_kernel(w, groups).transpose(0, 2, 1) @ gy).reshape(n, c, kh, kw, ho, wo)
     # a negative bottom/right pad (``_fit``) crops x: those rows get a zero gradient
     hp, wp = h + pads[0][0] + max(pads[0][1], 0), wd + pads[1][0] + max(pads[1][1], 0)
     hp = max(hp, (ho - 1) * stride[0] + dil[0] * (kh - 1) + 1)
     wp = max(wp, (wo - 1) * stride[1] + dil[1] * (kw - 1) + 1)
+    if stride == (1, 1):
+        return _conv_input_rows(g, w, (n, c, h, wd), (hp, wp), pads, dil, groups)[
+            :, :, pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + wd
+        ]
+    gy = g.reshape(n, groups, o // groups, ho * wo)
+    cols = (_kernel(w, groups).transpose(0, 2, 1) @ gy).reshape(n, c, kh, kw, ho, wo)
     gx = xp.zeros((n, c, hp, wp), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
             tap = _tap(gx, i, j, stride, dil, ho, wo)
             tap += cols[:, :, i, j]  # in place on the view (``gx[...] +=`` would copy it back once more)
     return gx[:, :, pads[0][0] : pads[0][0] + h, pads[1][0] : pads[1][0] + wd]
+
+
+def _conv_input_rows(g: Any, w: Any, xshape: tuple, padded: tuple, pads: _Pads, dil: Any, groups: int) -> Any:
+    """col2im for stride 1, on whole padded rows: every kernel tap becomes one contiguous run.
+
+    G is widened with zero columns to the padded width ``wp``; then tap (i, j) of every output
+    pixel lands at flat offset ``i·dh·wp + j·dw`` plus the pixel's own flat index, so its
+    kh·kw adds are long contiguous slices instead of short strided rows (the extra columns
+    carry zeros, and the same sums are made in the same order).
+    """
+    xp = namespace(g)
+    n, c = xshape[:2]
+    o, _, kh, kw = w.shape
+    _, _, ho, wo = g.shape
+    hp, wp = padded
+    run = ho * wp
+    if wp == wo:
+        gw = g
+    else:
+        gw = xp.zeros((n, o, ho, wp), dtype=g.dtype)
+        gw[..., :wo] = g
+    cols = (_kernel(w, groups).transpose(0, 2, 1) @ gw.reshape(n, groups, o // groups, run)).reshape(n, c, kh, kw, run)
+    flat = xp.zeros((n, c, hp * wp + (kw - 1) * dil[1]), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            at = i * dil[0] * wp + j * dil[1]
+            tap = flat[:, :, at : at + run]
+            tap += cols[:, :, i, j]
+    return flat[:, :, : hp * wp].reshape(n, c, hp, wp)
 
 
 def _conv_weight(x: Any, g: Any, wshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
