@@ -183,3 +183,34 @@ def test_transposed_conv_with_output_padding_gradients_match_torch():
     torch.nn.functional.conv_transpose2d(tx, tw, None, **kw).backward(torch.tensor(g))
     np.testing.assert_allclose(eng.memory_buffer.get_param(x), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(eng.memory_buffer.get_param(w), tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_weight_gradient_from_the_kept_im2col_equals_a_recomputed_one():
+    """A recorded conv2d keeps its im2col matrix for the weight gradient: the same result as recomputing it,
+    on a retained second pass too, and nothing is kept once the output is gone."""
+    from new_grad.ops import conv
+
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((3, 2, 9, 9)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    gw = np.zeros_like(w)
+    ng.bind_gradient(w, gw)
+    eng = ng.Autograd()
+    with eng:
+        y = ng.conv2d(x, w, b, padding=1)
+        loss = ng.sum(ng.multiply(y, y))
+    assert id(y) in conv._SAVED_COLS
+    eng.backward(1, retain_graph=True)  # the kept im2col
+    first = gw.copy()
+    assert id(y) not in conv._SAVED_COLS
+    gw[...] = 0
+    eng.backward(1)  # recomputed
+    np.testing.assert_array_equal(gw, first)
+    tw = torch.tensor(w, requires_grad=True)
+    (torch.nn.functional.conv2d(torch.tensor(x), tw, torch.tensor(b), padding=1) ** 2).sum().backward()
+    np.testing.assert_allclose(first, tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    del loss
+    before = len(conv._SAVED_COLS)
+    with eng:
+        ng.conv2d(x, w, b, padding=1)  # recorded, never backpropagated
+    eng.zero_grad()  # the tape lets go of the output: its im2col goes with it
+    assert len(conv._SAVED_COLS) == before

@@ -22,11 +22,12 @@ backward is the transposed products.
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
 
 import numpy as np
 
-from ..autograd_engine import constant
+from ..autograd_engine import STATE, constant
 from ..backend import namespace
 from ..errors import ShapeError, UnsupportedError
 from ._core import EVERY, primitive
@@ -105,7 +106,20 @@ def _pad(x: Any, pads: _Pads, value: float = 0.0) -> Any:
         pads = (max(0, t), max(0, b)), (max(0, left), max(0, r))
     if not any(pads[0]) and not any(pads[1]):
         return x
-    return namespace(x).pad(x, ((0, 0), (0, 0), pads[0], pads[1]), constant_values=value)
+    return _padded(x, pads[0], pads[1], value)
+
+
+def _padded(x: Any, ph: tuple[int, int], pw: tuple[int, int], value: float) -> Any:
+    """``x`` padded on its last two axes with ``value``: one fill and one copy (``pad`` costs 5× that on
+    small arrays, in Python)."""
+    xp = namespace(x)
+    if x.dtype.kind != "f" and value != 0:  # an infinite fill on integers: let pad decide
+        widths = [(0, 0)] * (x.ndim - 2) + [ph, pw]
+        return xp.pad(x, widths, constant_values=value)
+    h, w = x.shape[-2:]
+    out = xp.full((*x.shape[:-2], h + ph[0] + ph[1], w + pw[0] + pw[1]), value, dtype=x.dtype)
+    out[..., ph[0] : ph[0] + h, pw[0] : pw[0] + w] = x
+    return out
 
 
 def _windows(a: Any, kh: int, kw: int, ho: int, wo: int, stride: tuple[int, int], dil: tuple[int, int]) -> Any:
@@ -133,7 +147,30 @@ def _kernel(w: Any, groups: int) -> Any:
     return w.reshape(groups, w.shape[0] // groups, -1)
 
 
-def _conv_forward(x: Any, w: Any, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
+#: im2col matrices of recorded convolutions, kept for their weight gradient: id(output) -> (output, cols).
+#: The backward takes its entry (one im2col copy fewer per convolution); an output that dies first takes
+#: its entry with it. Larger matrices than ``_SAVE_BYTES`` are recomputed instead of kept.
+_SAVED_COLS: dict[int, tuple[weakref.ref, Any]] = {}
+_SAVE_BYTES = 16 << 20
+
+
+def _save_cols(y: Any, cols: Any) -> None:
+    k = id(y)
+
+    def drop(r: weakref.ref, k: int = k) -> None:
+        if _SAVED_COLS.get(k, (None,))[0] is r:
+            del _SAVED_COLS[k]
+
+    _SAVED_COLS[k] = (weakref.ref(y, drop), cols)
+
+
+def _saved_cols(out: Any) -> Any:
+    """The im2col matrix the forward that produced ``out`` kept (and forget it), or ``None``."""
+    saved = _SAVED_COLS.pop(id(out), None) if out is not None else None
+    return saved[1] if saved is not None and saved[0]() is out else None
+
+
+def _conv_forward(x: Any, w: Any, stride: Any, pads: _Pads, dil: Any, groups: int, save: bool = False) -> Any:
     n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     ho, wo = _out_size(h, pads[0], kh, stride[0], dil[0]), _out_size(wd, pads[1], kw, stride[1], dil[1])
@@ -143,8 +180,10 @@ def _conv_forward(x: Any, w: Any, stride: Any, pads: _Pads, dil: Any, groups: in
             f"{(kh, kw)} (dilation {dil}); pad the input or use a smaller kernel"
         )
     cols = _cols(x, (kh, kw), ho, wo, stride, pads, dil, groups)
-    y = _kernel(w, groups) @ cols  # (N, G, O/G, Ho·Wo): already NCHW, contiguous
-    return y.reshape(n, o, ho, wo)
+    y = (_kernel(w, groups) @ cols).reshape(n, o, ho, wo)  # (N, G, O/G, Ho·Wo): already NCHW, contiguous
+    if save and cols.nbytes <= _SAVE_BYTES:
+        _save_cols(y, cols)
+    return y
 
 
 def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
@@ -172,38 +211,46 @@ def _conv_input(g: Any, w: Any, xshape: tuple, stride: Any, pads: _Pads, dil: An
 
 
 def _conv_input_rows(g: Any, w: Any, xshape: tuple, padded: tuple, pads: _Pads, dil: Any, groups: int) -> Any:
-    """col2im for stride 1, on whole padded rows: every kernel tap becomes one contiguous run.
+    """col2im for stride 1 on whole padded rows, with the kernel's columns folded into the GEMM.
 
-    G is widened with zero columns to the padded width ``wp``; then tap (i, j) of every output
-    pixel lands at flat offset ``i·dh·wp + j·dw`` plus the pixel's own flat index, so its
-    kh·kw adds are long contiguous slices instead of short strided rows (the extra columns
-    carry zeros, and the same sums are made in the same order).
+    G is widened with zero columns to the padded width ``wp`` and flattened per channel, so
+    tap (i, j) of every output pixel lands at flat offset ``i·dh·wp + j·dw`` plus the pixel's
+    own flat index. Shifted copies of G (one per kernel column, a strided view copied once)
+    let one GEMM sum over the output channels *and* the kernel columns: what is left is one
+    contiguous add per kernel row (kh adds instead of kh·kw strided ones, and a GEMM output
+    kw times smaller than im2col's).
     """
     xp = namespace(g)
     n, c = xshape[:2]
-    o, _, kh, kw = w.shape
+    o, cg, kh, kw = w.shape
     _, _, ho, wo = g.shape
     hp, wp = padded
     run = ho * wp
-    if wp == wo:
-        gw = g
-    else:
-        gw = xp.zeros((n, o, ho, wp), dtype=g.dtype)
-        gw[..., :wo] = g
-    cols = (_kernel(w, groups).transpose(0, 2, 1) @ gw.reshape(n, groups, o // groups, run)).reshape(n, c, kh, kw, run)
-    flat = xp.zeros((n, c, hp * wp + (kw - 1) * dil[1]), dtype=cols.dtype)
+    shift = (kw - 1) * dil[1]
+    span = run + shift  # where one kernel row's taps land, for one output row-run
+    gp = xp.zeros((n, o, shift + run + shift), dtype=g.dtype)
+    gp[:, :, shift : shift + run].reshape(n, o, ho, wp)[..., :wo] = g
+    st = gp.strides
+    shifted = xp.lib.stride_tricks.as_strided(gp, (n, o, kw, span), (st[0], st[1], st[2] * dil[1], st[2]))
+    shifted = shifted.reshape(n, groups, (o // groups) * kw, span)  # the one copy
+    # W (O, C/G, kh, kw) with its columns reversed, as (G, C/G·kh, O/G·kw) to match ``shifted``
+    wf = w[:, :, :, ::-1].reshape(groups, o // groups, cg, kh, kw).transpose(0, 2, 3, 1, 4)
+    rows = (wf.reshape(groups, cg * kh, (o // groups) * kw) @ shifted).reshape(n, c, kh, span)
+    flat = xp.zeros((n, c, hp * wp + shift), dtype=rows.dtype)
     for i in range(kh):
-        for j in range(kw):
-            at = i * dil[0] * wp + j * dil[1]
-            tap = flat[:, :, at : at + run]
-            tap += cols[:, :, i, j]
+        at = i * dil[0] * wp
+        tap = flat[:, :, at : at + span]
+        tap += rows[:, :, i]
     return flat[:, :, : hp * wp].reshape(n, c, hp, wp)
 
 
-def _conv_weight(x: Any, g: Any, wshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int) -> Any:
-    """Σ over the batch of G (O/G, Ho·Wo) @ colsᵀ (Ho·Wo, C/G·kh·kw), per group."""
+def _conv_weight(
+    x: Any, g: Any, wshape: tuple, stride: Any, pads: _Pads, dil: Any, groups: int, cols: Any = None
+) -> Any:
+    """Σ over the batch of G (O/G, Ho·Wo) @ colsᵀ (Ho·Wo, C/G·kh·kw), per group (``cols``: x's im2col, if kept)."""
     n, o, ho, wo = g.shape
-    cols = _cols(x, wshape[2:], ho, wo, stride, pads, dil, groups)
+    if cols is None:
+        cols = _cols(x, wshape[2:], ho, wo, stride, pads, dil, groups)
     gy = g.reshape(n, groups, o // groups, ho * wo)
     return (gy @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(wshape)
 
@@ -242,8 +289,12 @@ def conv2d_backward(
     """∂x = conv2d_input(G, W) (a transposed convolution), ∂W = conv2d_weight(x, G), ∂b = Σ G over N, H, W."""
     s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d")
     g = grad_output
+    cols = _saved_cols(out)
     gx = conv2d_input(input.shape, weight, g, s, p, d, groups) if needs[0] else None
-    gw = conv2d_weight(input, weight.shape, g, s, p, d, groups) if needs[1] else None
+    if needs[1] and cols is not None and STATE.engine is None:  # first order, with the forward's im2col
+        gw = _conv_weight(input, g, weight.shape, s, p, d, groups, cols)
+    else:
+        gw = conv2d_weight(input, weight.shape, g, s, p, d, groups) if needs[1] else None
     gb = _bias_grad(g, (0, 2, 3)) if bias is not None and needs[2] else None
     return gx, gw, gb, None, None, None, None
 
@@ -255,7 +306,7 @@ def conv2d(
     """PyTorch's ``F.conv2d`` (cross-correlation), NCHW; ``padding`` may also be 'same' or 'valid'."""
     _check_conv(input, weight, groups, "conv2d")
     s, p, d = _conv_args(weight.shape, stride, padding, dilation, "conv2d")
-    y = _conv_forward(input, weight, s, p, d, groups)
+    y = _conv_forward(input, weight, s, p, d, groups, save=STATE.engine is not None)
     if bias is not None:
         y += bias.reshape(-1, 1, 1)
     return y
@@ -459,8 +510,7 @@ def _pool_pad(x: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int, 
     extra_w = max(0, (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1 - (w + 2 * p[1]))
     if not (p[0] or p[1] or extra_h or extra_w):
         return x
-    widths = [(0, 0)] * (x.ndim - 2) + [(p[0], p[0] + extra_h), (p[1], p[1] + extra_w)]
-    return namespace(x).pad(x, widths, constant_values=value)
+    return _padded(x, (p[0], p[0] + extra_h), (p[1], p[1] + extra_w), value)
 
 
 def _max_pool(x: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> Any:
