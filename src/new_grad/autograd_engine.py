@@ -354,7 +354,6 @@ class Autograd:
         op.backward_operation = backward
         op.name = name
         op.needs = needs
-        self._consumed = False  # recording after a backward starts a new step on this engine
         self.operation_list.append(op)
         if self.detect_anomaly:
             self._snapshot(op)

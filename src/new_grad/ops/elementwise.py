@@ -72,7 +72,7 @@ def negative(a: Any) -> Any:
 def power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = gb = None
     if needs[0]:
-        ga = unbroadcast(_power_base_grad(grad_output, a, b), a)
+        ga = _power_base_grad(grad_output, a, b)
     if needs[1] and hasattr(b, "shape"):
         # ∂aᵇ/∂b = aᵇ·log a, taken as 0 where a = 0 (PyTorch's convention). The safe log input is
         # a recorded `where`, so the mixed second derivative ∂²/∂a∂b survives create_graph.
@@ -528,8 +528,8 @@ def _arr(v: Any, xp: Any) -> Any:
 
 def _shares(grad_output: Any, a: Any, b: Any, needs: Any, share_a: Any, share_b: Any) -> tuple:
     """The gradient split between a and b by constant masks (1, ½ or 0 per element)."""
-    ga = unbroadcast(multiply(grad_output, _like(share_a, grad_output)), a) if needs[0] else None
-    gb = unbroadcast(multiply(grad_output, _like(share_b, grad_output)), b) if needs[1] else None
+    ga = multiply(grad_output, _like(share_a, grad_output)) if needs[0] else None
+    gb = multiply(grad_output, _like(share_b, grad_output)) if needs[1] else None
     return ga, gb
 
 
@@ -590,8 +590,8 @@ def fmin(a: Any, b: Any) -> Any:
 def hypot_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     h = hypot(a, b) if out is None else out
     g = divide(grad_output, h)
-    ga = unbroadcast(multiply(g, a), a) if needs[0] else None
-    gb = unbroadcast(multiply(g, b), b) if needs[1] else None
+    ga = multiply(g, a) if needs[0] else None
+    gb = multiply(g, b) if needs[1] else None
     return ga, gb
 
 
@@ -602,8 +602,8 @@ def hypot(a: Any, b: Any) -> Any:
 
 def arctan2_backward(grad_output: Any, y: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     g = divide(grad_output, add(multiply(x, x), multiply(y, y)))
-    gy = unbroadcast(multiply(g, x), y) if needs[0] else None
-    gx = unbroadcast(negative(multiply(g, y)), x) if needs[1] else None
+    gy = multiply(g, x) if needs[0] else None
+    gx = negative(multiply(g, y)) if needs[1] else None
     return gy, gx
 
 
@@ -623,14 +623,14 @@ def clip_backward(
         inside = x >= a_min
     if a_max is not None:
         inside = (x <= a_max) if inside is None else inside & (x <= a_max)
-    gx = unbroadcast(where(inside, grad_output, 0), x) if needs[0] else None
+    gx = where(inside, grad_output, 0) if needs[0] else None
     gmin = gmax = None
     if needs[1] and a_min is not None:
         takes = x < a_min if a_max is None else (x < a_min) & (a_min < a_max)
-        gmin = unbroadcast(where(takes, grad_output, 0), a_min)
+        gmin = where(takes, grad_output, 0)
     if needs[2] and a_max is not None:
         takes = x > a_max if a_min is None else (x > a_max) | (a_max < a_min)
-        gmax = unbroadcast(where(takes, grad_output, 0), a_max)
+        gmax = where(takes, grad_output, 0)
     return gx, gmin, gmax
 
 
@@ -720,7 +720,7 @@ isinf = _numpy_nondiff("isinf", 1)
 
 
 def remainder_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    ga = unbroadcast(grad_output, a) if needs[0] else None
+    ga = grad_output if needs[0] else None
     gb = None
     if needs[1] and hasattr(b, "shape"):
         q = namespace(a, b).floor_divide(a, b)  # piecewise constant: no derivative of its own
@@ -738,7 +738,7 @@ mod = remainder
 
 
 def fmod_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    ga = unbroadcast(grad_output, a) if needs[0] else None
+    ga = grad_output if needs[0] else None
     gb = None
     if needs[1] and hasattr(b, "shape"):
         xp = namespace(a, b)
@@ -799,8 +799,8 @@ def sinc(x: Any) -> Any:
 
 def logaddexp_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     y = logaddexp(a, b) if out is None else out
-    ga = unbroadcast(multiply(grad_output, exp(subtract(a, y))), a) if needs[0] else None
-    gb = unbroadcast(multiply(grad_output, exp(subtract(b, y))), b) if needs[1] else None
+    ga = multiply(grad_output, exp(subtract(a, y))) if needs[0] else None
+    gb = multiply(grad_output, exp(subtract(b, y))) if needs[1] else None
     return ga, gb
 
 
@@ -811,8 +811,8 @@ def logaddexp(a: Any, b: Any) -> Any:
 
 def logaddexp2_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     y = logaddexp2(a, b) if out is None else out
-    ga = unbroadcast(multiply(grad_output, exp2(subtract(a, y))), a) if needs[0] else None
-    gb = unbroadcast(multiply(grad_output, exp2(subtract(b, y))), b) if needs[1] else None
+    ga = multiply(grad_output, exp2(subtract(a, y))) if needs[0] else None
+    gb = multiply(grad_output, exp2(subtract(b, y))) if needs[1] else None
     return ga, gb
 
 
@@ -952,7 +952,7 @@ def copysign_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: 
     xp = namespace(a, b)
     a_, b_ = _arr(a, xp), _arr(b, xp)
     factor = xp.where(a_ == 0, 0, xp.sign(a_) * xp.where(xp.signbit(b_), -1, 1))
-    ga = unbroadcast(multiply(grad_output, _like(xp.asarray(factor), grad_output)), a) if needs[0] else None
+    ga = multiply(grad_output, _like(xp.asarray(factor), grad_output)) if needs[0] else None
     return ga, None
 
 

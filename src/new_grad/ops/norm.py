@@ -19,7 +19,7 @@ import numpy as np
 from ..autograd_engine import constant
 from ..backend import namespace
 from ..errors import ShapeError
-from ._core import EVERY, primitive, traceable, unbroadcast
+from ._core import EVERY, primitive, traceable
 from .elementwise import add, multiply, power, subtract
 from .indexing import index_add
 from .reductions import mean
@@ -155,8 +155,8 @@ def layer_norm_backward(
     xhat, inv = _stats(input, axes, eps)
     gh = g if weight is None else multiply(g, weight)
     gx = _input_grad(gh, xhat, inv, axes) if needs[0] else None
-    gw = unbroadcast(multiply(g, xhat), weight) if weight is not None and needs[2] else None
-    gb = unbroadcast(g, bias) if bias is not None and needs[3] else None
+    gw = multiply(g, xhat) if weight is not None and needs[2] else None
+    gb = g if bias is not None and needs[3] else None
     return gx, None, gw, gb, None
 
 
