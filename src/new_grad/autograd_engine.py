@@ -344,7 +344,7 @@ class Autograd:
                 return output
         if type(output) is not ndarray and isinstance(output, np.generic):
             output = np.asarray(output)  # 0-d results must be arrays to get a slot
-        if getattr(output, "dtype", _REAL).kind == "c":  # its gradient would be wrong: refuse before recording
+        if getattr(output, "dtype", _REAL).kind == "c" and name not in COMPLEX_OPS:  # no complex rule: refuse
             raise complex_error(name, output)
         known[id(output)] = output
         op = _new_operation(Operation)
@@ -580,7 +580,7 @@ class Autograd:
         """Add a parameter's gradient into its bound array (the course's ``dW``), in place."""
         if _VERSIONS and _VERSIONS.get(id(x), 0) != self._versions.get(id(x), (x, 0))[1]:
             raise self._modified_parameter(op, x)
-        if getattr(gx, "shape", None) != upd.shape:
+        if getattr(gx, "shape", None) != upd.shape or getattr(gx, "dtype", upd.dtype).kind != upd.dtype.kind:
             gx = self._fix_grad(op, x, gx, upd.shape, upd.dtype)
         if self.detect_anomaly:
             self._check_finite(op, gx, "gradient")
@@ -629,6 +629,8 @@ class Autograd:
                     "was broadcast to, which is summed back)"
                 )
             gx = _unbroadcast_to(gx, shape)
+        if gx.dtype.kind == "c" and dtype.kind != "c":  # a real input met a complex op: the real part
+            gx = namespace(gx).real(gx) if STATE.engine is None else GRAPH_OPS["real"](gx)
         if gx.dtype != dtype:
             gx = gx.astype(dtype) if STATE.engine is None else _astype(gx, dtype)  # recorded under create_graph
         return gx
@@ -641,6 +643,9 @@ class Autograd:
         dtype = getattr(out, "dtype", None)
         if dtype is None or dtype.kind not in "fc":
             dtype = np.dtype(np.float64)
+        dk = getattr(divergence, "dtype", None)  # a complex output needs a complex cotangent, a real one a real one
+        if (dtype.kind == "c") != (dk.kind == "c" if dk is not None else np.iscomplexobj(divergence)):
+            raise _complex_seed_error(divergence, out)
         d = xp.asarray(divergence, dtype=dtype)
         if d.shape == shape:
             return d
@@ -696,6 +701,22 @@ class Autograd:
     def __repr__(self) -> str:
         return f"<Autograd: {len(self.operation_list)} ops, {len(self.memory_buffer.memory)} slots>"
 
+
+def _complex_seed_error(divergence: Any, out: Any) -> GradientError:
+    if getattr(out, "dtype", _REAL).kind == "c":
+        return GradientError(
+            f"backward: the output {shape_str(out)} is complex, and a gradient can be implicitly created only for "
+            "real outputs. Reduce it to a real loss first (new_grad.real, new_grad.abs, ...), or pass a complex "
+            "divergence of its shape (the cotangent: each input's gradient is then the vector-Jacobian product)"
+        )
+    return GradientError(
+        f"backward: divergence {shape_str(divergence)} is complex but the output {shape_str(out)} is real; "
+        "pass a real divergence"
+    )
+
+
+# the ops whose backward follows the complex convention (∂L/∂x − i·∂L/∂y); filled by the ops layer
+COMPLEX_OPS: set[str] = set()
 
 # create_graph needs recorded versions of + and astype. The ops layer fills this table when it is
 # imported (new_grad.ops), so the engine never imports anything above it.

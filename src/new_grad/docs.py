@@ -12,7 +12,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from .ops import OpInfo
+from .ops import OpInfo, supports_complex
 from .ops._core import builtin_ops
 
 #: the order families appear in (others follow, alphabetically)
@@ -91,8 +91,9 @@ def render() -> str:
         "(comparisons, indices). Each is `new_grad.NAME` under NumPy's name and signature "
         "(`new_grad.linalg.NAME` for the `linalg.` ones); its backward is `NAME_backward` in "
         "`new_grad.nn.functional`" + _renamed() + ". *G* is the gradient of the output; broadcasting is undone by summing "
-        "the gradient over the broadcast axes. See [ops-guide.md](ops-guide.md) for custom ops and "
-        "transforms.",
+        "the gradient over the broadcast axes. Ops marked ℂ also differentiate complex64/complex128 input (the "
+        "convention is in [ops-guide.md](ops-guide.md#complex-numbers)). See [ops-guide.md](ops-guide.md) for "
+        "custom ops and transforms.",
         "",
         "Families: " + ", ".join(f"[{FAMILY_TITLES.get(f, f)}](#{_anchor(FAMILY_TITLES.get(f, f))})" for f in order),
         "",
@@ -107,7 +108,8 @@ def render() -> str:
         if diff:
             lines += ["| op | signature | derivative |", "| --- | --- | --- |"]
             for i in diff:
-                lines.append(f"| `{_public_name(i)}` | `{_cell(_signature(i))}` | {_cell(_formula(i))} |")
+                mark = " ℂ" if supports_complex(i.name) else ""
+                lines.append(f"| `{_public_name(i)}`{mark} | `{_cell(_signature(i))}` | {_cell(_formula(i))} |")
             lines.append("")
         if nondiff:
             names = ", ".join(f"`{_public_name(i)}`" for i in nondiff)

@@ -143,9 +143,9 @@ class DeviceError(NewGradError, TypeError):
 
 
 def complex_error(name: str, x: object) -> DtypeError:
-    """The error for a complex array reaching a gradient: not supported, so never silently wrong."""
+    """The error for a complex array reaching the gradient of an op without a complex rule (never silently wrong)."""
     return DtypeError(
-        f"{name}: {shape_str(x)} is complex, and new_grad differentiates real floating-point arrays only. "
-        "Keep the real and imaginary parts as two float arrays (new_grad.real / new_grad.imag of your data, "
-        "outside the engine), or compute this part under new_grad.no_grad()."
+        f"{name}: {shape_str(x)} is complex, and this op has no complex gradient (complex is not supported for "
+        "it; docs/ops-guide.md lists the ops that have one). Carry the real and imaginary parts as two float "
+        "arrays (new_grad.real / new_grad.imag), or compute this part under new_grad.no_grad()."
     )

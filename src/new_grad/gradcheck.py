@@ -11,6 +11,12 @@ Every float input is copied to float64; the analytic Jacobian comes from
 numbers) and arrays marked with :func:`new_grad.constant` are passed through
 unchecked. Meant for small inputs: the cost is one backward per output entry
 plus two forwards per input entry.
+
+Complex inputs are copied to complex128 and checked against the convention of
+new_grad's gradients: for a real output L of z = x + iy the numeric gradient is
+∂L/∂x − i·∂L/∂y (central differences along the real and the imaginary part). A
+complex output is checked as its real part and its imaginary part, two real
+functions.
 """
 
 from __future__ import annotations
@@ -55,10 +61,8 @@ def gradcheck(
             args[i] = np.asarray(a, dtype=np.float64)
         elif not is_array(a) or a.dtype.kind not in "fc" or is_constant(a):
             continue
-        elif a.dtype.kind == "c":
-            raise DtypeError(f"{_who}: input {i} {shape_str(a)} is complex; gradcheck checks real inputs")
-        else:
-            args[i] = np.array(to_numpy(a), dtype=np.float64)  # a float64 copy on the host
+        else:  # a float64 (complex128) copy on the host
+            args[i] = np.array(to_numpy(a), dtype=np.complex128 if a.dtype.kind == "c" else np.float64)
         checked.append(i)
     if not checked:
         raise DtypeError(
@@ -96,6 +100,7 @@ def _check_output(
     rtol: float,
     raise_exception: bool,
     who: str,
+    part: str = "",
 ) -> bool:
     from .transforms import jacobian
 
@@ -103,25 +108,35 @@ def _check_output(
         out = np.asarray(to_numpy(f(*args)))
     if out.dtype.kind not in "fc":
         return True  # an integer/boolean output has no gradient to check
+    if out.dtype.kind == "c":  # two real functions: the real and the imaginary part
+        from .ops.elementwise import imag, real
+
+        return all(
+            _check_output(lambda *a, part=part: part(f(*a)), args, checked, k, n_outputs, eps, atol, rtol,
+                          raise_exception, who, f"{part.__name__} part of ")
+            for part in (real, imag)
+        )
     analytic = jacobian(f, argnums=tuple(checked), allow_unused=True)(*args)
-    what = f"output {k} " if n_outputs > 1 else ""
+    what = part + (f"output {k} " if n_outputs > 1 else "")
     if who == "gradgradcheck":
         what = f"second derivative: the derivative of gradient {k} with respect to "
     for i, J in zip(checked, analytic):
         x = args[i]
-        J = np.asarray(to_numpy(J), dtype=np.float64).reshape(out.size, x.size)
+        J = np.asarray(to_numpy(J), dtype=x.dtype).reshape(out.size, x.size)
         numeric = np.zeros_like(J)
         flat = x.reshape(-1)  # a view: perturb x in place, restore after
         for j in range(x.size):
-            old = flat[j].copy()
-            flat[j] = old + eps
-            with no_grad():
-                hi = np.asarray(to_numpy(f(*args)), dtype=np.float64).reshape(-1)
-            flat[j] = old - eps
-            with no_grad():
-                lo = np.asarray(to_numpy(f(*args)), dtype=np.float64).reshape(-1)
-            flat[j] = old
-            numeric[:, j] = (hi - lo) / (2 * eps)
+            # a complex entry: ∂/∂x − i·∂/∂y, from steps along the real and the imaginary axis
+            for step, weight in ((eps, 1.0), (1j * eps, -1j)) if x.dtype.kind == "c" else ((eps, 1.0),):
+                old = flat[j].copy()
+                flat[j] = old + step
+                with no_grad():
+                    hi = np.asarray(to_numpy(f(*args)), dtype=np.float64).reshape(-1)
+                flat[j] = old - step
+                with no_grad():
+                    lo = np.asarray(to_numpy(f(*args)), dtype=np.float64).reshape(-1)
+                flat[j] = old
+                numeric[:, j] += weight * (hi - lo) / (2 * eps)
         excess = np.abs(J - numeric) - (atol + rtol * np.abs(numeric))
         bad = ~(excess <= 0)  # NaNs count as failures
         if not bad.any():
@@ -139,10 +154,14 @@ def _check_output(
         raise GradcheckError(
             f"{who}: {what}{'' if who == 'gradgradcheck' else 'gradient of '}input {i} {shape_str(x)} does not match central differences "
             f"at input index {_index(x.shape, j)}, output index {_index(out.shape, o)}: analytic "
-            f"{float(J[o, j])!r} vs numeric {float(numeric[o, j])!r} ({int(bad.sum())} of {bad.size} entries outside "
+            f"{_num(J[o, j])!r} vs numeric {_num(numeric[o, j])!r} ({int(bad.sum())} of {bad.size} entries outside "
             f"atol={atol} + rtol={rtol}·|numeric|). {hint}"
         )
     return True
+
+
+def _num(v: Any) -> float | complex:
+    return complex(v) if np.iscomplexobj(v) else float(v)
 
 
 def gradgradcheck(
@@ -168,15 +187,27 @@ def gradgradcheck(
     args = [inputs] if single else list(inputs)
     nums = tuple(
         i for i, a in enumerate(args)
-        if isinstance(a, float) or (is_array(a) and a.dtype.kind == "f" and not is_constant(a))
+        if isinstance(a, float) or (is_array(a) and a.dtype.kind in "fc" and not is_constant(a))
     )
     if not nums:
         raise DtypeError("gradgradcheck: no float array among the inputs to differentiate")
     with no_grad():
         out = f(*args)
-    w = np.random.default_rng(seed).standard_normal(np.shape(out))
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(np.shape(out))
+    if np.iscomplexobj(out):  # the real loss Re Σ w·f, with w complex
+        from .ops.elementwise import real
+
+        w = w + 1j * rng.standard_normal(np.shape(out))
+
+        def loss(*b: Any) -> Any:
+            return real(_sum(multiply(f(*b), w)))
+    else:
+
+        def loss(*b: Any) -> Any:
+            return _sum(multiply(f(*b), w))
 
     def first_gradient(*a: Any) -> Any:
-        return grad(lambda *b: _sum(multiply(f(*b), w)), argnums=nums, allow_unused=True)(*a)
+        return grad(loss, argnums=nums, allow_unused=True)(*a)
 
     return gradcheck(first_gradient, args if not single else args[0], eps, atol, rtol, raise_exception, _who="gradgradcheck")

@@ -350,6 +350,12 @@ def _value_and_grad(f: Callable, argnums: Argnums, has_aux: bool, allow_unused: 
             t = _trace(who, f, args, kwargs, nums, has_aux)
             _check_float_out(who, t.out)
             _scalar_output(who, t.out)
+            if t.out.dtype.kind == "c":
+                raise DtypeError(
+                    f"{who}: the function returned a complex scalar; a gradient is defined for a real output. "
+                    "Return a real loss (new_grad.real, new_grad.abs of it), or use new_grad.vjp with a complex "
+                    "cotangent"
+                )
             seed = constant(namespace(t.out).ones(t.out.shape, dtype=t.out.dtype))
             grads = t.per_argnum(_backward(t, seed, retain=False, allow_unused=allow_unused))
         g = grads[0] if isinstance(argnums, int) else grads

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ..autograd_engine import GRAPH_OPS
+from ..autograd_engine import COMPLEX_OPS, GRAPH_OPS
 from . import (
     _core,
     activations,
@@ -79,3 +79,40 @@ for _mod in FAMILIES:
 
 # The engine records its own gradient accumulation under create_graph with these (it imports nothing above it).
 GRAPH_OPS.update(add=elementwise.add, astype=elementwise.astype, unbroadcast_to=unbroadcast_to, first_order=_core.first_order)
+GRAPH_OPS.update(real=elementwise.real)
+
+# The recorded ops whose backward follows the complex convention (the gradient of a real L of z = x + iy is
+# ∂L/∂x − i·∂L/∂y, HIPS autograd's and JAX's): holomorphic ops need no rule of their own (their backward is the
+# plain transpose), the others (abs, real, imag, conj, angle, var, std, norm, vdot, slogdet, pinv) have one.
+# Any other op refuses a complex output that would get a gradient (DtypeError), so nothing is silently wrong.
+COMPLEX_OPS.update((
+    # elementwise
+    "add", "subtract", "multiply", "divide", "negative", "positive", "power", "float_power", "square", "reciprocal",
+    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan", "arcsin", "arccos",
+    "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "sinc", "where", "astype",
+    "nan_to_num", "real", "imag", "conj", "angle", "abs",
+    # reductions
+    "sum", "mean", "prod", "var", "std", "average", "cumsum", "cumprod",
+    # shape and indexing
+    "reshape", "transpose", "swapaxes", "expand_dims", "broadcast_to", "identity", "ravel", "squeeze", "moveaxis",
+    "flip", "roll", "tile", "repeat", "pad", "diagonal", "diag", "trace", "triu", "tril", "take",
+    "take_along_axis", "linspace", "copy", "concatenate", "stack", "hstack", "vstack", "column_stack", "row_stack",
+    "dstack", "append", "getitem", "index_add", "index_update",
+    # products and linear algebra
+    "matmul", "outer", "einsum", "dot", "inner", "vdot", "tensordot", "linalg.inv", "linalg.det", "linalg.slogdet",
+    "linalg.slogdet.sign", "linalg.solve", "linalg.pinv", "linalg.norm",
+))  # fmt: skip
+
+# Registered ops composed of the ops above (and so differentiating complex input too): docs/ops.md marks these and
+# COMPLEX_OPS' registered names with ℂ, and tests/test_complex.py checks each against PyTorch.
+COMPLEX_COMPOSITES = frozenset((
+    "deg2rad", "rad2deg", "radians", "degrees", "nansum", "nanmean", "nanprod", "diff", "cumulative_sum",
+    "cumulative_prod", "trapezoid", "atleast_2d", "flipud", "fliplr", "rot90", "kron", "cross", "vecdot", "matvec",
+    "vecmat", "linalg.matrix_power", "linalg.multi_dot", "linalg.tensorinv", "linalg.tensorsolve", "convolve",
+    "correlate", "polyval", "polymul", "polyadd",
+))  # fmt: skip
+
+
+def supports_complex(name: str) -> bool:
+    """Does the registered op ``name`` differentiate complex64/complex128 input?"""
+    return name in COMPLEX_OPS or name in COMPLEX_COMPOSITES

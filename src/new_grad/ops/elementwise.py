@@ -6,6 +6,7 @@ derivatives) and :func:`unbroadcast` (so broadcasting is undone in one place).
 
 from __future__ import annotations
 
+import cmath
 import functools
 import math
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..backend import is_array, namespace
 from ..errors import NewGradError
-from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, reject_complex_input, unbroadcast
+from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, unbroadcast
 
 # -- arithmetic ------------------------------------------------------------------------------
 
@@ -79,6 +80,8 @@ def power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any
         y = power(a, b) if out is None else out
         if hasattr(a, "shape"):
             log_a = log(where(a == 0, 1, a))
+        elif isinstance(a, complex):
+            log_a = cmath.log(a) if a != 0 else 0.0
         else:
             log_a = math.log(a) if a > 0 else (0.0 if a == 0 else math.nan)
         gb = unbroadcast(multiply(grad_output, multiply(y, log_a)), b)
@@ -295,13 +298,20 @@ def reciprocal(x: Any) -> Any:
 
 
 def abs_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+    if _is_complex(x):  # |z| is not holomorphic: g·z̄/|z|, and 0 at z = 0
+        zero = namespace(x).asarray(x) == 0
+        r = abs(x) if out is None else out
+        return (multiply(grad_output, divide(conj(where(zero, 0, x)), where(zero, 1, r))),)
     # sign(0) = 0: PyTorch's subgradient at the kink
     return (multiply(grad_output, namespace(x).sign(x)),)
 
 
-@primitive(abs_backward, formula="∂|x|/∂x = sign(x)")
+def _is_complex(x: Any) -> bool:
+    return getattr(x, "dtype", None) is not None and x.dtype.kind == "c"
+
+
+@primitive(abs_backward, formula="∂|x|/∂x = sign(x); complex z: g·z̄/|z| (0 at 0)")
 def abs(x: Any) -> Any:
-    reject_complex_input("abs", x)
     return namespace(x).abs(x)
 
 
@@ -335,8 +345,8 @@ def float_power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, need
 
 
 def _f64(v: Any) -> Any:
-    if hasattr(v, "dtype") and v.dtype != np.float64 and v.dtype.kind in "fc":
-        return astype(v, np.float64)
+    if hasattr(v, "dtype") and v.dtype.kind in "fc" and v.dtype not in (np.float64, np.complex128):
+        return astype(v, np.complex128 if v.dtype.kind == "c" else np.float64)
     return v
 
 
@@ -656,13 +666,15 @@ def astype_backward(grad_output: Any, x: Any, dtype: Any, out: Any = None, needs
     # the gradient goes back in x's dtype; a cast to int/bool cuts the graph (no gradient)
     if grad_output.dtype.kind not in "fc" or x.dtype.kind not in "fc":
         return None, None
+    if grad_output.dtype.kind == "c" and x.dtype.kind != "c":  # real x went complex: its real part
+        grad_output = real(grad_output)
     return (grad_output if grad_output.dtype == x.dtype else astype(grad_output, x.dtype)), None
 
 
-@primitive(astype_backward, formula="∂x = the gradient cast back to x's dtype")
+@primitive(astype_backward, formula="∂x = the gradient cast back to x's dtype (complex to real: the real part)")
 def astype(x: Any, dtype: Any) -> Any:
-    """A copy of ``x`` in ``dtype`` (the recorded ``x.astype(dtype)``)."""
-    reject_complex_input("astype", x)
+    """A copy of ``x`` in ``dtype`` (the recorded ``x.astype(dtype)``; complex to real keeps the real part,
+    with NumPy's ComplexWarning)."""
     return x.astype(dtype)
 
 
@@ -824,14 +836,17 @@ def logaddexp2(a: Any, b: Any) -> Any:
 def nan_to_num_backward(
     grad_output: Any, x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None, out: Any = None, needs: Any = EVERY
 ) -> tuple:
-    keep = namespace(x).isfinite(x)
-    return where(keep, grad_output, 0.0), None, None, None, None
+    xp = namespace(x)
+    if _is_complex(x):  # the real and imaginary parts are replaced separately
+        re = where(xp.isfinite(x.real), real(grad_output), 0.0)
+        im = where(xp.isfinite(x.imag), imag(grad_output), 0.0)
+        return add(re, multiply(im, 1j)), None, None, None, None
+    return where(xp.isfinite(x), grad_output, 0.0), None, None, None, None
 
 
 @primitive(nan_to_num_backward, formula="∂x = 1 where x is finite, 0 where it was replaced")
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
     """NaN → ``nan``, ±inf → ``posinf``/``neginf`` (the dtype's largest by default); always a new array."""
-    reject_complex_input("nan_to_num", x)
     return namespace(x).nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
 
 
@@ -845,35 +860,40 @@ def fabs(x: Any) -> Any:
     return namespace(x).fabs(x)
 
 
-# real, imag, conj, angle: for real input (complex input is refused while recording; see ``abs``)
+# real, imag, conj, angle. For complex z = x + iy the gradient is ∂L/∂x − i·∂L/∂y (see docs/ops-guide.md):
+# real passes g through (as a complex array), imag gives −i·g, conj conjugates g.
 
 
 def real_backward(grad_output: Any, val: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    """For real input ``real`` and ``conj`` pass the gradient through."""
+    """``real`` passes the gradient through (the engine makes it complex for complex input)."""
     return (grad_output,)
 
 
-@primitive(real_backward, formula="real input: ∂x/∂x = 1")
+@primitive(real_backward, formula="∂x/∂x = 1; complex z: g (the real part's gradient)")
 def real(val: Any) -> Any:
     """The real part (for real input, a copy of it)."""
-    reject_complex_input("real", val)
     xp = namespace(val)
     return xp.array(xp.real(val), copy=True)
 
 
 def imag_backward(grad_output: Any, val: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+    if _is_complex(val):
+        return (multiply(grad_output, -1j),)
     return (None,)
 
 
-@primitive(imag_backward, formula="real input: imag x = 0, ∂/∂x = 0")
+@primitive(imag_backward, formula="real input: imag x = 0, ∂/∂x = 0; complex z: −i·g")
 def imag(val: Any) -> Any:
     """The imaginary part (zeros for real input)."""
-    reject_complex_input("imag", val)
     xp = namespace(val)
     return xp.array(xp.imag(val), copy=True)
 
 
-@primitive(real_backward, formula="real input: ∂x̄/∂x = 1")
+def conj_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+    return (conj(grad_output) if _is_complex(grad_output) else grad_output,)
+
+
+@primitive(conj_backward, formula="real input: ∂x̄/∂x = 1; complex z: conj(g)")
 def conj(x: Any) -> Any:
     """The complex conjugate (for real input, a copy)."""
     return namespace(x).conj(x)
@@ -883,13 +903,20 @@ conjugate = conj
 
 
 def angle_backward(grad_output: Any, z: Any, deg: bool = False, out: Any = None, needs: Any = EVERY) -> tuple:
-    return None, None
+    if not _is_complex(z):
+        return None, None
+    # θ = atan2(y, x): ∂θ/∂x = −y/|z|², ∂θ/∂y = x/|z|², so the gradient is −i·g·z̄/|z|² (0 at z = 0)
+    zero = namespace(z).asarray(z) == 0
+    safe = where(zero, 1, z)
+    d = divide(multiply(conj(safe), -1j), real(multiply(safe, conj(safe))))
+    if deg:
+        d = multiply(d, 180.0 / math.pi)
+    return multiply(grad_output, where(zero, 0, d)), None
 
 
-@primitive(angle_backward, formula="real input: 0 or π, ∂/∂x = 0 (a.e.)")
+@primitive(angle_backward, formula="real input: 0 or π, ∂/∂x = 0 (a.e.); complex z: −i·g·z̄/|z|²")
 def angle(z: Any, deg: bool = False) -> Any:
     """The argument of z (0 for x ≥ 0 and π for x < 0 on real input)."""
-    reject_complex_input("angle", z)
     return namespace(z).angle(z, deg)
 
 

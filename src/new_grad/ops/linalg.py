@@ -28,8 +28,19 @@ import numpy as np
 from ..autograd_engine import active_engine, constant
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import GradientError, ShapeError, shape_str
-from ._core import EVERY, primitive, record, register, reject_complex_input, traceable, unbroadcast, unbroadcast_to
-from .elementwise import add, divide, multiply, negative, power, subtract
+from ._core import (
+    EVERY,
+    REGISTRY,
+    primitive,
+    record,
+    register,
+    reject_complex_input,
+    traceable,
+    unbroadcast,
+    unbroadcast_to,
+)
+from .elementwise import _is_complex, add, conj, divide, imag, multiply, negative, power, subtract, where
+from .elementwise import abs as _abs
 from .indexing import getitem
 from .reductions import expand_reduced
 from .reductions import sum as _sum
@@ -307,12 +318,18 @@ def inner(a: Any, b: Any) -> Any:
 
 
 def vdot_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    ga = reshape(multiply(grad_output, b), a.shape) if is_array(a) else None
-    gb = reshape(multiply(grad_output, a), b.shape) if is_array(b) else None
+    # NumPy's vdot conjugates a: Σ āᵢbᵢ, so a's gradient is conj(g b) and b's is g ā (both conjugates vanish if real)
+    ca = conj(a) if _is_complex(a) else a
+    ga = gb = None
+    if is_array(a):
+        ga = multiply(grad_output, b)
+        ga = reshape(conj(ga) if _is_complex(ga) else ga, a.shape)
+    if is_array(b):
+        gb = reshape(multiply(grad_output, ca), b.shape)
     return ga, gb
 
 
-@primitive(vdot_backward, formula="∂(Σ aᵢbᵢ)/∂a = g b, ∂/∂b = g a (flattened)")
+@primitive(vdot_backward, formula="∂(Σ āᵢbᵢ)/∂a = conj(g b), ∂/∂b = g ā (flattened)")
 def vdot(a: Any, b: Any) -> Any:
     return namespace(a, b).asarray(namespace(a, b).vdot(a, b))
 
@@ -423,13 +440,30 @@ def slogdet_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVE
 
 @primitive(slogdet_backward, name="linalg.slogdet", formula="∂log|det A|/∂A = A⁻ᵀ (the sign is constant)")
 def _logabsdet(a: Any) -> Any:
-    reject_complex_input("linalg.slogdet", a)
     return namespace(a).asarray(namespace(a).linalg.slogdet(a)[1])
+
+
+def _complex_sign_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+    # d(sign) = i·Im(tr(A⁻¹ dA))·sign, so the gradient is i·Im(sign·g)·A⁻ᵀ
+    s = _complex_sign(a) if out is None else out
+    coef = multiply(imag(multiply(s, grad_output)), 1j)
+    return (multiply(_lift2(coef), _mT(inv(a))),)
+
+
+@primitive(_complex_sign_backward, name="linalg.slogdet.sign", formula="complex A: sign = det A/|det A|")
+def _complex_sign(a: Any) -> Any:
+    return namespace(a).asarray(namespace(a).linalg.slogdet(a)[0])
+
+
+REGISTRY.pop("linalg.slogdet.sign")  # a part of slogdet, not an op of its own (listed and tested as slogdet)
 
 
 @traceable
 def slogdet(a: Any) -> SlogdetResult:
-    """(sign, log|det a|): the sign is a constant, the log-determinant is differentiable."""
+    """(sign, log|det a|): the log-determinant is differentiable; so is the sign of a complex matrix (a unit
+    complex number), while a real matrix's sign is a constant."""
+    if _is_complex(a):
+        return SlogdetResult(_complex_sign(a), _logabsdet(a))
     sign = namespace(a).asarray(namespace(a).linalg.slogdet(a)[0])
     return SlogdetResult(_const(sign), _logabsdet(a))
 
@@ -487,6 +521,7 @@ def cholesky_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EV
 def cholesky(a: Any) -> Any:
     """The lower Cholesky factor. Like NumPy, only the lower triangle of ``a`` is read, and the gradient is
     that of the function as computed: zero on the strict upper triangle, doubled below the diagonal."""
+    reject_complex_input("linalg.cholesky", a)
     return namespace(a).linalg.cholesky(a)
 
 
@@ -525,6 +560,7 @@ def _qr_backward(gs: list, outs: Any, a: Any, mode: str) -> tuple:
 @traceable
 def qr(a: Any, mode: str = "reduced") -> Any:
     """``np.linalg.qr`` (modes reduced, complete when m ≤ n, and r)."""
+    reject_complex_input("linalg.qr", a)
     xp = namespace(a)
     m, n = a.shape[-2], a.shape[-1]
     if mode not in ("reduced", "r") and not (mode == "complete" and m <= n):
@@ -571,8 +607,9 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:
 
     Like NumPy, only the ``UPLO`` triangle of ``a`` is read (the other is taken as its mirror), and the
     gradient is that of the function as computed: zero on the triangle not read, doubled off the diagonal
-    of the one read. ``gradcheck`` on any square matrix passes.
+    of the one read. ``gradcheck`` on any square matrix passes. Complex (Hermitian) input is not differentiated.
     """
+    reject_complex_input("linalg.eigh", a)
     w, V = namespace(a).linalg.eigh(a, UPLO)
     res = _pack("linalg.eigh", lambda gs, outs, x: _eigh_backward(gs, outs, x, UPLO), (a,), (w, V), a.ndim - 2)
     return EighResult(*res)
@@ -638,6 +675,7 @@ def _svd_backward(gs: list, outs: Any, a: Any, full_matrices: bool) -> tuple:
 def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
     """``np.linalg.svd`` (batched). Differentiable for distinct singular values; with ``full_matrices``
     and a non-square ``a`` the completing columns must not receive a gradient."""
+    reject_complex_input("linalg.svd", a)
     if not compute_uv:
         return svdvals(a)
     extra = {"hermitian": True} if hermitian else {}  # (CuPy's svd has no hermitian argument)
@@ -667,8 +705,20 @@ def svdvals(x: Any) -> Any:
 def pinv_backward(
     grad_output: Any, a: Any, rcond: Any = None, hermitian: bool = False, out: Any = None, needs: Any = EVERY
 ) -> tuple:
-    """PyTorch's pinv_backward (exact where the rank is constant near ``a``)."""
+    """PyTorch's pinv_backward (exact where the rank is constant near ``a``).
+
+    For complex ``a`` that rule (with conjugate transposes) maps PyTorch's gradient, the conjugate of
+    new_grad's: it runs on conj(g) and its result is conjugated back.
+    """
     P = pinv(a, rcond, hermitian) if out is None else out
+    if _is_complex(a) or _is_complex(grad_output):
+        cg = conj(grad_output)
+        ga = _pinv_adjoint(cg, a, P, lambda x: conj(_mT(x)) if _is_complex(x) else _mT(x))
+        return conj(ga), None, None
+    return _pinv_adjoint(grad_output, a, P, _mT), None, None
+
+
+def _pinv_adjoint(grad_output: Any, a: Any, P: Any, _mT: Any) -> Any:
     m, n = a.shape[-2], a.shape[-1]
     Ph, gh = _mT(P), _mT(grad_output)
     if m <= n:
@@ -685,7 +735,7 @@ def pinv_backward(
             subtract(matmul(matmul(subtract(gh, matmul(a, K)), P), Ph), _mT(matmul(K, P))),
             subtract(PhK, matmul(matmul(PhK, P), a)),
         )
-    return ga, None, None
+    return ga
 
 
 @primitive(pinv_backward, name="linalg.pinv", formula="the adjoint of A⁺ for constant rank (Golub & Pereyra)")
@@ -724,34 +774,44 @@ def norm_backward(
     axes, matrix = _norm_axes(x, ord, axis)
     n = norm(x, ord, axis, True) if out is None else (out if keepdims else reshape(out, _kept(x.shape, axes)))
     g = expand_reduced(grad_output, x, axes, keepdims)
-    sign = _const(xp.sign(x).astype(x.dtype))
+    cx = x
+    if _is_complex(x):  # |z| is not holomorphic: z̄/|z| where a real x has sign(x) (0 at 0), recorded
+        if matrix and ord not in (None, "fro", 1, -1, math.inf, -math.inf):
+            from ..errors import complex_error
+
+            raise complex_error(f"linalg.norm(ord={ord!r}) of a complex matrix", x)
+        cx = conj(x)
+        zero = xp.asarray(x) == 0
+        sign = divide(conj(where(zero, 0, x)), where(zero, 1, _abs(x)))
+    else:
+        sign = _const(xp.sign(x).astype(x.dtype))
     if not matrix:
         if ord in (None, 2):
-            safe = add(n, _const((xp.asarray(n) == 0).astype(x.dtype)))  # 0/0 → 0 at the origin
-            return multiply(g, divide(x, safe)), None, None, None
+            safe = add(n, _const((xp.asarray(n) == 0).astype(n.dtype)))  # 0/0 → 0 at the origin
+            return multiply(g, divide(cx, safe)), None, None, None
         if ord == 1:
             return multiply(g, sign), None, None, None
         if ord in (math.inf, -math.inf):
             ax = xp.abs(x)
             top = xp.max(ax, axis=axes, keepdims=True) if ord > 0 else xp.min(ax, axis=axes, keepdims=True)
-            return multiply(g, multiply(sign, _mask_share(ax == top, axes, x.dtype))), None, None, None
+            return multiply(g, multiply(sign, _mask_share(ax == top, axes, n.dtype))), None, None, None
         if ord == 0:
             return multiply(g, _const(xp.zeros_like(x))), None, None, None
-        absx = multiply(x, sign)  # |x|, differentiable
+        absx = _abs(x) if _is_complex(x) else multiply(x, sign)  # |x|, differentiable
         p = float(ord)
-        ratio = divide(power(absx, p - 1), power(add(n, _const((xp.asarray(n) == 0).astype(x.dtype))), p - 1))
+        ratio = divide(power(absx, p - 1), power(add(n, _const((xp.asarray(n) == 0).astype(n.dtype))), p - 1))
         return multiply(g, multiply(sign, ratio)), None, None, None
     r, c = axes
     if ord in (None, "fro"):
-        safe = add(n, _const((xp.asarray(n) == 0).astype(x.dtype)))
-        return multiply(g, divide(x, safe)), None, None, None
+        safe = add(n, _const((xp.asarray(n) == 0).astype(n.dtype)))
+        return multiply(g, divide(cx, safe)), None, None, None
     if ord in (1, -1, math.inf, -math.inf):
         over = r if ord in (1, -1) else c  # 1: column sums (over rows); ∞: row sums (over columns)
         sums = xp.sum(xp.abs(x), axis=over, keepdims=True)
         pick = xp.max if ord > 0 else xp.min
         mask = xp.broadcast_to(sums == pick(sums, axis=(r, c), keepdims=True), x.shape)
         lines = x.shape[over]  # the mask repeats each chosen line along the summed axis
-        share = _mask_share(mask, (r, c), x.dtype)
+        share = _mask_share(mask, (r, c), n.dtype)
         return multiply(g, multiply(sign, multiply(share, float(lines)))), None, None, None
     # spectral and nuclear norms: through the SVD of the (r, c) matrices
     xm = moveaxis(x, (r, c), (-2, -1))
@@ -774,7 +834,6 @@ def _kept(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
            formula="2: x/‖x‖; 1: sign x; ∞: sign x at the max; p: sign x |x|ᵖ⁻¹/‖x‖ᵖ⁻¹; nuc: U Vᵀ; 2 (matrix): u₁v₁ᵀ")
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.linalg.norm``: vector norms (2, 1, ∞, −∞, 0, p) and matrix norms (fro, nuc, 1, −1, 2, −2, ∞, −∞)."""
-    reject_complex_input("linalg.norm", x)
     xp = namespace(x)
     return xp.asarray(xp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims))
 
@@ -810,8 +869,10 @@ def eig(a: Any) -> EigResult:
     """Eigenvalues and unit-norm eigenvectors of a square matrix (batched).
 
     Differentiable where the eigenvalues are real and distinct (NumPy then returns real arrays); a matrix
-    with complex eigenvalues gives complex results, which are refused while recording (``DtypeError``).
+    with complex eigenvalues gives complex results, which are refused while recording (``DtypeError``), as is
+    complex input.
     """
+    reject_complex_input("linalg.eig", a)
     w, V = namespace(a).linalg.eig(a)
     return EigResult(*_pack("linalg.eig", lambda gs, outs, x: _eig_backward(gs, outs, x), (a,), (w, V), a.ndim - 2))
 
@@ -826,6 +887,7 @@ def eigvals(a: Any) -> Any:
 
 def eigvalsh(a: Any, UPLO: str = "L") -> Any:
     """The eigenvalues of :func:`eigh` (ascending; only the ``UPLO`` triangle is read)."""
+    reject_complex_input("linalg.eigvalsh", a)
     return eigh(a, UPLO)[0]
 
 
@@ -927,8 +989,8 @@ register("kron", None, kron, formula="an outer product reshaped: G reshaped and 
 
 
 def vecdot(x1: Any, x2: Any, axis: int = -1) -> Any:
-    """Dot products of vectors along ``axis`` (broadcast over the rest), like ``np.vecdot`` for real input."""
-    return _sum(multiply(x1, x2), axis=axis)
+    """Dot products of vectors along ``axis`` (broadcast over the rest), like ``np.vecdot`` (x1 conjugated)."""
+    return _sum(multiply(conj(x1) if _is_complex(x1) else x1, x2), axis=axis)
 
 
 def matvec(x1: Any, x2: Any) -> Any:
@@ -937,7 +999,8 @@ def matvec(x1: Any, x2: Any) -> Any:
 
 
 def vecmat(x1: Any, x2: Any) -> Any:
-    """Vector-matrix products over the last axes (``np.vecmat``) for real input."""
+    """Vector-matrix products over the last axes (``np.vecmat``: the vector conjugated)."""
+    x1 = conj(x1) if _is_complex(x1) else x1
     return getitem(matmul(expand_dims(x1, -2), x2), (Ellipsis, 0, slice(None)))
 
 
@@ -1014,13 +1077,14 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
 
 
 def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
-    """The cross-correlation of two 1-d real arrays (``np.correlate``): c_k = Σ_n a_(n+k) v_n."""
+    """The cross-correlation of two 1-d arrays (``np.correlate``): c_k = Σ_n a_(n+k) v̄_n."""
     from .shape import flip
 
     a = a if is_array(a) else np.asarray(a, dtype=float)
     v = v if is_array(v) else np.asarray(v, dtype=float)
     if a.ndim != 1 or v.ndim != 1 or not a.size or not v.size:
         raise ShapeError(f"correlate({shape_str(a)}, {shape_str(v)}): needs two non-empty 1-d arrays")
+    v = conj(v) if _is_complex(v) else v
     n, m = a.shape[0], v.shape[0]
     if m > n:  # NumPy swaps the operands and reverses the result
         return flip(_conv_mode(_conv_full(v, flip(a, 0)), m, n, mode, "correlate"), 0)
@@ -1051,19 +1115,20 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         ddof = 0 if bias else 1
     n = X.shape[1] - ddof
     Xc = subtract(X, mean(X, 1, True))
-    c = divide(matmul(Xc, _mT(Xc)), n)
+    c = divide(matmul(Xc, _mT(conj(Xc) if _is_complex(Xc) else Xc)), n)  # Xc Xcᴴ
     return reshape(c, ()) if c.shape == (1, 1) else c
 
 
 def corrcoef(x: Any, y: Any = None, rowvar: bool = True) -> Any:
     """Pearson correlation coefficients (``np.corrcoef``)."""
-    from .elementwise import sqrt
+    from .elementwise import real, sqrt
     from .shape import diagonal
 
     c = cov(x, y, rowvar)
     if c.ndim == 0:
         return divide(c, c)
-    s = sqrt(diagonal(c))
+    d = diagonal(c)
+    s = sqrt(real(d) if _is_complex(d) else d)
     return divide(divide(c, expand_dims(s, -1)), expand_dims(s, 0))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..autograd_engine import constant
 from ..backend import is_array, namespace
 from ._core import EVERY, primitive, register, reject_complex_input, unbroadcast_to
-from .elementwise import _nondiff, add, divide, multiply, subtract, where
+from .elementwise import _nondiff, add, conj, divide, multiply, real, subtract, where
 from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape
 
 
@@ -173,14 +173,18 @@ def var_backward(
 ) -> tuple:
     n = _dof(x, axis, ddof)
     scale = 2.0 / n if n else math.inf
-    d = subtract(x, mean(x, axis, True))
+    d = _conj_if_complex(subtract(x, mean(x, axis, True)))
     return multiply(keep_reduced(grad_output, x, axis, keepdims), multiply(d, scale)), None, None, None
 
 
-@primitive(var_backward, formula="∂var/∂xᵢ = 2(xᵢ − x̄)/(N − ddof)")
+def _conj_if_complex(d: Any) -> Any:
+    """var and std of complex z are of |z − z̄|²: their gradient carries the conjugate of z − mean."""
+    return conj(d) if d.dtype.kind == "c" else d
+
+
+@primitive(var_backward, formula="∂var/∂xᵢ = 2(xᵢ − x̄)/(N − ddof) (complex: its conjugate)")
 def var(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
     """Variance with NumPy's default ``ddof=0`` (PyTorch's ``var`` defaults to ``correction=1``)."""
-    reject_complex_input("var", x)
     return namespace(x).var(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
 
@@ -192,14 +196,13 @@ def std_backward(
     n = _dof(x, axis, ddof)
     zero = s == 0
     coef = divide(keep_reduced(grad_output, x, axis, keepdims), multiply(where(zero, 1, s), n if n else math.nan))
-    d = subtract(x, mean(x, axis, True))
+    d = _conj_if_complex(subtract(x, mean(x, axis, True)))
     return multiply(where(zero, 0, coef), d), None, None, None
 
 
-@primitive(std_backward, formula="∂std/∂xᵢ = (xᵢ − x̄)/((N − ddof)·std)")
+@primitive(std_backward, formula="∂std/∂xᵢ = (xᵢ − x̄)/((N − ddof)·std) (complex: its conjugate)")
 def std(x: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Any:
     """Standard deviation with NumPy's default ``ddof=0`` (PyTorch's defaults to ``correction=1``)."""
-    reject_complex_input("std", x)
     return namespace(x).std(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
 
@@ -448,6 +451,7 @@ def partition(a: Any, kth: Any, axis: Any = -1) -> Any:
     """
     from .shape import take_along_axis
 
+    reject_complex_input("partition", a)  # an order of complex numbers has no gradient meaning
     xp = namespace(a)
     if axis is None:
         a = reshape(a, (-1,))
@@ -491,7 +495,7 @@ def nanprod(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 def _nancount(a: Any, axis: Any, keepdims: bool) -> Any:
     xp = namespace(a)
-    return xp.sum(~xp.isnan(a), axis=axis, keepdims=keepdims).astype(a.dtype)
+    return xp.sum(~xp.isnan(a), axis=axis, keepdims=keepdims).astype(a.real.dtype)  # real for complex a
 
 
 def nanmean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -522,8 +526,9 @@ def nanvar(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) ->
     """Variance of the non-NaN values."""
     nan = _isnan(a)
     d = where(nan, 0.0, subtract(a, nanmean(a, axis, True)))
+    sq = multiply(d, d) if d.dtype.kind != "c" else real(multiply(d, conj(d)))  # |d|², real as NumPy's
     with np.errstate(invalid="ignore", divide="ignore"):  # NumPy only (CuPy never warns)
-        return divide(sum(multiply(d, d), axis, keepdims), subtract(_nancount(a, axis, keepdims), ddof))
+        return divide(sum(sq, axis, keepdims), subtract(_nancount(a, axis, keepdims), ddof))
 
 
 def nanstd(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Any:

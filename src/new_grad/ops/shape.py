@@ -9,7 +9,7 @@ import numpy as np
 
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import ShapeError, shape_str
-from ._core import EVERY, primitive, record, register, traceable, unbroadcast, unbroadcast_to
+from ._core import EVERY, primitive, record, register, reject_complex_input, traceable, unbroadcast, unbroadcast_to
 from .elementwise import multiply as _multiply
 
 
@@ -883,6 +883,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None) -> Any
     """Piecewise-linear interpolation (``np.interp``), differentiable in ``x`` and ``fp`` (``xp`` is data)."""
     from .elementwise import add, divide, multiply, subtract, where
 
+    reject_complex_input("interp", x, xp)  # the abscissae are ordered: real (fp may be complex)
     dev = namespace(x, fp, xp)
     xpa = dev.asarray(xp, dtype=np.float64)
     if xpa.ndim != 1 or xpa.size < 1:
