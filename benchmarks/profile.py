@@ -23,7 +23,7 @@ from collections.abc import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 import new_grad as ng  # noqa: E402
-from new_grad.ops._core import REGISTRY  # noqa: E402
+from new_grad.ops._core import REGISTRY, first_order  # noqa: E402
 from new_grad.ops.elementwise import add_backward, mul_backward  # noqa: E402
 
 from . import impl_floor, impl_new_grad, impl_replay  # noqa: E402
@@ -35,16 +35,53 @@ def cpu_us(fn: Callable[[], object], number: int = 2000, repeat: int = 7) -> flo
     return min(timeit.repeat(fn, number=number, repeat=repeat, timer=time.thread_time)) / number * 1e6
 
 
+def bare_tape_chain(n: int) -> Callable[[], object]:
+    """Row A on the bare design and nothing else: a list of (backward, inputs, output), one reverse loop, a dict
+    of gradients keyed by id. No constants, views, parameters, versions, aliasing, dtypes or errors: the floor
+    of the tape design in Python, for comparison with the whole engine."""
+    d = chain_data(n)
+    x, w, b = d["x"], d["w"], d["b"]
+
+    def mul_b(g: np.ndarray, p: np.ndarray, q: np.ndarray) -> tuple:
+        return g * q, g * p
+
+    def add_b(g: np.ndarray, p: np.ndarray, q: np.ndarray) -> tuple:
+        return g, g
+
+    def step() -> object:
+        tape = []
+        y = x
+        for _ in range(n // 2):
+            z = y * w
+            tape.append((mul_b, (y, w), z))
+            y = z + b
+            tape.append((add_b, (z, b), y))
+        grads = {id(y): np.ones_like(y)}
+        for bw, ins, out in reversed(tape):
+            g = grads.pop(id(out))
+            for xi, gx in zip(ins, bw(g, *ins)):
+                k = id(xi)
+                cur = grads.get(k)
+                grads[k] = gx if cur is None else cur + gx
+        return grads
+
+    return step
+
+
 def per_op() -> list[tuple[str, float]]:
+    from .impl_torch import chain as torch_chain
+
     d = chain_data(200)
     x, w = d["x"], d["w"]
     g = np.ones_like(x)
     eng = ng.Autograd()
+    needs = [True, True]
+    plain_mul = first_order(mul_backward)
 
     def record_100() -> None:
         eng.operation_list = []
         for _ in range(100):
-            eng.record("multiply", mul_backward, (x, w), x * w, False)
+            eng.record("multiply", mul_backward, (x, w), x * w)
 
     tape = impl_new_grad.tape(200)
     total = 0.0
@@ -60,11 +97,14 @@ def per_op() -> list[tuple[str, float]]:
         ("NumPy x * w on (8,)", cpu_us(lambda: x * w)),
         ("new_grad.multiply, nothing recording (the op wrapper)", cpu_us(lambda: ng.multiply(x, w))),
         ("x * w + Autograd.record", cpu_us(record_100, 20) / 100),
-        ("mul_backward (2 NumPy calls through new_grad ops)", cpu_us(lambda: mul_backward(g, x, w))),
-        ("add_backward (2 unbroadcast checks)", cpu_us(lambda: add_backward(g, x, w))),
-        ("backward per op, whole engine (row E, 200 ops)", total / 200 / 200 * 1e6),
+        ("mul_backward through the op wrappers (create_graph)", cpu_us(lambda: mul_backward(g, x, w, None, needs))),
+        ("mul_backward on the first-order path", cpu_us(lambda: plain_mul(g, x, w, None, needs))),
+        ("add_backward", cpu_us(lambda: add_backward(g, x, w, None, needs))),
+        ("backward per op, whole engine (200 ops)", total / 200 / 200 * 1e6),
         ("row A per op, eager (forward + backward)", cpu_us(chain.timed, 20) / 200),
         ("row A per op, replayed", cpu_us(replay.timed, 20) / 200),
+        ("row A per op, the bare tape design (no checks at all)", cpu_us(bare_tape_chain(200), 20) / 200),
+        ("row A per op, PyTorch eager", cpu_us(torch_chain(200).timed, 20) / 200),
         ("row A per op, NumPy floor", cpu_us(impl_floor.chain(200).timed, 20) / 200),
     ]
 
