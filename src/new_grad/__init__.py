@@ -29,7 +29,7 @@ from .autograd_engine import (
     mark_modified,
     no_grad,
 )
-from .backend import get_default_dtype, namespace, set_default_dtype
+from .backends import get_default_dtype, namespace, set_default_dtype
 from .custom import custom_op, defvjp
 from .errors import NewGradError
 from .gradcheck import gradcheck, gradgradcheck

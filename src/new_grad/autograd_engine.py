@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import is_array, namespace
+from .backends import is_array, namespace
 from .errors import (
     AnomalyError,
     DtypeError,

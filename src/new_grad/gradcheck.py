@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .autograd_engine import STATE, is_constant, no_grad
-from .backend import is_array, to_numpy
+from .backends import is_array, to_numpy
 from .errors import DtypeError, GradcheckError, shape_str
 
 __all__ = ["gradcheck", "gradgradcheck"]

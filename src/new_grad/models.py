@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import nn, ops
-from .backend import get_default_dtype, set_default_dtype
+from .backends import get_default_dtype, set_default_dtype
 from .errors import NewGradError
 
 

@@ -44,7 +44,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from .backend import is_array, to_numpy
+from .backends import is_array, to_numpy
 from .errors import CheckpointError
 
 __all__ = ["save", "load"]

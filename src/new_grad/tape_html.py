@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .autograd_engine import is_constant, no_grad
-from .backend import is_array, to_numpy
+from .backends import is_array, to_numpy
 from .tape_view import human_bytes, tape_rows
 
 if TYPE_CHECKING:

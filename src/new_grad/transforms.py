@@ -36,7 +36,7 @@ import numpy as np
 
 from . import traced as _tr
 from .autograd_engine import STATE, Autograd, Operation, constant, is_constant
-from .backend import is_array, namespace
+from .backends import is_array, namespace
 from .errors import DtypeError, GradientError, ShapeError, UntrackedViewWarning, shape_str
 from .traced import Traced
 

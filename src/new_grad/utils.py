@@ -89,7 +89,7 @@ class MemoryBuffer:
                 "retain_graph=True to keep intermediate gradients)"
             ) from None
         if g is None:
-            from .backend import namespace
+            from .backends import namespace
 
             g = namespace(np_array).zeros(np_array.shape, dtype=np_array.dtype)
             self.memory[k] = g

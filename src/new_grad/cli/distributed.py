@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import to_numpy
+from ..backends import to_numpy
 from ..data import Subset
 from ..distributed import DistributedDataParallel, session_for, shard_bounds
 from ..errors import NewGradError

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import constant
-from ..backend import is_array, namespace
+from ..backends import is_array, namespace
 from ..errors import DataError
 from .dataset import as_generator
 

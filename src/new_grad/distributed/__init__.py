@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import DistributedError
 from .ddp import DEFAULT_BUCKET_BYTES, DistributedDataParallel
 from .parameters import broadcast_parameters, check_parameters, named_pairs

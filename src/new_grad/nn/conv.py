@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd_engine import Autograd
-from ..backend import get_default_dtype
+from ..backends import get_default_dtype
 from ..errors import ArgumentError, UnsupportedError
 from . import init
 from .module import Module

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import ArgumentError, ShapeError
 
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import Autograd
-from ..backend import get_default_dtype
+from ..backends import get_default_dtype
 from ..errors import ShapeError, shape_str
 from ..ops import linear, reshape
 from .module import Module

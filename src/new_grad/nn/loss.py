@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd_engine import STATE, Autograd
-from ..backend import get_default_dtype, namespace
+from ..backends import get_default_dtype, namespace
 from ..errors import ArgumentError, EmptyTapeError, ShapeError
 from .module import Module
 

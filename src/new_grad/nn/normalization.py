@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd_engine import Autograd, constant
-from ..backend import get_default_dtype
+from ..backends import get_default_dtype
 from ..errors import ArgumentError, ShapeError
 from .module import Module
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import AnomalyError, OptimizerError
 from .module import param_grads
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import ArgumentError
 from ._core import EVERY, primitive
 from .elementwise import _erf_impl, _logistic, add, erf, exp, multiply, sigmoid, subtract, tanh, where

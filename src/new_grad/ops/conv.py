@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import STATE, constant
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import ShapeError, UnsupportedError
 from ._core import EVERY, primitive
 from .indexing import getitem, index_add

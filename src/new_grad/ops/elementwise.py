@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import is_array, namespace
+from ..backends import is_array, namespace
 from ..errors import NewGradError
 from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, unbroadcast
 

@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 from ..autograd_engine import active_engine, constant
-from ..backend import is_array, namespace
+from ..backends import is_array, namespace
 from ..errors import IndexingError, shape_str
 from ._core import EVERY, primitive, unbroadcast
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import STATE
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import ArgumentError, GradientError, IndexingError, ShapeError
 from ._core import EVERY, primitive, unbroadcast
 from .activations import _log_softmax_array, log_softmax, softmax, softplus

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd_engine import STATE
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import ShapeError
 from ._core import EVERY, primitive
 from .activations import _log_softmax_array, softmax

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import constant
-from ..backend import namespace
+from ..backends import namespace
 from ..errors import ShapeError
 from ._core import EVERY, primitive, traceable
 from .elementwise import add, multiply, power, subtract

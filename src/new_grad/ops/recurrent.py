@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd_engine import STATE
-from ..backend import is_array, namespace
+from ..backends import is_array, namespace
 from ..errors import ArgumentError, ShapeError
 from ._core import EVERY, primitive, traceable
 from .elementwise import _logistic, add, multiply, relu, sigmoid, subtract, tanh

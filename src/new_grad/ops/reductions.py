@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import constant
-from ..backend import is_array, namespace
+from ..backends import is_array, namespace
 from ._core import EVERY, primitive, register, reject_complex_input, unbroadcast_to
 from .elementwise import _nondiff, add, conj, divide, multiply, real, subtract, where
 from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd_engine import is_constant, mark_modified
-from ..backend import namespace, to_numpy
+from ..backends import namespace, to_numpy
 from ..errors import NoGradientError, NoGradientWarning, OptimizerError, UnsupportedError, shape_str, user_stacklevel
 from ..nn.module import NamedPair, param_grads
 

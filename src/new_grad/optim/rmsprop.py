@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import namespace
+from ..backends import namespace
 from .optimizer import Optimizer, _check, _direction, _lerp
 
 
