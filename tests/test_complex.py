@@ -187,6 +187,62 @@ def test_complex_op_matches_torch(case, data):
         assert_close(g, np.conj(tg), f"{case.id}: gradient of input {i} (conjugate of PyTorch's)", RTOL, ATOL)
 
 
+# -- the Hermitian decompositions: NumPy reads one triangle (the mirror conjugated, the diagonal's real part) ------
+
+
+def _hermitian_read(t: torch.Tensor, lower: bool = True) -> torch.Tensor:
+    """The Hermitian matrix NumPy's eigh, eigvalsh and cholesky see in ``t``, as a function of ``t``."""
+    half = torch.tril(t, -1) if lower else torch.triu(t, 1)
+    return half + half.mH + torch.diag_embed(torch.diagonal(t, 0, -2, -1).real.to(t.dtype))
+
+
+def _positive_definite(a: np.ndarray) -> np.ndarray:
+    return a @ np.conj(np.swapaxes(a, -1, -2)) + 3 * np.eye(a.shape[-1])
+
+
+_WEIGHTS = np.random.default_rng(3).standard_normal((3, 3))
+_HERMITIAN = {
+    "eigvalsh": (lambda a: ng.linalg.eigvalsh(a), lambda t: torch.linalg.eigvalsh(_hermitian_read(t))),
+    "eigvalsh-U": (lambda a: ng.linalg.eigvalsh(a, "U"),
+                   lambda t: torch.linalg.eigvalsh(_hermitian_read(t, lower=False))),
+    # the eigenvectors' phases are arbitrary: a loss of |V|² does not depend on them
+    "eigh": (lambda a: ng.multiply(ng.square(ng.abs(ng.linalg.eigh(a)[1])), _WEIGHTS),
+             lambda t: torch.linalg.eigh(_hermitian_read(t))[1].abs() ** 2 * torch.tensor(_WEIGHTS)),
+    "eigh-values": (lambda a: ng.linalg.eigh(a)[0], lambda t: torch.linalg.eigh(_hermitian_read(t))[0]),
+    "cholesky": (lambda a: ng.linalg.cholesky(a), lambda t: torch.linalg.cholesky(_hermitian_read(t))),
+    "svdvals": (lambda a: ng.linalg.svdvals(a), torch.linalg.svdvals),
+    "norm-nuc": (lambda a: ng.linalg.norm(a, "nuc", axis=(-2, -1)), lambda t: torch.linalg.matrix_norm(t, "nuc")),
+    "norm-2": (lambda a: ng.linalg.norm(a, 2, axis=(-2, -1)), lambda t: torch.linalg.matrix_norm(t, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(_HERMITIAN))
+@pytest.mark.parametrize("shape", [(3, 3), (2, 3, 3)], ids=str)
+def test_hermitian_decompositions_match_torch(name, shape):
+    f, tf = _HERMITIAN[name]
+    rng = np.random.default_rng(len(name) + len(shape))
+    a = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    if name == "cholesky":
+        a = _positive_definite(a) + np.tril(0.5j * rng.standard_normal(shape))  # an imaginary diagonal: not read
+    with ng.no_grad():
+        probe = np.asarray(f(a.copy()))
+    G = _cotangent(probe.shape, probe.dtype, rng)
+    out, (g,) = _ng_grads(f, [a.copy()], {}, lambda o: np.conj(G))
+    t_out, (tg,) = _torch(tf, [a], {}, G)
+    assert_close(out, t_out, f"{name}: forward", 1e-7, 1e-9)
+    assert_close(g, np.conj(tg), f"{name}: gradient (conjugate of PyTorch's)", 1e-6, 1e-9)
+    assert ng.gradcheck(lambda a: ng.real(ng.sum(ng.multiply(f(a), np.conj(G)))), (a.copy(),))
+
+
+def test_hermitian_forward_dtypes_are_numpys():
+    a = _z(3, 3)
+    engine = ng.Autograd()
+    with engine:
+        w, V = ng.linalg.eigh(a)
+    assert w.dtype == np.float64 and V.dtype == np.complex128
+    np.testing.assert_allclose(w, np.linalg.eigh(a)[0])
+
+
 # -- central differences of a real loss, through gradcheck ---------------------------------------------------------
 
 _R = np.random.default_rng(7)
@@ -213,6 +269,9 @@ _LOSSES = {
     "vdot, vecdot": (lambda a, b: ng.real(ng.add(ng.vdot(a, b), ng.sum(ng.vecdot(a, b)))), (_z(4), _z(4))),
     "einsum, conj": (lambda a, b: ng.real(ng.einsum("ij,jk,ji->", a, ng.conj(b), b)), (_z(2, 3), _z(3, 2))),
     "nan_to_num": (lambda z: ng.sum(ng.abs(ng.nan_to_num(ng.multiply(z, z)))), (_z(4),)),
+    "lstsq": (lambda a, b: ng.add(ng.sum(ng.abs(ng.linalg.lstsq(a, b)[0])), ng.sum(ng.linalg.lstsq(a, b)[1])),
+              (_z(5, 3), _z(5))),
+    "cond": (lambda a: ng.add(ng.linalg.cond(a), ng.linalg.cond(a, "fro")), (_A,)),
     "astype to complex": (lambda x: ng.sum(ng.abs(ng.multiply(ng.astype(x, np.complex128), _W[0]))),
                           (_R.standard_normal(3),)),
     "mixed real and complex": (lambda x, z: ng.sum(ng.abs(ng.multiply(x, z))), (_R.standard_normal(3), _z(3))),
@@ -222,6 +281,8 @@ _LOSSES = {
 def test_every_op_marked_complex_is_tested():
     marked = {name for name in builtin_ops() if supports_complex(name)}
     tested = {c.op for c in CASES} | {"nan_to_num", "astype"}
+    tested |= {"linalg.eigvalsh", "linalg.eigh", "linalg.cholesky", "linalg.svdvals"}  # test_hermitian_...
+    tested |= {"linalg.lstsq", "linalg.cond"}  # central differences, and NumPy's forward below
     assert marked == tested, (sorted(marked - tested), sorted(tested - marked))
 
 
@@ -307,12 +368,14 @@ _SECOND = {
     "inv": lambda a: ng.linalg.inv(a),
     "var": lambda z: ng.var(z),
     "norm": lambda z: ng.linalg.norm(z),
+    "eigvalsh": lambda a: ng.linalg.eigvalsh(a),
+    "cholesky": lambda a: ng.linalg.cholesky(a),
 }
 
 
 @pytest.mark.parametrize("name", list(_SECOND))
 def test_second_derivatives_match_central_differences(name):
-    x = _A.copy() if name == "inv" else _z(3)
+    x = {"inv": _A, "eigvalsh": _W, "cholesky": _positive_definite(_W)}.get(name, _z(3)).copy()
     assert ng.gradgradcheck(_SECOND[name], (x,))
 
 
@@ -364,14 +427,9 @@ _NO_COMPLEX_RULE = {
     "sort": lambda z: ng.sort(z),
     "partition": lambda z: ng.partition(z, 1),
     "softmax": lambda z: ng.softmax(z),
-    "linalg.eigh": lambda z: ng.linalg.eigh(ng.outer(z, ng.conj(z)))[1],
-    "linalg.eigvalsh": lambda z: ng.linalg.eigvalsh(ng.outer(z, ng.conj(z))),
     "linalg.svd": lambda z: ng.linalg.svd(ng.outer(z, z))[0],
-    "linalg.svdvals": lambda z: ng.linalg.svdvals(ng.outer(z, z)),
-    "linalg.cholesky": lambda z: ng.linalg.cholesky(ng.add(ng.outer(z, ng.conj(z)), 3 * np.eye(3))),
     "linalg.qr": lambda z: ng.linalg.qr(ng.outer(z, z))[0],
     "linalg.eig": lambda z: ng.linalg.eig(ng.outer(z, z))[0],
-    "linalg.norm(ord=2)": lambda z: ng.linalg.norm(ng.outer(z, z), 2),
     "mse_loss": lambda z: ng.mse_loss(z, ng.constant(np.zeros(3))),
 }
 
@@ -396,3 +454,20 @@ def test_second_derivatives_through_a_real_input_meeting_complex_ops():
         warnings.simplefilter("error")  # the real part is taken, never a ComplexWarning cast
         assert ng.gradgradcheck(lambda x, z: ng.abs(ng.multiply(ng.exp(x), z)), (x, z))
         assert ng.gradgradcheck(lambda x: ng.real(ng.multiply(ng.square(x), z)), (x,))
+
+
+def test_second_derivatives_through_complex_svd_are_refused():
+    a = _z(3, 3)
+    for f in (ng.linalg.svdvals, lambda a: ng.linalg.norm(a, "nuc")):
+        assert ng.gradcheck(lambda a, f=f: ng.sum(f(a)), (a.copy(),))  # first order: supported
+        with pytest.raises(ng.errors.DtypeError, match="linalg.svd.*complex.*not supported"):
+            ng.gradgradcheck(lambda a, f=f: ng.sum(f(a)), (a.copy(),))
+
+
+def test_lstsq_and_cond_forward_are_numpys():
+    a, b = _z(5, 3), _z(5)
+    for ours, theirs in zip(ng.linalg.lstsq(a, b), np.linalg.lstsq(a, b, rcond=None)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+        assert np.asarray(ours).dtype.kind == np.asarray(theirs).dtype.kind
+    for p in (None, "fro", 1, np.inf):
+        np.testing.assert_allclose(ng.linalg.cond(_A, p), np.linalg.cond(_A, p), rtol=1e-10)

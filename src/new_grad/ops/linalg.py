@@ -39,7 +39,7 @@ from ._core import (
     unbroadcast,
     unbroadcast_to,
 )
-from .elementwise import _is_complex, add, conj, divide, imag, multiply, negative, power, subtract, where
+from .elementwise import _is_complex, add, conj, divide, imag, multiply, negative, power, real, subtract, where
 from .elementwise import abs as _abs
 from .indexing import getitem
 from .reductions import expand_reduced
@@ -56,6 +56,11 @@ NOT_TOP_LEVEL = (
 
 def _mT(x: Any) -> Any:
     return swapaxes(x, -1, -2)
+
+
+def _mH(x: Any) -> Any:
+    """The conjugate transpose (the transpose of a real array)."""
+    return conj(_mT(x)) if _is_complex(x) else _mT(x)
 
 
 def _const(x: Any) -> Any:
@@ -376,14 +381,17 @@ def _pack(name: str, backward: Any, inputs: tuple, outputs: tuple, nbatch: int) 
     bounds = [0]
     for n in sizes:
         bounds.append(bounds[-1] + n)
+    real_parts = [packed.dtype.kind == "c" and o.dtype.kind != "c" for o in outputs]  # eigh's w beside complex V
 
     def unpack(p: Any, recorded: bool) -> list[Any]:
         pieces = []
-        for lo, hi, shape in zip(bounds[:-1], bounds[1:], shapes):
+        for lo, hi, shape, re in zip(bounds[:-1], bounds[1:], shapes, real_parts):
             if recorded:
-                pieces.append(reshape(getitem(p, (Ellipsis, slice(lo, hi))), shape))
+                piece = reshape(getitem(p, (Ellipsis, slice(lo, hi))), shape)
+                pieces.append(real(piece) if re else piece)
             else:
-                pieces.append(p[..., lo:hi].reshape(shape))
+                piece = p[..., lo:hi].reshape(shape)
+                pieces.append(piece.real.copy() if re else piece)
         return pieces
 
     def packed_backward(grad_output: Any, *args: Any) -> tuple:
@@ -500,6 +508,9 @@ def _one_triangle(g: Any, lower: bool) -> Any:
     The forward computes f(tril(A) + tril(A, −1)ᵀ) (lower), so a symmetric gradient G of f at that
     matrix becomes G on the diagonal, G_ij + G_ji = 2G_ij in the triangle read, and 0 in the other.
     """
+    if _is_complex(g):  # the mirror is conjugated, and only the real part of the diagonal is read
+        x = add(tril(g), conj(tril(_mT(g), -1))) if lower else add(triu(g), conj(triu(_mT(g), 1)))
+        return where(_const(namespace(g).eye(g.shape[-1], dtype=bool)), real(x), x)
     if lower:
         return add(tril(g), tril(_mT(g), -1))
     return add(triu(g), triu(_mT(g), 1))
@@ -507,11 +518,14 @@ def _one_triangle(g: Any, lower: bool) -> Any:
 
 def cholesky_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     L = cholesky(a) if out is None else out
-    Lt = _mT(L)
-    P = tril(matmul(Lt, grad_output))
-    S = multiply(add(P, _mT(tril(P, -1))), 0.5)  # symmetric, diagonal halved (Murray's Φ)
-    Y = solve(Lt, S)  # L⁻ᵀ S
-    return (_one_triangle(_mT(solve(Lt, _mT(Y))), lower=True),)  # L⁻ᵀ S L⁻¹, on the lower triangle read
+    cplx = _is_complex(L)
+    g = conj(grad_output) if cplx else grad_output  # complex: PyTorch's rule, on its (conjugate) gradient
+    Lt = _mH(L)
+    P = tril(matmul(Lt, g))
+    S = multiply(add(P, _mH(tril(P, -1))), 0.5)  # Hermitian, diagonal halved (Murray's Φ)
+    Y = solve(Lt, S)  # L⁻ᴴ S
+    G = _mH(solve(Lt, _mH(Y)))  # L⁻ᴴ S L⁻¹
+    return (_one_triangle(conj(G) if cplx else G, lower=True),)  # on the lower triangle read
 
 
 @primitive(
@@ -520,8 +534,8 @@ def cholesky_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EV
 )
 def cholesky(a: Any) -> Any:
     """The lower Cholesky factor. Like NumPy, only the lower triangle of ``a`` is read, and the gradient is
-    that of the function as computed: zero on the strict upper triangle, doubled below the diagonal."""
-    reject_complex_input("linalg.cholesky", a)
+    that of the function as computed: zero on the strict upper triangle, doubled below the diagonal (for
+    complex Hermitian input: the mirror is conjugated and the diagonal's imaginary part is not read)."""
     return namespace(a).linalg.cholesky(a)
 
 
@@ -595,10 +609,15 @@ def _offdiag_inverse(w: Any) -> Any:
 def _eigh_backward(gs: list, outs: Any, a: Any, UPLO: str) -> tuple:
     w, V = eigh(a, UPLO) if outs is None else outs
     gw, gV = gs
-    M = matmul(_mT(V), gV)
-    skew = multiply(subtract(M, _mT(M)), 0.5)
+    cplx = _is_complex(V)
+    if cplx:  # PyTorch's rule (conjugate transposes) on its gradient, the conjugate of new_grad's
+        gV = conj(gV)
+    Vh = _mH(V)
+    M = matmul(Vh, gV)
+    skew = multiply(subtract(M, _mH(M)), 0.5)  # the phase of each eigenvector (M's imaginary diagonal) drops out
     core = add(multiply(skew, _offdiag_inverse(w)), multiply(expand_dims(gw, -1), _eye(w.shape[-1], w)))
-    return (_one_triangle(matmul(V, matmul(core, _mT(V))), lower=UPLO.upper() == "L"),)
+    G = matmul(V, matmul(core, Vh))
+    return (_one_triangle(conj(G) if cplx else G, lower=UPLO.upper() == "L"),)
 
 
 @traceable
@@ -607,9 +626,9 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:
 
     Like NumPy, only the ``UPLO`` triangle of ``a`` is read (the other is taken as its mirror), and the
     gradient is that of the function as computed: zero on the triangle not read, doubled off the diagonal
-    of the one read. ``gradcheck`` on any square matrix passes. Complex (Hermitian) input is not differentiated.
+    of the one read. ``gradcheck`` on any square matrix passes. For complex (Hermitian) input the mirror is
+    conjugated and the diagonal's imaginary part is not read; a loss must not depend on the eigenvectors' phases.
     """
-    reject_complex_input("linalg.eigh", a)
     w, V = namespace(a).linalg.eigh(a, UPLO)
     res = _pack("linalg.eigh", lambda gs, outs, x: _eigh_backward(gs, outs, x, UPLO), (a,), (w, V), a.ndim - 2)
     return EighResult(*res)
@@ -675,9 +694,9 @@ def _svd_backward(gs: list, outs: Any, a: Any, full_matrices: bool) -> tuple:
 def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
     """``np.linalg.svd`` (batched). Differentiable for distinct singular values; with ``full_matrices``
     and a non-square ``a`` the completing columns must not receive a gradient."""
-    reject_complex_input("linalg.svd", a)
     if not compute_uv:
         return svdvals(a)
+    reject_complex_input("linalg.svd", a)
     extra = {"hermitian": True} if hermitian else {}  # (CuPy's svd has no hermitian argument)
     U, S, Vh = namespace(a).linalg.svd(a, full_matrices=full_matrices, **extra)
     res = _pack("linalg.svd", lambda gs, outs, x: _svd_backward(gs, outs, x, full_matrices), (a,), (U, S, Vh),
@@ -689,13 +708,13 @@ register("linalg.svd", None, svd, formula="Ā = U[(F∘skew(UᵀŪ))S + S(F∘sk
 
 
 def svdvals_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    U, _, Vh = svd(x, full_matrices=False)
-    return (matmul(multiply(U, expand_dims(grad_output, -2)), Vh),)
+    U, _, Vh = svd(x, full_matrices=False)  # (complex: first order only, svd has no complex rule)
+    g = matmul(multiply(U, expand_dims(grad_output, -2)), Vh)
+    return (conj(g) if _is_complex(g) else g,)
 
 
-@primitive(svdvals_backward, name="linalg.svdvals", formula="∂σᵢ/∂A = uᵢ vᵢᵀ")
+@primitive(svdvals_backward, name="linalg.svdvals", formula="∂σᵢ/∂A = uᵢ vᵢᵀ (complex: ūᵢ v̄ᵢᴴ)")
 def svdvals(x: Any) -> Any:
-    reject_complex_input("linalg.svdvals", x)
     return namespace(x).linalg.svd(x, compute_uv=False)
 
 
@@ -776,10 +795,6 @@ def norm_backward(
     g = expand_reduced(grad_output, x, axes, keepdims)
     cx = x
     if _is_complex(x):  # |z| is not holomorphic: z̄/|z| where a real x has sign(x) (0 at 0), recorded
-        if matrix and ord not in (None, "fro", 1, -1, math.inf, -math.inf):
-            from ..errors import complex_error
-
-            raise complex_error(f"linalg.norm(ord={ord!r}) of a complex matrix", x)
         cx = conj(x)
         zero = xp.asarray(x) == 0
         sign = divide(conj(where(zero, 0, x)), where(zero, 1, _abs(x)))
@@ -823,6 +838,7 @@ def norm_backward(
         u = getitem(U, (Ellipsis, slice(None), slice(i, i + 1) if i == 0 else slice(-1, None)))
         v = getitem(Vh, (Ellipsis, slice(i, i + 1) if i == 0 else slice(-1, None), slice(None)))
         d = matmul(u, v)
+    d = conj(d) if _is_complex(d) else d  # (complex: first order only, svd has no complex rule)
     return multiply(g, moveaxis(d, (-2, -1), (r, c))), None, None, None
 
 
@@ -887,7 +903,6 @@ def eigvals(a: Any) -> Any:
 
 def eigvalsh(a: Any, UPLO: str = "L") -> Any:
     """The eigenvalues of :func:`eigh` (ascending; only the ``UPLO`` triangle is read)."""
-    reject_complex_input("linalg.eigvalsh", a)
     return eigh(a, UPLO)[0]
 
 
@@ -1155,7 +1170,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> LstsqResult:
     x = matmul(pinv(a, cut / sv.max() if sv.size and sv.max() else None), b)
     if rank == n and m > n:
         r = subtract(b, matmul(a, x))
-        res = _sum(multiply(r, r), axis=0)
+        res = _sum(real(multiply(r, conj(r))) if _is_complex(r) else multiply(r, r), axis=0)  # Σ|r|²
         if b.ndim == 1:
             res = reshape(res, (1,))
     else:
