@@ -214,3 +214,36 @@ def test_conv_weight_gradient_from_the_kept_im2col_equals_a_recomputed_one():
         ng.conv2d(x, w, b, padding=1)  # recorded, never backpropagated
     eng.zero_grad()  # the tape lets go of the output: its im2col goes with it
     assert len(conv._SAVED_COLS) == before
+
+
+@pytest.mark.parametrize("where", [None, "middle", "last-block", "transposed"])
+def test_the_no_gradient_check_scans_zero_ended_gradients_to_the_end(where):
+    """The step's all-zero check stops at the first nonzero block, and still finds a lone entry anywhere."""
+    import warnings
+
+    p = np.zeros((300, 301), np.float32)
+    g = np.zeros_like(p)
+    if where == "middle":
+        g[150, 7] = 1e-30
+    elif where == "last-block":
+        g[-1, -2] = -1e-30
+    elif where == "transposed":
+        p, g = p.T, g.T
+        g[5, 200] = 3.0
+    opt = ng.optim.SGD([(p, g)], lr=0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt.step()
+    warned = any(issubclass(w.category, ng.errors.NoGradientWarning) for w in caught)
+    assert warned == (where is None)
+
+
+@pytest.mark.parametrize("rows", [1, 8, 16, 48, 49])
+def test_linear_forward_in_every_orientation_is_x_wt_and_c_ordered(rows):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((rows, 100)).astype(np.float32)
+    W = rng.standard_normal((70, 100)).astype(np.float32)
+    b = rng.standard_normal(70).astype(np.float32)
+    y = ng.linear(x, W, b)
+    assert y.flags.c_contiguous and y.dtype == np.float32 and y.shape == (rows, 70)
+    np.testing.assert_allclose(y, x.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-5, atol=1e-4)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd_engine import STATE
 from ..backends import namespace
 from ..errors import ShapeError
@@ -60,10 +62,22 @@ def linear(x: Any, W: Any, b: Any = None) -> Any:
             f"linear: input {tuple(x.shape)} has {x.shape[-1]} features but W {tuple(W.shape)} expects "
             f"{W.shape[-1]} (W is (out_features, in_features))"
         )
-    y = x @ W.T
+    y = _x_wt(x, W)
     if b is not None:
         y += b
     return y
+
+
+def _x_wt(x: Any, W: Any) -> Any:
+    """``x @ W.T``. For a float32 batch of 8 to 48 rows, NumPy's OpenBLAS sgemm is 1.5× slower with the
+    transposed weight on the right than with the product turned around, ``W @ xᵀ``: take that, and copy
+    its transpose back to rows (a small copy; the result is C-ordered like ``x @ W.T``'s)."""
+    if (
+        type(x) is np.ndarray and x.ndim == 2 and 8 <= x.shape[0] <= 48 and W.shape[0] >= 64
+        and x.dtype == np.float32 and W.dtype == np.float32
+    ):
+        return np.ascontiguousarray((W @ x.T).T)
+    return x @ W.T
 
 
 def SoftmaxCrossEntropy_backward(

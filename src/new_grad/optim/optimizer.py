@@ -33,18 +33,30 @@ def _pairs(params: Any, who: str) -> list[Pair]:
     return [NamedPair((p, g), name) for name, p, g in param_grads(params, who)]
 
 
+_BLOCK = 1 << 14  # entries per step of the all-zero scan
+
+
+def _all_zero(g: np.ndarray) -> bool:
+    if g.size == 0:
+        return False
+    if not g.flags.c_contiguous:
+        return not g.any()
+    flat = g.reshape(-1)
+    if flat[0] or flat[-1]:
+        return False
+    return not any(flat[i : i + _BLOCK].any() for i in range(0, flat.size, _BLOCK))
+
+
 def _no_gradient(grads: list[Any]) -> list[bool]:
     """For each gradient array: is it all zeros (nothing reached its parameter)?
 
-    NumPy: the first and last entries settle almost every array in O(1); only
-    arrays whose ends are zero are scanned. Other libraries: one transfer for all.
+    NumPy: the first and last entries settle most arrays in O(1); the others are scanned
+    a block at a time up to the first nonzero block (a ReLU layer's weight gradient has
+    zero rows for the units a small batch left inactive, often its first and last).
+    Other libraries: one transfer for all.
     """
     if all(type(g) is np.ndarray for g in grads):
-        out = []
-        for g in grads:
-            flat = g.reshape(-1)
-            out.append(flat.size > 0 and not (flat[0] or flat[-1]) and not flat.any())
-        return out
+        return [_all_zero(g) for g in grads]
     xp = namespace(grads[0])
     anys = to_numpy(xp.stack([xp.any(g) for g in grads]))
     return [g.size > 0 and not bool(a) for g, a in zip(grads, anys)]
