@@ -187,7 +187,7 @@ def test_complex_op_matches_torch(case, data):
         assert_close(g, np.conj(tg), f"{case.id}: gradient of input {i} (conjugate of PyTorch's)", RTOL, ATOL)
 
 
-# -- the Hermitian decompositions: NumPy reads one triangle (the mirror conjugated, the diagonal's real part) ------
+# -- decompositions; the Hermitian ones read one triangle, as NumPy's do (the mirror conjugated, the diagonal's real part)
 
 
 def _hermitian_read(t: torch.Tensor, lower: bool = True) -> torch.Tensor:
@@ -201,25 +201,42 @@ def _positive_definite(a: np.ndarray) -> np.ndarray:
 
 
 _WEIGHTS = np.random.default_rng(3).standard_normal((3, 3))
-_HERMITIAN = {
+_DECOMPOSITIONS = {
     "eigvalsh": (lambda a: ng.linalg.eigvalsh(a), lambda t: torch.linalg.eigvalsh(_hermitian_read(t))),
     "eigvalsh-U": (lambda a: ng.linalg.eigvalsh(a, "U"),
                    lambda t: torch.linalg.eigvalsh(_hermitian_read(t, lower=False))),
     # the eigenvectors' phases are arbitrary: a loss of |V|² does not depend on them
-    "eigh": (lambda a: ng.multiply(ng.square(ng.abs(ng.linalg.eigh(a)[1])), _WEIGHTS),
+    "eigh-V": (lambda a: ng.multiply(ng.square(ng.abs(ng.linalg.eigh(a)[1])), _WEIGHTS),
              lambda t: torch.linalg.eigh(_hermitian_read(t))[1].abs() ** 2 * torch.tensor(_WEIGHTS)),
     "eigh-values": (lambda a: ng.linalg.eigh(a)[0], lambda t: torch.linalg.eigh(_hermitian_read(t))[0]),
     "cholesky": (lambda a: ng.linalg.cholesky(a), lambda t: torch.linalg.cholesky(_hermitian_read(t))),
     "svdvals": (lambda a: ng.linalg.svdvals(a), torch.linalg.svdvals),
     "norm-nuc": (lambda a: ng.linalg.norm(a, "nuc", axis=(-2, -1)), lambda t: torch.linalg.matrix_norm(t, "nuc")),
     "norm-2": (lambda a: ng.linalg.norm(a, 2, axis=(-2, -1)), lambda t: torch.linalg.matrix_norm(t, 2)),
+    "qr-Q": (lambda a: ng.linalg.qr(a)[0], lambda t: torch.linalg.qr(t)[0]),
+    "qr-R": (lambda a: ng.linalg.qr(a)[1], lambda t: torch.linalg.qr(t)[1]),
+    # a singular pair's common phase is arbitrary: |U|², |Vh|² and U diag(S) Vh do not depend on it
+    "svd-U": (lambda a: ng.matmul(ng.square(ng.abs(ng.linalg.svd(a, full_matrices=False)[0])), _WEIGHTS),
+              lambda t: (torch.linalg.svd(t, full_matrices=False)[0].abs() ** 2) @ torch.tensor(_WEIGHTS)),
+    "svd-Vh": (lambda a: ng.matmul(_WEIGHTS, ng.square(ng.abs(ng.linalg.svd(a)[2]))),
+               lambda t: torch.tensor(_WEIGHTS) @ (torch.linalg.svd(t)[2].abs() ** 2)),
+    "svd-S": (lambda a: ng.linalg.svd(a)[1], lambda t: torch.linalg.svd(t)[1]),
+    "eigvals": (lambda a: ng.linalg.eigvals(a), torch.linalg.eigvals),
+    "eig-V": (lambda a: ng.multiply(ng.square(ng.abs(ng.linalg.eig(a)[1])), _WEIGHTS),
+              lambda t: torch.linalg.eig(t)[1].abs() ** 2 * torch.tensor(_WEIGHTS)),
 }
 
 
-@pytest.mark.parametrize("name", list(_HERMITIAN))
-@pytest.mark.parametrize("shape", [(3, 3), (2, 3, 3)], ids=str)
-def test_hermitian_decompositions_match_torch(name, shape):
-    f, tf = _HERMITIAN[name]
+_RECTANGULAR = ["svdvals", "svd-S", "svd-U", "qr-Q", "qr-R", "norm-nuc"]
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [(n, s) for n in _DECOMPOSITIONS for s in [(3, 3), (2, 3, 3)]] + [(n, s) for n in _RECTANGULAR for s in [(4, 3), (3, 5)]],
+    ids=str,
+)
+def test_complex_decompositions_match_torch(name, shape):
+    f, tf = _DECOMPOSITIONS[name]
     rng = np.random.default_rng(len(name) + len(shape))
     a = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
     if name == "cholesky":
@@ -281,7 +298,8 @@ _LOSSES = {
 def test_every_op_marked_complex_is_tested():
     marked = {name for name in builtin_ops() if supports_complex(name)}
     tested = {c.op for c in CASES} | {"nan_to_num", "astype"}
-    tested |= {"linalg.eigvalsh", "linalg.eigh", "linalg.cholesky", "linalg.svdvals"}  # test_hermitian_...
+    tested |= {"linalg.eigvalsh", "linalg.eigh", "linalg.cholesky", "linalg.svdvals", "linalg.svd", "linalg.qr",
+               "linalg.eig", "linalg.eigvals"}
     tested |= {"linalg.lstsq", "linalg.cond"}  # central differences, and NumPy's forward below
     assert marked == tested, (sorted(marked - tested), sorted(tested - marked))
 
@@ -427,9 +445,6 @@ _NO_COMPLEX_RULE = {
     "sort": lambda z: ng.sort(z),
     "partition": lambda z: ng.partition(z, 1),
     "softmax": lambda z: ng.softmax(z),
-    "linalg.svd": lambda z: ng.linalg.svd(ng.outer(z, z))[0],
-    "linalg.qr": lambda z: ng.linalg.qr(ng.outer(z, z))[0],
-    "linalg.eig": lambda z: ng.linalg.eig(ng.outer(z, z))[0],
     "mse_loss": lambda z: ng.mse_loss(z, ng.constant(np.zeros(3))),
 }
 
@@ -456,12 +471,20 @@ def test_second_derivatives_through_a_real_input_meeting_complex_ops():
         assert ng.gradgradcheck(lambda x: ng.real(ng.multiply(ng.square(x), z)), (x,))
 
 
-def test_second_derivatives_through_complex_svd_are_refused():
-    a = _z(3, 3)
-    for f in (ng.linalg.svdvals, lambda a: ng.linalg.norm(a, "nuc")):
-        assert ng.gradcheck(lambda a, f=f: ng.sum(f(a)), (a.copy(),))  # first order: supported
-        with pytest.raises(ng.errors.DtypeError, match="linalg.svd.*complex.*not supported"):
-            ng.gradgradcheck(lambda a, f=f: ng.sum(f(a)), (a.copy(),))
+_G33 = _z(3, 3)
+_SECOND_DECOMPOSITIONS = {
+    "svdvals": lambda a: ng.linalg.svdvals(a),
+    "nuclear norm": lambda a: ng.linalg.norm(a, "nuc"),
+    "svd |U|²": lambda a: ng.square(ng.abs(ng.linalg.svd(a)[0])),
+    "qr": lambda a: ng.real(ng.add(ng.sum(ng.multiply(ng.linalg.qr(a)[1], _G33)), ng.sum(ng.linalg.qr(a)[0]))),
+    "eigh": lambda a: ng.square(ng.abs(ng.linalg.eigh(a)[1])),
+    "eig": lambda a: ng.add(ng.square(ng.abs(ng.linalg.eig(a)[1])), ng.abs(ng.linalg.eigvals(a))),
+}
+
+
+@pytest.mark.parametrize("name", list(_SECOND_DECOMPOSITIONS))
+def test_second_derivatives_through_complex_decompositions(name):
+    assert ng.gradgradcheck(_SECOND_DECOMPOSITIONS[name], (_W.copy(),))
 
 
 def test_lstsq_and_cond_forward_are_numpys():
@@ -471,3 +494,14 @@ def test_lstsq_and_cond_forward_are_numpys():
         assert np.asarray(ours).dtype.kind == np.asarray(theirs).dtype.kind
     for p in (None, "fro", 1, np.inf):
         np.testing.assert_allclose(ng.linalg.cond(_A, p), np.linalg.cond(_A, p), rtol=1e-10)
+
+
+def test_a_real_matrix_with_complex_eigenvalues_gets_a_real_gradient():
+    a = np.random.default_rng(5).standard_normal((2, 4, 4))
+    assert np.iscomplexobj(np.linalg.eigvals(a))
+    G = _cotangent((2, 4), np.dtype(complex), _R)
+    out, (g,) = _ng_grads(ng.linalg.eigvals, [a.copy()], {}, lambda o: np.conj(G))
+    t_out, (tg,) = _torch(torch.linalg.eigvals, [a], {}, G)
+    assert g.dtype == np.float64
+    assert_close(out, t_out, "eigvals: forward")
+    assert_close(g, tg, "eigvals: gradient of a real matrix", 1e-7, 1e-9)

@@ -101,7 +101,7 @@ COMPLEX_OPS.update((
     # products and linear algebra
     "matmul", "outer", "einsum", "dot", "inner", "vdot", "tensordot", "linalg.inv", "linalg.det", "linalg.slogdet",
     "linalg.slogdet.sign", "linalg.solve", "linalg.pinv", "linalg.norm", "linalg.eigh", "linalg.cholesky",
-    "linalg.svdvals",
+    "linalg.svdvals", "linalg.svd", "linalg.qr", "linalg.eig",
 ))  # fmt: skip
 
 # Registered ops composed of the ops above (and so differentiating complex input too): docs/ops.md marks these and
@@ -110,7 +110,7 @@ COMPLEX_COMPOSITES = frozenset((
     "deg2rad", "rad2deg", "radians", "degrees", "nansum", "nanmean", "nanprod", "diff", "cumulative_sum",
     "cumulative_prod", "trapezoid", "atleast_2d", "flipud", "fliplr", "rot90", "kron", "cross", "vecdot", "matvec",
     "vecmat", "linalg.matrix_power", "linalg.multi_dot", "linalg.tensorinv", "linalg.tensorsolve", "convolve",
-    "correlate", "polyval", "polymul", "polyadd", "linalg.eigvalsh", "linalg.lstsq", "linalg.cond",
+    "correlate", "polyval", "polymul", "polyadd", "linalg.eigvalsh", "linalg.lstsq", "linalg.cond", "linalg.eigvals",
 ))  # fmt: skip
 
 

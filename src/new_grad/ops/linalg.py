@@ -34,7 +34,6 @@ from ._core import (
     primitive,
     record,
     register,
-    reject_complex_input,
     traceable,
     unbroadcast,
     unbroadcast_to,
@@ -548,17 +547,29 @@ class QRResult(NamedTuple):
 
 
 def _qr_deep(Q: Any, R: Any, gQ: Any, gR: Any) -> Any:
-    """QR adjoint for m ≥ n: Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ, M = R R̄ᵀ − Q̄ᵀ Q."""
-    M = subtract(matmul(R, _mT(gR)), matmul(_mT(gQ), Q))
-    Ml = tril(M)
-    sym = subtract(add(Ml, _mT(Ml)), multiply(Ml, _eye(Ml.shape[-1], Ml)))  # diagonal counted once
+    """QR adjoint for m ≥ n: Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ, M = R R̄ᵀ − Q̄ᵀ Q (complex: PyTorch's gradients, ᴴ for ᵀ,
+    and the real part of M's diagonal, as NumPy's R has a real diagonal)."""
+    M = subtract(matmul(R, _mH(gR)), matmul(_mH(gQ), Q))
+    if _is_complex(M):
+        low = tril(M, -1)
+        sym = add(add(low, _mH(low)), multiply(real(M), _eye(M.shape[-1], real(M))))
+    else:
+        Ml = tril(M)
+        sym = subtract(add(Ml, _mT(Ml)), multiply(Ml, _eye(Ml.shape[-1], Ml)))  # diagonal counted once
     rhs = add(gQ, matmul(Q, sym))
-    return _mT(solve(R, _mT(rhs)))  # rhs R⁻ᵀ
+    return _mH(solve(R, _mH(rhs)))  # rhs R⁻ᴴ
 
 
 def _qr_backward(gs: list, outs: Any, a: Any, mode: str) -> tuple:
     Q, R = qr(a) if outs is None else outs
     gQ, gR = gs
+    if _is_complex(a):  # PyTorch's rule on its gradients (the conjugates of new_grad's), conjugated back
+        (ga,) = _qr_backward_torch(Q, R, conj(gQ), conj(gR), a)
+        return (conj(ga),)
+    return _qr_backward_torch(Q, R, gQ, gR, a)
+
+
+def _qr_backward_torch(Q: Any, R: Any, gQ: Any, gR: Any, a: Any) -> tuple:
     m, n = a.shape[-2], a.shape[-1]
     if m >= n:
         return (_qr_deep(Q, R, gQ, gR),)
@@ -567,14 +578,13 @@ def _qr_backward(gs: list, outs: Any, a: Any, mode: str) -> tuple:
     U = getitem(R, (Ellipsis, slice(0, m)))
     gU = getitem(gR, (Ellipsis, slice(0, m)))
     gV = getitem(gR, (Ellipsis, slice(m, None)))
-    gX = _qr_deep(Q, U, add(gQ, matmul(Y, _mT(gV))), gU)
+    gX = _qr_deep(Q, U, add(gQ, matmul(Y, _mH(gV))), gU)
     return (concatenate([gX, matmul(Q, gV)], axis=-1),)
 
 
 @traceable
 def qr(a: Any, mode: str = "reduced") -> Any:
     """``np.linalg.qr`` (modes reduced, complete when m ≤ n, and r)."""
-    reject_complex_input("linalg.qr", a)
     xp = namespace(a)
     m, n = a.shape[-2], a.shape[-1]
     if mode not in ("reduced", "r") and not (mode == "complete" and m <= n):
@@ -614,7 +624,7 @@ def _eigh_backward(gs: list, outs: Any, a: Any, UPLO: str) -> tuple:
         gV = conj(gV)
     Vh = _mH(V)
     M = matmul(Vh, gV)
-    skew = multiply(subtract(M, _mH(M)), 0.5)  # the phase of each eigenvector (M's imaginary diagonal) drops out
+    skew = multiply(subtract(M, _mH(M)), 0.5)
     core = add(multiply(skew, _offdiag_inverse(w)), multiply(expand_dims(gw, -1), _eye(w.shape[-1], w)))
     G = matmul(V, matmul(core, Vh))
     return (_one_triangle(conj(G) if cplx else G, lower=UPLO.upper() == "L"),)
@@ -627,7 +637,8 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:
     Like NumPy, only the ``UPLO`` triangle of ``a`` is read (the other is taken as its mirror), and the
     gradient is that of the function as computed: zero on the triangle not read, doubled off the diagonal
     of the one read. ``gradcheck`` on any square matrix passes. For complex (Hermitian) input the mirror is
-    conjugated and the diagonal's imaginary part is not read; a loss must not depend on the eigenvectors' phases.
+    conjugated and the diagonal's imaginary part is not read; the eigenvectors' arbitrary phases are projected out
+    of the gradient (it is that of a phase-free loss, as in JAX).
     """
     w, V = namespace(a).linalg.eigh(a, UPLO)
     res = _pack("linalg.eigh", lambda gs, outs, x: _eigh_backward(gs, outs, x, UPLO), (a,), (w, V), a.ndim - 2)
@@ -647,25 +658,29 @@ class SVDResult(NamedTuple):
 
 
 def _svd_adjoint(U: Any, S: Any, Vh: Any, gU: Any, gS: Any, gVh: Any, m: int, n: int) -> Any:
-    """PyTorch's svd_backward for the reduced SVD of an m×n matrix, in new_grad ops."""
+    """PyTorch's svd_backward for the reduced SVD of an m×n matrix, in new_grad ops (complex: on PyTorch's
+    gradients, with conjugate transposes and the term of the singular vectors' common phase)."""
     k = S.shape[-1]
     eye = _eye(k, S)
     S2 = multiply(S, S)
     E = subtract(expand_dims(S2, -2), expand_dims(S2, -1))  # E_jk = s_k² − s_j²
     Finv = multiply(divide(1.0, add(E, eye)), _const(1 - eye))
-    V, gV = _mT(Vh), _mT(gVh)
-    UhgU = matmul(_mT(U), gU)
-    VhgV = matmul(_mT(V), gV)
-    UhgU = subtract(UhgU, _mT(UhgU))
-    VhgV = subtract(VhgV, _mT(VhgV))
+    V, gV = _mH(Vh), _mH(gVh)
+    UhgU = matmul(_mH(U), gU)
+    VhgV = matmul(_mH(V), gV)
+    UhgU = subtract(UhgU, _mH(UhgU))
+    VhgV = subtract(VhgV, _mH(VhgV))
     core = multiply(add(multiply(UhgU, expand_dims(S, -2)), multiply(expand_dims(S, -1), VhgV)), Finv)
     core = add(core, multiply(expand_dims(gS, -1), eye))
+    if _is_complex(UhgU):  # i·Im(Uᴴ Ū)ᵢᵢ/σᵢ on the diagonal (a loss should not depend on the phase uᵢ, vᵢ share)
+        phase = divide(multiply(imag(_diagonal(UhgU)), 0.5j), S)
+        core = add(core, multiply(expand_dims(phase, -1), eye))
     if m > k:
         gUS = divide(gU, expand_dims(S, -2))
-        ga = add(matmul(U, core), subtract(gUS, matmul(U, matmul(_mT(U), gUS))))
+        ga = add(matmul(U, core), subtract(gUS, matmul(U, matmul(_mH(U), gUS))))
         return matmul(ga, Vh)
     if n > k:
-        SgV = divide(_mT(gV), expand_dims(S, -1))
+        SgV = divide(_mH(gV), expand_dims(S, -1))
         ga = add(matmul(core, Vh), subtract(SgV, matmul(matmul(SgV, V), Vh)))
         return matmul(U, ga)
     return matmul(U, matmul(core, Vh))
@@ -687,6 +702,8 @@ def _svd_backward(gs: list, outs: Any, a: Any, full_matrices: bool) -> tuple:
             )
         U, Vh = getitem(U, (Ellipsis, slice(0, k))), getitem(Vh, (Ellipsis, slice(0, k), slice(None)))
         gU, gVh = getitem(gU, (Ellipsis, slice(0, k))), getitem(gVh, (Ellipsis, slice(0, k), slice(None)))
+    if _is_complex(a):  # PyTorch's rule on its gradients (the conjugates of new_grad's), conjugated back
+        return (conj(_svd_adjoint(U, S, Vh, conj(gU), real(gS), conj(gVh), m, n)),)
     return (_svd_adjoint(U, S, Vh, gU, gS, gVh, m, n),)
 
 
@@ -696,7 +713,6 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
     and a non-square ``a`` the completing columns must not receive a gradient."""
     if not compute_uv:
         return svdvals(a)
-    reject_complex_input("linalg.svd", a)
     extra = {"hermitian": True} if hermitian else {}  # (CuPy's svd has no hermitian argument)
     U, S, Vh = namespace(a).linalg.svd(a, full_matrices=full_matrices, **extra)
     res = _pack("linalg.svd", lambda gs, outs, x: _svd_backward(gs, outs, x, full_matrices), (a,), (U, S, Vh),
@@ -708,7 +724,7 @@ register("linalg.svd", None, svd, formula="Ā = U[(F∘skew(UᵀŪ))S + S(F∘sk
 
 
 def svdvals_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    U, _, Vh = svd(x, full_matrices=False)  # (complex: first order only, svd has no complex rule)
+    U, _, Vh = svd(x, full_matrices=False)
     g = matmul(multiply(U, expand_dims(grad_output, -2)), Vh)
     return (conj(g) if _is_complex(g) else g,)
 
@@ -838,7 +854,7 @@ def norm_backward(
         u = getitem(U, (Ellipsis, slice(None), slice(i, i + 1) if i == 0 else slice(-1, None)))
         v = getitem(Vh, (Ellipsis, slice(i, i + 1) if i == 0 else slice(-1, None), slice(None)))
         d = matmul(u, v)
-    d = conj(d) if _is_complex(d) else d  # (complex: first order only, svd has no complex rule)
+    d = conj(d) if _is_complex(d) else d
     return multiply(g, moveaxis(d, (-2, -1), (r, c))), None, None, None
 
 
@@ -864,15 +880,25 @@ class EigResult(NamedTuple):
 
 def _eig_backward(gs: list, outs: Any, a: Any) -> tuple:
     """PyTorch's rule for unit-norm eigenvectors, real case:
-    Ā = V⁻ᵀ (diag(w̄) + F∘(VᵀV̄ − VᵀV diag(VᵀV̄))) Vᵀ, F_ij = 1/(w_j − w_i)."""
+    Ā = V⁻ᵀ (diag(w̄) + F∘(VᵀV̄ − VᵀV diag(VᵀV̄))) Vᵀ, F_ij = 1/(w_j − w_i).
+
+    Complex: the same on PyTorch's gradients (the conjugates of new_grad's) with ᴴ for ᵀ, the real part of
+    diag(VᴴV̄) and F_ij = 1/conj(w_j − w_i), conjugated back; a real ``a`` keeps the real part."""
     w, V = eig(a) if outs is None else outs
     gw, gV = gs
-    Vt = _mT(V)
+    cplx = _is_complex(V)
+    if cplx:
+        gw, gV = conj(gw), conj(gV)
+    Vt = _mH(V)
     VtgV = matmul(Vt, gV)
-    d = expand_dims(_diagonal(VtgV), -2)
-    M = subtract(VtgV, matmul(Vt, multiply(V, d)))  # the unit-norm constraint on each column
-    core = add(multiply(M, _offdiag_inverse(w)), multiply(expand_dims(gw, -1), _eye(w.shape[-1], w)))
-    return (solve(Vt, matmul(core, Vt)),)
+    d = _diagonal(VtgV)
+    if cplx:
+        d = real(d)
+    M = subtract(VtgV, matmul(Vt, multiply(V, expand_dims(d, -2))))  # the unit-norm constraint on each column
+    F = _offdiag_inverse(conj(w) if cplx else w)
+    core = add(multiply(M, F), multiply(expand_dims(gw, -1), _eye(w.shape[-1], w)))
+    G = solve(Vt, matmul(core, Vt))
+    return (conj(G) if cplx else G,)
 
 
 def _diagonal(x: Any) -> Any:
@@ -884,11 +910,11 @@ def _diagonal(x: Any) -> Any:
 def eig(a: Any) -> EigResult:
     """Eigenvalues and unit-norm eigenvectors of a square matrix (batched).
 
-    Differentiable where the eigenvalues are real and distinct (NumPy then returns real arrays); a matrix
-    with complex eigenvalues gives complex results, which are refused while recording (``DtypeError``), as is
-    complex input.
+    Differentiable where the eigenvalues are distinct. Real ones give real arrays (as NumPy); a matrix
+    with complex eigenvalues gives complex results, differentiable too (a real ``a`` gets the real part of the
+    gradient). NumPy's complex eigenvectors have an arbitrary phase each: the gradient is that of a phase-free
+    loss (JAX's choice; the phase direction is projected out).
     """
-    reject_complex_input("linalg.eig", a)
     w, V = namespace(a).linalg.eig(a)
     return EigResult(*_pack("linalg.eig", lambda gs, outs, x: _eig_backward(gs, outs, x), (a,), (w, V), a.ndim - 2))
 
