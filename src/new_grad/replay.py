@@ -562,5 +562,7 @@ def _fix(gx: Any, x: Any) -> Any:
         gx = namespace(x).asarray(gx, dtype=x.dtype)
     if gx.shape != x.shape:
         gx = unbroadcast_to(gx, x.shape)
+    if gx.dtype.kind == "c" and x.dtype.kind != "c":  # a real input met a complex op: the real part, as the engine
+        gx = gx.real
     return gx.astype(x.dtype) if gx.dtype != x.dtype else gx
 

@@ -381,6 +381,19 @@ class Traced:
     def T(self) -> Any:  # noqa: N802 - NumPy's name
         return call(ops.transpose, (self,), {})
 
+    @property
+    def real(self) -> Any:
+        return call(ops.real, (self,), {})
+
+    @property
+    def imag(self) -> Any:
+        return call(ops.imag, (self,), {})
+
+    def conj(self) -> Any:
+        return call(ops.conj, (self,), {})
+
+    conjugate = conj
+
     def __len__(self) -> int:
         return len(self._value)
 
