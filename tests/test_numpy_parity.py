@@ -393,3 +393,10 @@ def test_numpy_spellings_inside_the_transforms_reach_the_new_ops():
     close(ng.grad(f_np)(x), ng.grad(f_ng)(x), what="NumPy spellings")
     g = ng.grad(lambda x: np.sum(np.insert(x, 1, 0.5) * np.arange(1.0, 6.0)))(x)
     close(g, np.array([1.0, 3.0, 4.0, 5.0]), what="np.insert")
+
+
+def test_index_add_broadcasts_values_over_a_repeated_multidimensional_key():
+    # NumPy's add.at alone adds the (2,) values once here; the op adds them over the whole (2, 2) selection
+    a, v, key = np.zeros(1), np.array([1.0, 2.0]), np.array([[0, 0], [0, 0]])
+    np.testing.assert_array_equal(ng.index_add(a, key, v), [6.0])
+    ng.gradcheck(lambda a, v: ng.index_add(a, key, v), (a, v))

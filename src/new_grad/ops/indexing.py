@@ -62,6 +62,9 @@ def _add_at(out: Any, key: Any, values: Any) -> None:
         out[key] += values
         return
     xp = namespace(out)
+    # ufunc.at does not always broadcast ``values`` over a[key] (NumPy 2 adds a (2,) row once into a (2, 2)
+    # selection of one repeated element): broadcast it first, so every selected element gets its value
+    values = xp.broadcast_to(xp.asarray(values, dtype=out.dtype), out[key].shape)
     if xp.__name__ == "numpy":
         xp.add.at(out, key, values)
         return
