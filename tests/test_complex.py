@@ -42,6 +42,7 @@ _OPS = {
     "concatenate", "stack", "hstack", "vstack", "flip", "roll", "tile", "repeat", "pad", "diagonal", "diag", "trace",
     "triu", "tril", "take", "take_along_axis", "getitem", "index_add", "index_update", "column_stack", "dstack",
     "atleast_2d", "flipud", "fliplr", "rot90", "append", "kron", "cross", "linspace", "copy", "row_stack",
+    "ascontiguousarray", "asfortranarray",
     "float_power",
     "matmul", "outer", "einsum", "dot", "inner", "vdot", "tensordot", "vecdot", "matvec", "vecmat",
     "linalg.inv", "linalg.det", "linalg.slogdet", "linalg.solve", "linalg.pinv", "linalg.norm",

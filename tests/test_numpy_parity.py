@@ -400,3 +400,14 @@ def test_index_add_broadcasts_values_over_a_repeated_multidimensional_key():
     a, v, key = np.zeros(1), np.array([1.0, 2.0]), np.array([[0, 0], [0, 0]])
     np.testing.assert_array_equal(ng.index_add(a, key, v), [6.0])
     ng.gradcheck(lambda a, v: ng.index_add(a, key, v), (a, v))
+
+
+@pytest.mark.parametrize("name,flag", [("ascontiguousarray", "C_CONTIGUOUS"), ("asfortranarray", "F_CONTIGUOUS")])
+def test_memory_layout_conversions_are_recorded_copies(name, flag):
+    # NumPy's own function returns a new, unrecorded array for a transposed input: the gradient would stop there
+    x = np.arange(6.0).reshape(2, 3)
+    w = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    y = getattr(ng, name)(ng.transpose(x))
+    assert y.flags[flag]
+    g = ng.grad(lambda x: ng.sum(ng.multiply(getattr(ng, name)(ng.transpose(x)), w)))(x)
+    np.testing.assert_array_equal(g, w.T)

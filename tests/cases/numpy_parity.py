@@ -312,6 +312,8 @@ CASES += [
            ng_fn=lambda x: _pieces(ng.modf(x)), shapes=[(2, 3)], domain=lambda a: 3 * a),
     OpCase("heaviside", lambda x1, x2: torch.where(x1 == 0, x2, (x1 > 0).double()), 2, domain=np.round),
     OpCase("copy", lambda t: t.clone()),
+    OpCase("ascontiguousarray", lambda t: torch.atleast_1d(t).clone()),
+    OpCase("asfortranarray", lambda t: torch.atleast_1d(t).clone()),
     OpCase("resize", lambda t: t.reshape(-1)[torch.arange(10) % 6].reshape(2, 5),
            ng_fn=lambda x: ng.resize(x, (2, 5)), shapes=[(2, 3)]),
     OpCase("ediff1d", lambda t: torch.cat([torch.tensor([-1.0], dtype=t.dtype), torch.diff(t.reshape(-1)),

@@ -96,7 +96,7 @@ COMPLEX_OPS.update((
     # shape and indexing
     "reshape", "transpose", "swapaxes", "expand_dims", "broadcast_to", "identity", "ravel", "squeeze", "moveaxis",
     "flip", "roll", "tile", "repeat", "pad", "diagonal", "diag", "trace", "triu", "tril", "take",
-    "take_along_axis", "linspace", "copy", "concatenate", "stack", "hstack", "vstack", "column_stack", "row_stack",
+    "take_along_axis", "linspace", "copy", "ascontiguousarray", "asfortranarray", "concatenate", "stack", "hstack", "vstack", "column_stack", "row_stack",
     "dstack", "append", "getitem", "index_add", "index_update",
     # products and linear algebra
     "matmul", "outer", "einsum", "dot", "inner", "vdot", "tensordot", "linalg.inv", "linalg.det", "linalg.slogdet",

@@ -826,6 +826,19 @@ def copy(a: Any) -> Any:
     return namespace(a).array(a, copy=True)
 
 
+@primitive(copy_backward, name="ascontiguousarray", formula="∂a/∂a = 1")
+def ascontiguousarray(a: Any) -> Any:
+    """``a`` in C order with at least one axis, always a new array (NumPy returns ``a`` itself when it already is: the tape needs a new
+    object per recorded output, and the values are the same)."""
+    return namespace(a).array(a, copy=True, order="C", ndmin=1)
+
+
+@primitive(copy_backward, name="asfortranarray", formula="∂a/∂a = 1")
+def asfortranarray(a: Any) -> Any:
+    """``a`` in Fortran order, always a new array (see :func:`ascontiguousarray`)."""
+    return namespace(a).array(a, copy=True, order="F", ndmin=1)
+
+
 def resize(a: Any, new_shape: Any) -> Any:
     """``np.resize``: the flattened ``a`` repeated cyclically to fill ``new_shape`` (a recorded gather)."""
     shape = (new_shape,) if isinstance(new_shape, int) else tuple(new_shape)
