@@ -62,8 +62,8 @@ def _log_softmax_array(x: Any, axis: int = -1) -> Any:
     xp = namespace(x)
     if x.size == 0:
         return xp.exp(x)
-    z = x - xp.max(x, axis=axis, keepdims=True)
-    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
 
 
 def logsumexp_backward(

@@ -87,10 +87,9 @@ def SoftmaxCrossEntropy_backward(
     n = pred.shape[0] if pred.ndim > 1 else 1
     y = ground_truth
     if STATE.engine is None and pred.size:  # first order: the same formula in place on one new array
-        xp = namespace(pred)
-        s = xp.exp(pred - xp.max(pred, axis=-1, keepdims=True))
-        s /= xp.sum(s, axis=-1, keepdims=True)
-        s *= xp.sum(y, axis=-1, keepdims=True)
+        s = namespace(pred).exp(pred - pred.max(axis=-1, keepdims=True))
+        s /= s.sum(axis=-1, keepdims=True)
+        s *= y.sum(axis=-1, keepdims=True)
         s -= y
         s /= n
         s *= grad_output
@@ -110,5 +109,5 @@ def softmax_cross_entropy(pred: Any, ground_truth: Any) -> Any:
         )
     xp = namespace(pred)
     n = pred.shape[0] if pred.ndim > 1 else 1
-    loss = -xp.sum(ground_truth * _log_softmax_array(pred, -1)) / n
+    loss = -(ground_truth * _log_softmax_array(pred, -1)).sum() / n
     return xp.asarray(loss, dtype=pred.dtype)
