@@ -247,3 +247,20 @@ def test_linear_forward_in_every_orientation_is_x_wt_and_c_ordered(rows):
     y = ng.linear(x, W, b)
     assert y.flags.c_contiguous and y.dtype == np.float32 and y.shape == (rows, 70)
     np.testing.assert_allclose(y, x.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=2, padding=1), dict(kernel_size=3, stride=3)])
+@pytest.mark.parametrize("hw", [(6, 6), (7, 9)])  # windows that tile the input, and ones that leave a remainder
+def test_max_pool_gradient_with_ties_matches_torch(kw, hw):
+    """Windows that tile the input write each gradient entry once (no zero fill): ties go to the first maximum."""
+    rng = np.random.default_rng(10)
+    x = np.maximum(rng.standard_normal((2, 3, *hw)), 0)  # ReLU zeros: windows of equal maxima
+    x[0, 0, :3, :3] = 1.5
+    eng = ng.Autograd()
+    with eng:
+        y = ng.max_pool2d(x, **kw)
+    g = rng.standard_normal(y.shape)
+    eng.backward(g)
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, **kw).backward(torch.tensor(g))
+    np.testing.assert_array_equal(eng.memory_buffer.get_param(x), tx.grad.numpy())
