@@ -41,8 +41,8 @@ def softmax(x: Any, axis: int = -1) -> Any:
     xp = namespace(x)
     if x.size == 0:
         return xp.exp(x)
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax_backward(grad_output: Any, x: Any, axis: int = -1, out: Any = None, needs: Any = EVERY) -> tuple:

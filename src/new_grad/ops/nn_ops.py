@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd_engine import STATE
 from ..backends import namespace
 from ..errors import ShapeError
 from ._core import EVERY, primitive
@@ -20,32 +19,17 @@ from .shape import reshape, swapaxes
 def linear_backward(grad_output: Any, x: Any, W: Any, b: Any = None, out: Any = None, needs: Any = EVERY) -> tuple:
     """y = x Wᵀ + b:  ∂x = G W,  ∂W = Gᵀ x (batch axes folded),  ∂b = Σ G over the batch."""
     g = grad_output
-    if STATE.engine is None:  # first order: nothing records, so call the arrays' own products directly
-        return _linear_grads(g, x, W, b, needs)
     gx = matmul(g, W) if needs[0] else None
     gW = gb = None
     if needs[1] or (b is not None and needs[2]):
         g2 = reshape(g, (-1, g.shape[-1]))
         if needs[1]:
-            gW = matmul(swapaxes(g2, 0, 1), reshape(x, (-1, x.shape[-1])))
-        if b is not None and needs[2]:
-            gb = _sum(g2, 0)
-    return gx, gW, gb
-
-
-def _linear_grads(g: Any, x: Any, W: Any, b: Any, needs: Any) -> tuple:
-    """linear_backward's values in plain array code (the same products, so the same numbers)."""
-    gx = g @ W if needs[0] else None
-    gW = gb = None
-    if needs[1] or (b is not None and needs[2]):
-        g2 = g.reshape(-1, g.shape[-1])
-        if needs[1]:
-            x2 = x.reshape(-1, x.shape[-1])
+            x2 = reshape(x, (-1, x.shape[-1]))
             # one sample: Gᵀx is an outer product. matmul takes a slow path for an inner dimension of 1
             # (Gᵀ's strides are not BLAS-able), 5× slower than the broadcast product, which is exact alike
-            gW = g2.reshape(-1, 1) * x2 if g2.shape[0] == 1 else g2.T @ x2
+            gW = multiply(reshape(g2, (-1, 1)), x2) if g2.shape[0] == 1 else matmul(swapaxes(g2, 0, 1), x2)
         if b is not None and needs[2]:
-            gb = g2.sum(axis=0)
+            gb = _sum(g2, 0)
     return gx, gW, gb
 
 
@@ -86,15 +70,7 @@ def SoftmaxCrossEntropy_backward(
     """∂/∂logits of mean_n(−Σ y log softmax(logits)) = (softmax(logits)·Σy − y) / N."""
     n = pred.shape[0] if pred.ndim > 1 else 1
     y = ground_truth
-    if STATE.engine is None and pred.size:  # first order: the same formula in place on one new array
-        s = namespace(pred).exp(pred - pred.max(axis=-1, keepdims=True))
-        s /= s.sum(axis=-1, keepdims=True)
-        s *= y.sum(axis=-1, keepdims=True)
-        s -= y
-        s /= n
-        s *= grad_output
-        return s, None
-    total = namespace(y).sum(y, axis=-1, keepdims=True)  # 1 for one-hot or probability targets
+    total = _sum(y, -1, True)  # 1 for one-hot or probability targets
     grad = divide(subtract(multiply(softmax(pred, -1), total), y), n)
     return multiply(grad, reshape(grad_output, ())), None
 

@@ -19,6 +19,8 @@ def reshape_backward(grad_output: Any, x: Any, shape: Any, out: Any = None, need
 
 @primitive(reshape_backward, formula="reshape the gradient back to x's shape")
 def reshape(x: Any, shape: Any) -> Any:
+    if type(x) is np.ndarray:  # the method: NumPy's function form adds a dispatch layer (0.5 µs against 0.1)
+        return x.reshape(shape)
     return namespace(x).reshape(x, shape)
 
 
@@ -33,6 +35,8 @@ def transpose_op_backward(grad_output: Any, x: Any, axes: Any = None, out: Any =
 
 @primitive(transpose_op_backward, formula="transpose the gradient by the inverse permutation")
 def transpose(x: Any, axes: Any = None) -> Any:
+    if type(x) is np.ndarray:
+        return x.transpose(axes)
     return namespace(x).transpose(x, axes)
 
 
@@ -42,6 +46,8 @@ def swapaxes_backward(grad_output: Any, x: Any, axis1: int, axis2: int, out: Any
 
 @primitive(swapaxes_backward, formula="swap the same axes of the gradient")
 def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
+    if type(x) is np.ndarray:
+        return x.swapaxes(axis1, axis2)
     return namespace(x).swapaxes(x, axis1, axis2)
 
 
