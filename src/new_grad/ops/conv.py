@@ -291,7 +291,7 @@ def conv2d_backward(
     g = grad_output
     cols = _saved_cols(out)
     gx = conv2d_input(input.shape, weight, g, s, p, d, groups) if needs[0] else None
-    if needs[1] and cols is not None and STATE.engine is None:  # first order, with the forward's im2col
+    if needs[1] and cols is not None:  # the im2col the forward kept (none when out is None: a recorded backward)
         gw = _conv_weight(input, g, weight.shape, s, p, d, groups, cols)
     else:
         gw = conv2d_weight(input, weight.shape, g, s, p, d, groups) if needs[1] else None
