@@ -320,3 +320,21 @@ def test_aux_values_come_back_with_the_loss_bitwise_eager():
         runs.append(out)
     for (l0, z0), (l1, z1) in zip(*runs):
         assert np.array_equal(l0, l1) and np.array_equal(z0, z1)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_linear_replays_bitwise_at_one_sample_and_more(batch):
+    # one sample takes the broadcast outer product for the weight gradient in both paths
+    rng = np.random.default_rng(2)
+    x = ng.constant(rng.uniform(-1, 1, (batch, 5)).astype(np.float32))
+    W = rng.uniform(-1, 1, (3, 5)).astype(np.float32)
+    c = rng.uniform(-1, 1, (3,)).astype(np.float32)
+
+    def fn():
+        y = ng.tanh(ng.linear(x, W, c))
+        return ng.sum(ng.multiply(y, y))
+
+    eager = _leaf_grads(fn, [W, c], compiled=False)
+    replay = _leaf_grads(fn, [W, c], compiled=True)
+    for e, r in zip(eager, replay):
+        assert e.dtype == r.dtype and np.array_equal(e, r)

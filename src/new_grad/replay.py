@@ -516,7 +516,7 @@ def _rule(op: Operation, n: int, targets: list, ref: Callable[[Any], str], state
                 assert expr is not None
                 for k in sorted(env, key=len, reverse=True):
                     expr = re.sub(rf"\b{k}\b", env[k], expr)
-                lines += _accumulate(t, expr, state, cond)
+                lines += _accumulate(t, f"({expr})", state, cond)
         return lines
     args = ", ".join([f"g{n}", *refs])
     if op.needs is not None:

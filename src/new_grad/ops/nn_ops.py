@@ -33,11 +33,12 @@ def linear_backward(grad_output: Any, x: Any, W: Any, b: Any = None, out: Any = 
     return gx, gW, gb
 
 
-# replay: on a 2-d batch, where linear_backward's reshapes to 2-d keep the very same views
+# replay: on a 2-d batch, where linear_backward's reshapes to 2-d keep the very same views (one sample: the same
+# broadcast product as the backward)
 @primitive(
     linear_backward,
     formula="y = xWᵀ + b: ∂x = GW, ∂W = Gᵀx, ∂b = ΣG",
-    replay=("g @ i1", "g.T @ i0", "g.sum(axis=0)"),
+    replay=("g @ i1", "g.reshape(-1, 1) * i0 if g.shape[0] == 1 else g.T @ i0", "g.sum(axis=0)"),
 )
 def linear(x: Any, W: Any, b: Any = None) -> Any:
     """PyTorch's ``F.linear``: ``x @ W.T + b`` with ``W`` of shape (out, in)."""
