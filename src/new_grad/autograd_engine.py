@@ -255,6 +255,15 @@ class Autograd:
         self.detect_anomaly = bool(value)
 
     @property
+    def consumed(self) -> bool:
+        """Was the tape used up by a backward (so another backward is an error until something is recorded)?"""
+        return self._consumed
+
+    @consumed.setter
+    def consumed(self, value: bool) -> None:  # replay runs a whole step's backward outside the loop
+        self._consumed = bool(value)
+
+    @property
     def gradient_buffer(self) -> MemoryBuffer:
         """The course's later name for :attr:`memory_buffer`."""
         return self.memory_buffer

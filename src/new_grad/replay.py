@@ -160,7 +160,7 @@ class CompiledStep:
         finally:
             STATE.engine = saved
         eng.operation_list = []
-        eng._consumed = True
+        eng.consumed = True
         return loss
 
     # -- recording ---------------------------------------------------------------------------------

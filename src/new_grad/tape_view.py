@@ -125,7 +125,7 @@ def format_tape(
     head = ("#", "op", "inputs", "output", "dtype", "held")
     rows = tape_rows(engine, names)
     if not rows:
-        state = "consumed by backward" if engine._consumed else "empty"
+        state = "consumed by backward" if engine.consumed else "empty"
         return f"Autograd tape: {state} ({len(engine.memory_buffer.memory)} gradient slots)"
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
     widths[2] = min(widths[2], max_inputs_width)
