@@ -89,8 +89,12 @@ def assert_close(actual: Any, expected: Any, what: str, rtol: float = RTOL, atol
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=what, equal_nan=True)
 
 
-def run_new_grad(fn: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict, upstream_seed: int = 0, nondiff=()):
-    """Forward on a fresh engine, backward with a random upstream gradient; returns (out, grads)."""
+def run_new_grad(
+    fn: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict, upstream_seed: int = 0, nondiff=(),
+    divergence: Callable[[Any], Any] | None = None,
+):
+    """Forward on a fresh engine, backward with a random upstream gradient (or ``divergence(out)``); returns
+    (out, grads)."""
     for i in nondiff:
         ng.constant(arrays[i])
     engine = ng.Autograd()
@@ -98,8 +102,10 @@ def run_new_grad(fn: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict,
         out = fn(*arrays, **kwargs)
     if not engine.operation_list:
         return out, [np.zeros_like(a) for a in arrays]
-    g = np.random.default_rng(upstream_seed).standard_normal(np.shape(out))
-    engine.backward(g)
+    if divergence is None:
+        engine.backward(np.random.default_rng(upstream_seed).standard_normal(np.shape(out)))
+    else:
+        engine.backward(divergence(out), output=out)
     grads = []
     for a in arrays:
         grads.append(engine.memory_buffer.get_param(a) if engine.memory_buffer.is_in_memory(a) else np.zeros_like(a))

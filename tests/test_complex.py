@@ -26,7 +26,7 @@ from new_grad.ops import supports_complex
 from new_grad.ops._core import builtin_ops
 
 from .cases import ALL_CASES
-from .opcheck import OpCase, assert_close, draw_arrays
+from .opcheck import OpCase, assert_close, draw_arrays, run_new_grad
 
 RTOL, ATOL = 1e-7, 1e-9
 
@@ -116,16 +116,7 @@ def _complexify(case: OpCase, arrays: list[np.ndarray], rng: np.random.Generator
 
 
 def _ng_grads(fn, arrays, kwargs, divergence, nondiff=()):
-    for i in nondiff:
-        ng.constant(arrays[i])
-    engine = ng.Autograd()
-    with engine:
-        out = fn(*arrays, **kwargs)
-    if not engine.operation_list:
-        return out, [np.zeros_like(a) for a in arrays]
-    engine.backward(divergence(out), output=out)
-    buf = engine.memory_buffer
-    return out, [buf.get_param(a) if buf.is_in_memory(a) else np.zeros_like(a) for a in arrays]
+    return run_new_grad(fn, arrays, kwargs, nondiff=nondiff, divergence=divergence)
 
 
 def _torch(fn, arrays, kwargs, G, nondiff=()):
