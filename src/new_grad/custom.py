@@ -15,10 +15,12 @@ the forward (``None`` for numbers, flags and inputs that get no gradient)::
         y = new_grad.sum(clip_gradient(w, 0.5) ** 2)
 
 The forward runs without recording (its inner ops never reach the tape); the
-op records one entry named after it. Like the built-in ops, the backward may take
-keyword-only ``out=None`` (the forward's output, to reuse it; ``None`` when it
-must be recomputed, under ``create_graph``) and ``needs`` (per input: does it
-want a gradient?). A backward that returns the wrong number of
+op records one entry named after it. The backward may also declare the
+keyword-only parameters the library's own backward functions receive: ``out``
+(the forward's output, to reuse it; ``None`` when it must be recomputed, under
+``create_graph``) and ``needs`` (per input: does it want a gradient?). A
+gradient with the shape an input was broadcast to is summed back to the input's
+shape, as PyTorch does. A backward that returns the wrong number of
 gradients or a gradient of the wrong shape raises :class:`GradientError`
 naming the custom op. Write the backward with new_grad's ops and higher
 derivatives (``new_grad.grad(new_grad.grad(f))``) work through it; a backward in

@@ -96,7 +96,7 @@ def _wrap_error(name: str, args: tuple, kwargs: dict, err: Exception) -> Excepti
 
 def _course_call(backward: Callable[..., Any]) -> Callable[..., Any]:
     """A user's backward takes the course's arguments, ``(grad_output, *inputs)``; it may also declare
-    ``out`` and ``needs`` (keyword-only) to receive them, as the library's own backward functions do."""
+    ``out`` and ``needs`` (keyword-only) to receive what the library's own backward functions get."""
     params = inspect.signature(backward).parameters
     wanted = [k for k in ("out", "needs") if k in params]
 

@@ -4,8 +4,8 @@ Forwards compute with the array's own namespace (never by calling recorded ops,
 which would put extra entries on the tape). Backwards are written with new_grad
 ops so ``create_graph=True`` can record them for higher derivatives; where the
 derivative is cheaper from the forward's output (softmax, log_softmax,
-logsumexp, elu, selu), they take the extended ``out=``/``needs=`` arguments and
-use it, recomputing it only when ``out`` is ``None``.
+logsumexp, elu, selu), they use ``out``, recomputing it only when ``out`` is
+``None`` (a recorded backward).
 
 Constants are Python floats, never NumPy float64 scalars, so float32 stays
 float32 (NEP 50: a NumPy scalar or 0-d array would promote).
