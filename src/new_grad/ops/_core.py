@@ -210,7 +210,7 @@ def primitive(
                 if res is not UNTRACED:
                     return res
             try:
-                out = run(*args, **kwargs)
+                out = run(*args, **kwargs) if kwargs else run(*args)
             except NewGradError:
                 raise
             except (ValueError, IndexError) as err:
