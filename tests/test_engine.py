@@ -381,3 +381,23 @@ def test_fan_in_accumulates_without_corrupting_aliased_gradients(shape):
     np.testing.assert_allclose(eng.memory_buffer.get_param(a), np.full(shape, 1.0))
     eng.backward(1)  # a last pass after a retained one: intermediates restart from zero
     np.testing.assert_allclose(eng.memory_buffer.get_param(x), np.full(shape, 12.0))
+
+
+def test_a_course_backward_in_user_code_sees_its_module_names_change():
+    # the first-order path rebinds names only in the library's own backward functions
+    import types
+
+    user = types.ModuleType("user_course_code")
+    exec(
+        "import new_grad as ng\nfrom new_grad import multiply\nscale = 1.0\n"
+        "def scaled_backward(g, a):\n    return (multiply(g, scale),)\n",
+        user.__dict__,
+    )
+    x = np.ones(3)
+    for scale in (1.0, 3.0):
+        user.scale = scale
+        eng = ng.Autograd()
+        y = x * 2.0
+        eng.add_operation([x], y, [None], user.scaled_backward)
+        eng.backward(1)
+        np.testing.assert_array_equal(eng.memory_buffer.get_param(x), [scale] * 3)
