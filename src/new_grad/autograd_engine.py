@@ -639,7 +639,7 @@ class Autograd:
                 )
             gx = _unbroadcast_to(gx, shape)
         if gx.dtype.kind == "c" and dtype.kind != "c":  # a real input met a complex op: the real part
-            gx = namespace(gx).real(gx) if STATE.engine is None else GRAPH_OPS["real"](gx)
+            gx = GRAPH_OPS["real"](gx)  # recorded under create_graph
         if gx.dtype != dtype:
             gx = gx.astype(dtype) if STATE.engine is None else _astype(gx, dtype)  # recorded under create_graph
         return gx
@@ -748,12 +748,8 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def _unbroadcast_to(grad: Any, shape: tuple) -> Any:
-    """Sum ``grad`` down to ``shape`` (recorded under create_graph, so higher derivatives see it)."""
-    if STATE.engine is not None:
-        return GRAPH_OPS["unbroadcast_to"](grad, shape)
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=axes).reshape(shape)
+    """Sum ``grad`` down to ``shape`` with the ops layer's recorded sum (so create_graph sees it)."""
+    return GRAPH_OPS["unbroadcast_to"](grad, shape)
 
 
 def _broadcasts_to(shape: tuple, target: tuple) -> bool:

@@ -324,12 +324,6 @@ def unbroadcast(grad: Any, like: Any) -> Any:
     return unbroadcast_to(grad, shape)
 
 
-def wants(x: Any) -> bool:
-    """Can ``x`` receive a gradient at all? (Skip computing one for Python numbers, flags, axes.)"""
-    t = type(x)
-    return t is np.ndarray or (t not in _NOT_ARRAYS and is_array(x))
-
-
 def unbroadcast_to(grad: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``grad`` over the leading axes and the size-1 axes that broadcasting stretched."""
     from .reductions import sum as _sum

@@ -1,7 +1,8 @@
 """Elementwise ops: each forward with its derivative right beside it.
 
 Backward functions use new_grad's own ops (so they can be recorded for higher
-derivatives) and :func:`unbroadcast` (so broadcasting is undone in one place).
+derivatives) and return the gradient of each operand as broadcast: the engine sums
+it back to the operand's shape, once for every op.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..backends import is_array, namespace
 from ..errors import NewGradError
-from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register, unbroadcast
+from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register
 
 # -- arithmetic ------------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ def power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any
             log_a = cmath.log(a) if a != 0 else 0.0
         else:
             log_a = math.log(a) if a > 0 else (0.0 if a == 0 else math.nan)
-        gb = unbroadcast(multiply(grad_output, multiply(y, log_a)), b)
+        gb = multiply(grad_output, multiply(y, log_a))
     return ga, gb
 
 
@@ -178,8 +179,8 @@ def where_backward(grad_output: Any, condition: Any, x: Any, y: Any, out: Any = 
     # the unselected branch gets an exact zero, not "0 · its local derivative": but a NaN/inf
     # produced *inside* that branch (log of a negative, 1/0) still poisons the chain rule upstream
     # of it (0 · inf = NaN). Make the unused branch safe before `where`, as in JAX.
-    gx = unbroadcast(where(condition, grad_output, 0), x)
-    gy = unbroadcast(where(condition, 0, grad_output), y)
+    gx = where(condition, grad_output, 0) if needs[1] else None
+    gy = where(condition, 0, grad_output) if needs[2] else None
     return None, gx, gy
 
 
@@ -736,7 +737,7 @@ def remainder_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs:
     gb = None
     if needs[1] and hasattr(b, "shape"):
         q = namespace(a, b).floor_divide(a, b)  # piecewise constant: no derivative of its own
-        gb = unbroadcast(negative(multiply(grad_output, _like(q, grad_output))), b)
+        gb = negative(multiply(grad_output, _like(q, grad_output)))
     return ga, gb
 
 
@@ -756,7 +757,7 @@ def fmod_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any 
         xp = namespace(a, b)
         r = xp.fmod(a, b) if out is None else out
         q = xp.round((xp.asarray(a) - r) / b)  # trunc(a/b), exactly an integer
-        gb = unbroadcast(negative(multiply(grad_output, _like(q, grad_output))), b)
+        gb = negative(multiply(grad_output, _like(q, grad_output)))
     return ga, gb
 
 
@@ -992,7 +993,7 @@ def copysign(a: Any, b: Any) -> Any:
 def ldexp_backward(grad_output: Any, x1: Any, x2: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     xp = namespace(x1, x2)
     scale = xp.ldexp(xp.ones((), dtype=grad_output.dtype), x2)  # 2^x2, exactly
-    return unbroadcast(multiply(grad_output, scale), x1), None
+    return multiply(grad_output, scale) if needs[0] else None, None
 
 
 @primitive(ldexp_backward, formula="x1·2^x2: ∂/∂x1 = 2^x2 (x2 is an integer)")
@@ -1034,7 +1035,7 @@ def modf(x: Any) -> tuple:
 def heaviside_backward(grad_output: Any, x1: Any, x2: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     if not needs[1]:
         return None, None
-    return None, unbroadcast(where(namespace(x1).asarray(x1) == 0, grad_output, 0.0), x2)
+    return None, where(namespace(x1).asarray(x1) == 0, grad_output, 0.0)
 
 
 @primitive(heaviside_backward, formula="0, x2 or 1: ∂/∂x1 = 0 (a.e.), ∂/∂x2 = [x1 = 0]")

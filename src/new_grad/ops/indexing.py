@@ -19,7 +19,7 @@ from typing import Any
 from ..autograd_engine import active_engine, constant
 from ..backends import is_array, namespace
 from ..errors import IndexingError, shape_str
-from ._core import EVERY, primitive, unbroadcast
+from ._core import EVERY, primitive
 
 
 def _key_str(key: Any) -> str:
@@ -108,7 +108,7 @@ def getitem(a: Any, key: Any) -> Any:
 
 
 def index_add_backward(grad_output: Any, a: Any, key: Any, values: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return grad_output, None, unbroadcast(getitem(grad_output, key), values)
+    return grad_output if needs[0] else None, None, getitem(grad_output, key) if needs[2] else None
 
 
 @primitive(index_add_backward, formula="∂/∂a = 1, ∂/∂v = g[k] (summed over broadcasting)")
@@ -125,8 +125,8 @@ def index_add(a: Any, key: Any, values: Any) -> Any:
 def index_update_backward(
     grad_output: Any, a: Any, key: Any, values: Any, out: Any = None, needs: Any = EVERY
 ) -> tuple:
-    ga = index_update(grad_output, key, 0.0)  # overwritten elements had no influence
-    return ga, None, unbroadcast(getitem(grad_output, key), values)
+    ga = index_update(grad_output, key, 0.0) if needs[0] else None  # overwritten elements had no influence
+    return ga, None, getitem(grad_output, key) if needs[2] else None
 
 
 @primitive(index_update_backward, formula="∂/∂a = 1 off k, 0 on k; ∂/∂v = g[k]")

@@ -35,7 +35,6 @@ from ._core import (
     record,
     register,
     traceable,
-    unbroadcast,
     unbroadcast_to,
 )
 from .elementwise import _is_complex, add, conj, divide, imag, multiply, negative, power, real, subtract, where
@@ -283,8 +282,9 @@ def _product_vjp(grad_output: Any, a: Any, b: Any, ta: str, tb: str, to: str, ne
     return tuple(_einsum_vjp(grad_output, terms, to, ops, i) if w else None for i, w in enumerate(wants))
 
 
-def _scalar_product(grad_output: Any, a: Any, b: Any) -> tuple:
-    return unbroadcast(multiply(grad_output, _operand(b)), a), unbroadcast(multiply(grad_output, _operand(a)), b)
+def _scalar_product(grad_output: Any, a: Any, b: Any, needs: Any) -> tuple:
+    na, nb = _operand_needs(needs, a, b)
+    return multiply(grad_output, _operand(b)) if na else None, multiply(grad_output, _operand(a)) if nb else None
 
 
 def _dot_subscripts(a: Any, b: Any) -> tuple[str, str, str]:
@@ -299,7 +299,7 @@ def _dot_subscripts(a: Any, b: Any) -> tuple[str, str, str]:
 
 def dot_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return _scalar_product(grad_output, a, b)
+        return _scalar_product(grad_output, a, b, needs)
     return _product_vjp(grad_output, a, b, *_dot_subscripts(a, b), needs)
 
 
@@ -311,7 +311,7 @@ def dot(a: Any, b: Any) -> Any:
 def inner_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     na, nb = np.ndim(a), np.ndim(b)
     if na == 0 or nb == 0:
-        return _scalar_product(grad_output, a, b)
+        return _scalar_product(grad_output, a, b, needs)
     ta, tb = _letters(na), _letters(nb - 1, na) + _letters(na)[-1]
     return _product_vjp(grad_output, a, b, ta, tb, ta[:-1] + tb[:-1], needs)
 

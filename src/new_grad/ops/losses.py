@@ -25,7 +25,7 @@ import numpy as np
 from ..autograd_engine import STATE
 from ..backends import namespace
 from ..errors import ArgumentError, GradientError, IndexingError, ShapeError
-from ._core import EVERY, primitive, unbroadcast
+from ._core import EVERY, primitive
 from .activations import _log_softmax_array, log_softmax, softmax, softplus
 from .elementwise import add, divide, exp, log, multiply, negative, sigmoid, subtract
 from .reductions import sum as _sum
@@ -62,11 +62,13 @@ def _scale(grad_output: Any, reduction: str, count: Any) -> Any:
     return grad_output
 
 
-def _difference_grads(op: str, grad_output: Any, x: Any, t: Any, reduction: str, local: Any) -> tuple[Any, Any]:
+def _difference_grads(
+    op: str, grad_output: Any, x: Any, t: Any, reduction: str, local: Any, needs: Any
+) -> tuple[Any, Any]:
     """(∂x, ∂t) of a reduced loss of d = x − t, given ∂ℓ/∂d elementwise (``local``)."""
     n = _n_elems(_pair_shape(op, x, t))
     g = multiply(_scale(grad_output, reduction, n), local)
-    return unbroadcast(g, x), unbroadcast(negative(g), t)
+    return g if needs[0] else None, negative(g) if needs[1] else None
 
 
 def _weighted_scale(op: str, grad_output: Any, x: Any, t: Any, reduction: str, weight: Any) -> Any:
@@ -94,7 +96,7 @@ def _n_elems(shape: tuple[int, ...]) -> int:
 
 def mse_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     local = multiply(subtract(input, target), 2.0)
-    return *_difference_grads("mse_loss", grad_output, input, target, reduction, local), None
+    return *_difference_grads("mse_loss", grad_output, input, target, reduction, local, needs), None
 
 
 @primitive(mse_loss_backward, formula="ℓ = (x − t)²: ∂ℓ/∂x = 2(x − t), ∂ℓ/∂t = −2(x − t)")
@@ -107,7 +109,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:  # noqa: 
 
 def l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
     sign = namespace(input).sign(input - target).astype(input.dtype)  # piecewise constant: 0 at a tie, like PyTorch
-    return *_difference_grads("l1_loss", grad_output, input, target, reduction, sign), None
+    return *_difference_grads("l1_loss", grad_output, input, target, reduction, sign, needs), None
 
 
 @primitive(l1_loss_backward, formula="ℓ = |x − t|: ∂ℓ/∂x = sign(x − t)")
@@ -117,7 +119,9 @@ def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:  # noqa: A
     return _reduce("l1_loss", namespace(input).abs(input - target), reduction, input.dtype)
 
 
-def _quadratic_then_linear_grad(op: str, grad_output: Any, x: Any, t: Any, reduction: str, width: float, slope: float) -> tuple:
+def _quadratic_then_linear_grad(
+    op: str, grad_output: Any, x: Any, t: Any, reduction: str, width: float, slope: float, needs: Any
+) -> tuple:
     """Gradient of a loss quadratic for |d| < width and linear (slope·sign d) outside, d = x − t.
 
     Inside: ∂ℓ/∂d = d·slope/width; outside: slope·sign(d). ``width`` 0 is pure L1.
@@ -127,11 +131,11 @@ def _quadratic_then_linear_grad(op: str, grad_output: Any, x: Any, t: Any, reduc
     inside = (xp.abs(d_arr) < width).astype(x.dtype)
     outside = (slope * xp.sign(d_arr) * (1 - inside)).astype(x.dtype)
     local = add(multiply(subtract(x, t), inside * (slope / width) if width > 0 else 0.0), outside)
-    return *_difference_grads(op, grad_output, x, t, reduction, local), None, None
+    return *_difference_grads(op, grad_output, x, t, reduction, local, needs), None, None
 
 
 def smooth_l1_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", beta: float = 1.0, out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
-    return _quadratic_then_linear_grad("smooth_l1_loss", grad_output, input, target, reduction, beta, 1.0)
+    return _quadratic_then_linear_grad("smooth_l1_loss", grad_output, input, target, reduction, beta, 1.0, needs)
 
 
 @primitive(smooth_l1_loss_backward, formula="|d| < β: d²/2β, else |d| − β/2; ∂ℓ/∂d = d/β or sign d")
@@ -147,7 +151,7 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
 
 
 def huber_loss_backward(grad_output: Any, input: Any, target: Any, reduction: str = "mean", delta: float = 1.0, out: Any = None, needs: Any = EVERY) -> tuple:  # noqa: A002
-    return _quadratic_then_linear_grad("huber_loss", grad_output, input, target, reduction, delta, delta)
+    return _quadratic_then_linear_grad("huber_loss", grad_output, input, target, reduction, delta, delta, needs)
 
 
 @primitive(huber_loss_backward, formula="|d| < δ: d²/2, else δ(|d| − δ/2); ∂ℓ/∂d = d or δ·sign d")
@@ -175,7 +179,7 @@ def binary_cross_entropy_backward(grad_output: Any, input: Any, target: Any, wei
     floor = xp.maximum(x * (1 - x), _BCE_EPS) - x * (1 - x)  # PyTorch's clamp, as a constant
     gx = divide(multiply(g, subtract(x, t)), add(denom, floor.astype(x.dtype)))
     gt = multiply(g, subtract(log(subtract(1.0, x)), log(x)))
-    return unbroadcast(gx, x), unbroadcast(gt, t), None, None
+    return gx if needs[0] else None, gt if needs[1] else None, None, None
 
 
 @primitive(binary_cross_entropy_backward, formula="ℓ = −w[t log x + (1−t) log(1−x)]: ∂ℓ/∂x = w(x − t)/(x(1 − x))")
@@ -222,7 +226,7 @@ def binary_cross_entropy_with_logits_backward(
         gx = multiply(g, subtract(subtract(1.0, t), multiply(lw, s_neg)))
         # softplus(−x) = log(1 + e⁻ˣ), recorded (∂²/∂x∂t); threshold 40: e⁻⁴⁰ is below float64's resolution
         gt = multiply(g, add(negative(x), multiply(subtract(pos_weight, 1.0), softplus(negative(x), 1.0, 40.0))))
-    return unbroadcast(gx, x), unbroadcast(gt, t), None, None, None
+    return gx if needs[0] else None, gt if needs[1] else None, None, None, None
 
 
 @primitive(
@@ -267,7 +271,7 @@ def kl_div_backward(grad_output: Any, input: Any, target: Any, reduction: str = 
     else:
         gx = multiply(g, negative(target))
         gt = multiply(g, subtract(add(log(target), 1.0), input))
-    return unbroadcast(gx, input), unbroadcast(gt, target), None, None
+    return gx if needs[0] else None, gt if needs[1] else None, None, None
 
 
 @primitive(kl_div_backward, formula="ℓ = t(log t − x): ∂ℓ/∂x = −t, ∂ℓ/∂t = log t + 1 − x")

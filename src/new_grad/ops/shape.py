@@ -9,7 +9,7 @@ import numpy as np
 
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import ShapeError, shape_str
-from ._core import EVERY, primitive, record, register, reject_complex_input, traceable, unbroadcast, unbroadcast_to
+from ._core import EVERY, primitive, record, register, reject_complex_input, traceable, unbroadcast_to
 from .elementwise import multiply as _multiply
 
 
@@ -647,7 +647,7 @@ def linspace_backward(
     t = t.reshape((num,) + (1,) * (g.ndim - 1))
     gstop = _sum(_multiply(g, t), axis=0)
     gstart = _sum(_multiply(g, 1 - t), axis=0)
-    return unbroadcast(gstart, start), unbroadcast(gstop, stop), None, None, None
+    return gstart if needs[0] else None, gstop if needs[1] else None, None, None, None
 
 
 def _linspace_weights(num: int, endpoint: bool, dtype: Any, xp: Any) -> Any:
