@@ -1,7 +1,10 @@
 """The backward functions under the course's names, plus the functional forms of nn ops.
 
-``NAME_backward(grad_output, *inputs)`` returns one gradient per input, of that
-input's exact shape (``None`` for constants). They are defined beside their
+``NAME_backward(grad_output, *inputs)`` returns one gradient per input (``None``
+for constants), with the shape the input had inside the op: an input that was
+broadcast gets the broadcast gradient, which the engine sums back to its shape.
+The course's binary functions (``add_backward``, ``sub_backward``,
+``mul_backward``, ``div_backward``) sum it back themselves. They are defined beside their
 forwards in :mod:`new_grad.ops`; this module gathers every one of them from the
 registry, so there is one definition and two ways to reach it.
 

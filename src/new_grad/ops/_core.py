@@ -102,10 +102,8 @@ def _course_call(backward: Callable[..., Any]) -> Callable[..., Any]:
 
     def call(g: Any, *args: Any) -> Any:
         *inputs, out, needs = args
-        extra = {}
-        if wanted:
-            extra = {k: v for k, v in (("out", out), ("needs", needs)) if k in wanted}
-        return backward(g, *inputs, **extra)
+        given = {"out": out, "needs": needs}
+        return backward(g, *inputs, **{k: given[k] for k in wanted})
 
     functools.update_wrapper(call, backward)
     return call

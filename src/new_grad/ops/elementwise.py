@@ -246,15 +246,8 @@ def _cast_back(g: Any, x: Any) -> Any:
 # ``None`` is "no gradient": the input's slot stays a lazy zero, which reads as PyTorch's zeros.
 
 
-def sign_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return (None,)
-
-
-def floor_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return (None,)
-
-
-def ceil_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+def piecewise_constant_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+    """sign, floor, ceil, trunc, rint, spacing: no gradient (their derivative is 0 almost everywhere)."""
     return (None,)
 
 
@@ -319,17 +312,17 @@ def abs(x: Any) -> Any:
 absolute = abs
 
 
-@primitive(sign_backward, formula="∂sign(x)/∂x = 0 (a.e.)")
+@primitive(piecewise_constant_backward, formula="∂sign(x)/∂x = 0 (a.e.)")
 def sign(x: Any) -> Any:
     return namespace(x).sign(x)
 
 
-@primitive(floor_backward, formula="∂⌊x⌋/∂x = 0 (a.e.)")
+@primitive(piecewise_constant_backward, formula="∂⌊x⌋/∂x = 0 (a.e.)")
 def floor(x: Any) -> Any:
     return namespace(x).floor(x)
 
 
-@primitive(ceil_backward, formula="∂⌈x⌉/∂x = 0 (a.e.)")
+@primitive(piecewise_constant_backward, formula="∂⌈x⌉/∂x = 0 (a.e.)")
 def ceil(x: Any) -> Any:
     return namespace(x).ceil(x)
 
@@ -949,20 +942,12 @@ pow = power  # noqa: A001 - NumPy's name
 # piecewise-constant roundings: the derivative is 0 almost everywhere
 
 
-def trunc_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return (None,)
-
-
-@primitive(trunc_backward, formula="∂trunc(x)/∂x = 0 (a.e.)")
+@primitive(piecewise_constant_backward, formula="∂trunc(x)/∂x = 0 (a.e.)")
 def trunc(x: Any) -> Any:
     return namespace(x).trunc(x)
 
 
-def rint_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return (None,)
-
-
-@primitive(rint_backward, formula="∂rint(x)/∂x = 0 (a.e.)")
+@primitive(piecewise_constant_backward, formula="∂rint(x)/∂x = 0 (a.e.)")
 def rint(x: Any) -> Any:
     return namespace(x).rint(x)
 
@@ -1052,11 +1037,7 @@ def nextafter(x1: Any, x2: Any) -> Any:
     return namespace(x1, x2).nextafter(x1, x2)
 
 
-def spacing_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    return (None,)
-
-
-@primitive(spacing_backward, formula="the gap to the next float: ∂ = 0 (piecewise constant)")
+@primitive(piecewise_constant_backward, formula="the gap to the next float: ∂ = 0 (piecewise constant)")
 def spacing(x: Any) -> Any:
     xp = namespace(x)
     if xp is np:
