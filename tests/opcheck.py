@@ -263,3 +263,17 @@ def check_case_on_device(case: OpCase, data: st.DataObject, device: str, dtype: 
                 assert dg is None, f"{case.id} on {device}: input {i} has a gradient only there"
             else:
                 assert_same_on_device(dg, g, f"{case.id} on {device}: gradient of input {i}", device, dtype)
+
+
+def course_close(ours: Any, theirs: Any, *, array: bool = True) -> None:
+    """The course's check: close elementwise (rtol 1e-5, atol 1e-10) and a summed absolute error under 1e-10.
+
+    ``array``: ``ours`` must be a NumPy array itself (what a course function returns), not just array-like.
+    """
+    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
+    if array:
+        assert isinstance(ours, np.ndarray), type(ours)
+    ours = np.asarray(ours)
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-10)
+    assert np.abs(ours - theirs).sum() < 1e-10

@@ -16,12 +16,11 @@ from new_grad.nn import Identity, Linear, MSELoss, ReLU, Sigmoid, SoftmaxCrossEn
 from new_grad.nn import functional as F
 from new_grad.utils import MemoryBuffer
 
+from .opcheck import course_close as _course_close
+
 
 def course_close(ours, theirs):
-    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
-    assert np.asarray(ours).shape == theirs.shape
-    assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-10)
-    assert np.abs(np.asarray(ours) - theirs).sum() < 1e-10
+    _course_close(ours, theirs, array=False)  # any array-like result
 
 
 def test_public_names():
