@@ -1,4 +1,4 @@
-"""End to end: the seed MLP in new_grad and in PyTorch follow the same loss trajectory (float64)."""
+"""End to end: the course's MLP in new_grad and in PyTorch follow the same loss trajectory (float64)."""
 
 from __future__ import annotations
 
