@@ -275,3 +275,17 @@ def replay_losses(device: str, dtype: Any = np.float64, steps: int = 5) -> list[
         assert device_of(loss) == device
         losses.append(float(to_numpy(loss)))
     return losses
+
+
+def cli_metrics(tmp_path: Any, device: str, epochs: int) -> tuple[dict, dict]:
+    """``new-grad train`` of the digits MLP on the CPU and on ``device``: both runs' metrics.json."""
+    import json
+
+    from new_grad.cli import main
+
+    args = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", str(epochs), "--batch-size", "64",
+            "--quiet", "--no-plots"]
+    for d in ("cpu", device):
+        assert main([*args, "--device", d, "--out", str(tmp_path / d)]) == 0
+    cpu, dev = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("cpu", device))
+    return cpu, dev

@@ -9,7 +9,6 @@ Tolerances: float64 within 1e-10, float32 within 1e-5 (relative).
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -28,6 +27,7 @@ from .devcheck import (
     OPTIMISER_CASES,
     check_layer_on_device,
     check_optimiser_on_device,
+    cli_metrics,
     replay_losses,
     training_losses,
 )
@@ -82,13 +82,7 @@ def test_replay_on_gpu_matches_numpy():
 
 
 def test_cli_train_on_gpu_matches_cpu(tmp_path):
-    from new_grad.cli import main
-
-    args = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "2", "--batch-size", "64", "--quiet",
-            "--no-plots"]
-    for device in ("cpu", DEVICE):
-        assert main([*args, "--device", device, "--out", str(tmp_path / device)]) == 0
-    cpu, dev = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("cpu", DEVICE))
+    cpu, dev = cli_metrics(tmp_path, DEVICE, 2)
     for key in ("train_loss", "val_loss", "train_error", "val_error"):
         np.testing.assert_allclose(dev["epochs"][-1][key], cpu["epochs"][-1][key], rtol=1e-8)
     np.testing.assert_allclose(dev["test_loss"], cpu["test_loss"], rtol=1e-8)

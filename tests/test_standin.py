@@ -8,8 +8,6 @@ device equal to the CPU's.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +24,7 @@ from .devcheck import (
     OPTIMISER_CASES,
     check_layer_on_device,
     check_optimiser_on_device,
+    cli_metrics,
     replay_losses,
     training_losses,
 )
@@ -68,13 +67,7 @@ def test_replay_on_standin_matches_cpu():
 
 
 def test_cli_train_on_standin_matches_cpu(tmp_path):
-    from new_grad.cli import main
-
-    args = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--batch-size", "64", "--quiet",
-            "--no-plots"]
-    for device in ("cpu", DEVICE):
-        assert main([*args, "--device", device, "--out", str(tmp_path / device)]) == 0
-    cpu, dev = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("cpu", DEVICE))
+    cpu, dev = cli_metrics(tmp_path, DEVICE, 1)
     assert dev["config"]["device"] == DEVICE
     for key in ("train_loss", "val_loss", "train_error"):
         np.testing.assert_allclose(dev["epochs"][-1][key], cpu["epochs"][-1][key], rtol=1e-10)
