@@ -739,7 +739,7 @@ FIRST_ORDER: dict[Callable[..., Any], Callable[..., Any]] = {}
 def _first_order(backward: Callable[..., Any]) -> Callable[..., Any]:
     if getattr(backward, "__closure__", None) is not None:  # made per call (joins, einsum): used as it is
         return backward
-    fast = FIRST_ORDER[backward] = GRAPH_OPS["first_order"](backward) if "first_order" in GRAPH_OPS else backward
+    fast = FIRST_ORDER[backward] = GRAPH_OPS["first_order"](backward)
     return fast
 
 
