@@ -41,3 +41,20 @@ def test_suite_runs_quick(tmp_path):
         assert row in report
     table = [ln for ln in report.splitlines() if ln.startswith("| A per-op")][0]
     assert "Error" not in table and "died" not in table
+
+
+@pytest.mark.parametrize("numbers", [False, True], ids=["arrays", "numbers"])
+def test_every_rung_of_the_profile_ladder_computes_the_engines_gradients(numbers):
+    """The ladder in benchmarks/profile.py prices each part of the engine by building it up from the bare tape
+    design; its stand-in engines only price the engine if they compute exactly what it computes."""
+    from benchmarks.profile import ladder_steps
+
+    steps = ladder_steps(10, numbers)
+    *rungs, whole = (step() for step in steps.values())
+    assert len(rungs) == 4
+    for grads in rungs:
+        for got, want in zip(grads, whole):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(got, want)
