@@ -238,14 +238,15 @@ def test_the_no_gradient_check_scans_zero_ended_gradients_to_the_end(where):
     assert warned == (where is None)
 
 
+@pytest.mark.parametrize("outputs", [70, 130])
 @pytest.mark.parametrize("rows", [1, 8, 16, 48, 49])
-def test_linear_forward_in_every_orientation_is_x_wt_and_c_ordered(rows):
+def test_linear_forward_in_every_orientation_is_x_wt_and_c_ordered(rows, outputs):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((rows, 100)).astype(np.float32)
-    W = rng.standard_normal((70, 100)).astype(np.float32)
-    b = rng.standard_normal(70).astype(np.float32)
+    W = rng.standard_normal((outputs, 100)).astype(np.float32)
+    b = rng.standard_normal(outputs).astype(np.float32)
     y = ng.linear(x, W, b)
-    assert y.flags.c_contiguous and y.dtype == np.float32 and y.shape == (rows, 70)
+    assert y.flags.c_contiguous and y.dtype == np.float32 and y.shape == (rows, outputs)
     np.testing.assert_allclose(y, x.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-5, atol=1e-4)
 
 
