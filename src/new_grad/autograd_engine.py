@@ -426,7 +426,7 @@ class Autograd:
                     mem[id(op.output)] = None
         self._watch_growth(retain_graph)
         self._retained = retain_graph
-        mem[id(out)] = self._seed(divergence, out)
+        mem[id(out)] = initial_gradient(divergence, out)
         known[id(out)] = out
         owned_before, self._owned = self._owned, set()  # slots holding a sum this pass made (safe to add into)
         borrowed_before, self._borrowed = self._borrowed, {}
@@ -644,28 +644,6 @@ class Autograd:
             gx = gx.astype(dtype) if STATE.engine is None else _astype(gx, dtype)  # recorded under create_graph
         return gx
 
-    @staticmethod
-    def _seed(divergence: Any, out: Any) -> Any:
-        """The gradient of the last output: ``divergence`` broadcast to its shape and dtype."""
-        xp = namespace(out)
-        shape = getattr(out, "shape", ())
-        dtype = getattr(out, "dtype", None)
-        if dtype is None or dtype.kind not in "fc":
-            dtype = np.dtype(np.float64)
-        dk = getattr(divergence, "dtype", None)  # a complex output needs a complex cotangent, a real one a real one
-        if (dtype.kind == "c") != (dk.kind == "c" if dk is not None else np.iscomplexobj(divergence)):
-            raise _complex_seed_error(divergence, out)
-        d = xp.asarray(divergence, dtype=dtype)
-        if d.shape == shape:
-            return d
-        try:
-            return xp.broadcast_to(d, shape).copy()
-        except ValueError:
-            raise TapeError(
-                f"backward: divergence of shape {d.shape} cannot be broadcast to the last output's "
-                f"shape {shape}; pass a scalar or an array of shape {shape}"
-            ) from None
-
     def _check_finite(self, op: Operation, value: Any, what: str) -> None:
         if is_array(value) and value.dtype.kind in "fc" and not bool(namespace(value).isfinite(value).all()):
             idx = next((i for i, o in enumerate(self.operation_list) if o is op), None)
@@ -709,6 +687,28 @@ class Autograd:
 
     def __repr__(self) -> str:
         return f"<Autograd: {len(self.operation_list)} ops, {len(self.memory_buffer.memory)} slots>"
+
+
+def initial_gradient(divergence: Any, out: Any) -> Any:
+    """The gradient a backward pass starts from: ``divergence`` broadcast to the output's shape and dtype."""
+    xp = namespace(out)
+    shape = getattr(out, "shape", ())
+    dtype = getattr(out, "dtype", None)
+    if dtype is None or dtype.kind not in "fc":
+        dtype = np.dtype(np.float64)
+    dk = getattr(divergence, "dtype", None)  # a complex output needs a complex cotangent, a real one a real one
+    if (dtype.kind == "c") != (dk.kind == "c" if dk is not None else np.iscomplexobj(divergence)):
+        raise _complex_seed_error(divergence, out)
+    d = xp.asarray(divergence, dtype=dtype)
+    if d.shape == shape:
+        return d
+    try:
+        return xp.broadcast_to(d, shape).copy()
+    except ValueError:
+        raise TapeError(
+            f"backward: divergence of shape {d.shape} cannot be broadcast to the last output's "
+            f"shape {shape}; pass a scalar or an array of shape {shape}"
+        ) from None
 
 
 def _complex_seed_error(divergence: Any, out: Any) -> GradientError:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd_engine import STATE, Autograd, Operation, bound_gradient, is_constant
+from .autograd_engine import STATE, Autograd, Operation, bound_gradient, initial_gradient, is_constant
 from .backends import is_array
 from .errors import ReplayError, shape_str
 
@@ -387,7 +387,7 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd, aux: tuple[int, ...
         if upd is not None and all(upd is not b for _, b in bindings):
             bindings.append((x, upd))
 
-    seed = eng._seed(1.0, ops[-1].output)
+    seed = initial_gradient(1.0, ops[-1].output)
     lines = [
         "def replay(_buf, " + ", ".join(f"a{i}" for i in range(len(args))) + "):",
         "    _mem = _buf.memory",
