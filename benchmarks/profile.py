@@ -163,13 +163,17 @@ def ladder_steps(n: int = 200, numbers: bool = False) -> dict[str, Callable[[], 
     def picked(grads: dict) -> tuple:
         return tuple(grads.get(id(a)) if isinstance(a, np.ndarray) else None for a in (x, w, b))
 
+    def forward() -> np.ndarray:
+        y = x
+        for _ in range(n // 2):
+            y = ng.add(ng.multiply(y, w), b)
+        return y
+
     def on(eng: Any) -> Callable[[], tuple]:
         def step() -> tuple:
             saved, STATE.engine = STATE.engine, eng()
             try:
-                y = x
-                for _ in range(n // 2):
-                    y = ng.add(ng.multiply(y, w), b)
+                y = forward()
             finally:
                 tape, STATE.engine = STATE.engine, saved
             return picked(_reverse(tape.entries(), y))
@@ -179,17 +183,13 @@ def ladder_steps(n: int = 200, numbers: bool = False) -> dict[str, Callable[[], 
     def with_record() -> tuple:
         eng = ng.Autograd()
         with eng:
-            y = x
-            for _ in range(n // 2):
-                y = ng.add(ng.multiply(y, w), b)
+            y = forward()
         return picked(_reverse(_entries(eng.operation_list), y))
 
     def whole() -> tuple:
         eng = ng.Autograd()
         with eng:
-            y = x
-            for _ in range(n // 2):
-                y = ng.add(ng.multiply(y, w), b)
+            forward()
         eng.backward(1)
         return tuple(eng.memory_buffer.get_param(a) if isinstance(a, np.ndarray) else None for a in (x, w, b))
 
