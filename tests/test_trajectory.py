@@ -9,7 +9,7 @@ import torch
 import new_grad as ng
 
 
-class SeedMLP:
+class CourseMLP:
     """The course's MLP: Linear → ReLU → Linear → Tanh → Linear, all recording on one engine."""
 
     def __init__(self, engine, sizes=(8, 16, 12, 4)):
@@ -51,7 +51,7 @@ def torch_twin(model):
 def test_mlp_trajectory_matches_pytorch(opt_kwargs):
     np.random.seed(0)
     engine = ng.Autograd()
-    model = SeedMLP(engine)
+    model = CourseMLP(engine)
     tmodel = torch_twin(model)
     loss_fn = ng.nn.SoftmaxCrossEntropy(engine)
     opt = ng.optim.SGD(model, **opt_kwargs)  # a course-style model: a list of layers with W/dW, b/db

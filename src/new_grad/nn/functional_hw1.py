@@ -12,7 +12,7 @@ with these functions as ``backward_operation``. Their contract is the course's:
 - ``matmul_backward`` returns the course's plain formula ``(g @ b.T, a.T @ g)``
   when the shapes don't chain, instead of raising.
 
-The course's other seed-named functions (``add_backward``, ``mul_backward``,
+The course's other functions (``add_backward``, ``mul_backward``,
 ``log_backward``, ...) are new_grad's own, returning tuples. The binary ones are
 broadcasting-aware when called by hand: each gradient comes back at its input's
 shape (the engine sums broadcast axes itself, so the op's own backward leaves that

@@ -78,7 +78,7 @@ class _OpLoss(_Loss):
         return self._finish(type(self).fn(input, target, *(getattr(self, name) for name in self.args)))
 
 
-class _SeedLoss(_Loss):
+class _CourseLoss(_Loss):
     """The course's losses: ``loss(y, y_hat)``, targets first, a (1,) mean."""
 
     def __init__(self, autograd_engine: Autograd | None = None) -> None:
@@ -106,11 +106,11 @@ class MSELoss(_Loss):
     ) -> None:
         if isinstance(autograd_engine, str):  # MSELoss('sum'): PyTorch style, positionally
             autograd_engine, reduction = None, autograd_engine
-        self.__dict__["seed"] = autograd_engine is not None and reduction is None
+        self.__dict__["course_style"] = autograd_engine is not None and reduction is None
         super().__init__(reduction or "mean", autograd_engine)
 
     def forward(self, input: Any, target: Any) -> Any:  # noqa: A002
-        if self.seed:  # (y, y_hat): same value and gradients, the course's (1,) shape
+        if self.course_style:  # (y, y_hat): same value and gradients, the course's (1,) shape
             if np.shape(input) != np.shape(target):
                 raise ShapeError(
                     f"MSELoss: targets {tuple(np.shape(input))} and predictions {tuple(np.shape(target))} "
@@ -120,7 +120,7 @@ class MSELoss(_Loss):
         return self._finish(ops.mse_loss(input, target, self.reduction))
 
 
-class SoftmaxCrossEntropy(_SeedLoss):
+class SoftmaxCrossEntropy(_CourseLoss):
     """Mean over the batch of −Σ y·log softmax(y_hat), one fused op (targets one-hot or probabilities)."""
 
     def forward(self, y: Any, y_hat: Any) -> Any:
