@@ -249,6 +249,21 @@ def test_backward_from_a_named_output():
     np.testing.assert_allclose(eng.memory_buffer.get_param(x), 2 * x)
 
 
+def test_a_retained_backward_from_an_intermediate_keeps_the_ops_after_it():
+    """retain_graph=True keeps the whole tape: a later backward from the final loss still runs (as in PyTorch)."""
+    x, w = np.array([0.3, -1.2, 0.7]), np.array([1.5, 0.4, -0.8])
+    eng = ng.Autograd()
+    with eng:
+        h = ng.tanh(ng.multiply(x, w))
+        loss = ng.sum(ng.multiply(h, h))
+    eng.backward(1.0, output=h, retain_graph=True)
+    eng.backward(1.0, output=loss)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w)
+    th = torch.tanh(tx * tw)
+    expected = torch.autograd.grad(th.sum() + (th * th).sum(), tx)[0].numpy()
+    np.testing.assert_allclose(eng.memory_buffer.get_param(x), expected, rtol=1e-12)
+
+
 def test_backward_from_an_array_computed_in_plain_numpy_is_an_error():
     x = np.array([1.0, 2.0])
     eng = ng.Autograd()

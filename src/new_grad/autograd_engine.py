@@ -415,7 +415,7 @@ class Autograd:
                 "and only when an input needs a gradient (float, not a constant)."
             )
         if output is not None and ops[-1].output is not output:
-            ops = self._start_at(output)
+            ops = self._start_at(output, retain_graph)
         out = ops[-1].output
         self._check_snapshots(ops)
         mem = self.memory_buffer.memory
@@ -463,11 +463,16 @@ class Autograd:
             self._owned = owned_before  # a backward nested in this one (transforms) keeps its own
             self._borrowed = borrowed_before
 
-    def _start_at(self, output: Any) -> list[Operation]:
-        """The stretch of tape that computed ``output`` (the ops after it cannot have contributed)."""
+    def _start_at(self, output: Any, retain: bool) -> list[Operation]:
+        """The stretch of tape that computed ``output`` (the ops after it cannot have contributed).
+
+        A retained pass keeps the ops after it on the tape, for a later backward from a later output.
+        """
         ops = self.operation_list
         for i in range(len(ops) - 1, -1, -1):
             if ops[i].output is output:
+                if retain:
+                    return ops[: i + 1]
                 self.operation_list = ops[: i + 1]
                 return self.operation_list
         raise TapeError(
