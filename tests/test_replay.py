@@ -143,6 +143,23 @@ def test_argument_gradients_land_in_the_memory_buffer_like_eager():
         np.testing.assert_array_equal(eng.memory_buffer.get_param(x), 2 * x * w)
 
 
+
+def test_argument_gradients_share_no_memory_with_the_replayed_step():
+    """As in eager, a gradient read from the buffer is the caller's: scaling it in place changes no later step."""
+    w, dw = np.array([1.0, 2.0, 3.0]), np.zeros(3)
+    ng.bind_gradient(w, dw)
+    eng = ng.Autograd()
+    step = ng.compile(lambda t, x: ng.add(ng.sum(ng.multiply(ng.multiply(w, w), x)), t), eng)
+    x = np.array([0.5, -1.0, 2.0])
+    for _ in range(4):
+        eng.memory_buffer.clear()
+        dw[:] = 0.0
+        t = np.array(0.25)
+        step(t, ng.constant(x))
+        np.testing.assert_array_equal(dw, 2 * w * x)
+        g = eng.memory_buffer.get_param(t)
+        assert g == 1.0
+        g *= 0.0  # the caller's own array: the next step must not see it
 def test_shape_dtype_and_constness_changes_raise():
     w = np.ones(3, np.float32)
     step = ng.compile(lambda x: ng.sum(ng.multiply(x, w)), ng.Autograd())

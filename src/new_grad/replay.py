@@ -395,7 +395,7 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd, aux: tuple[int, ...
     ]
     for var, x in leaves:  # leaves accumulate onto what their slot holds, as in eager
         key = ref(x)
-        lines.append(f"    {var} = _mem.get(id({key}))")
+        lines.append(f"    {var} = _p{var} = _mem.get(id({key}))")
     # What is known of each gradient variable while the backward is generated: "none" (nothing has
     # arrived: the op is skipped, as eager skips it), "set" (an array, maybe shared), "owned" (an array
     # made here that nothing else holds) or "maybe" (decided at run time).
@@ -443,6 +443,9 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd, aux: tuple[int, ...
     lines[init_at:init_at] = [f"    {v} = None" for v in inits]
     for var, x in leaves:  # back into the memory buffer, keyed by the array as eager does
         key = ref(x)
+        # A gradient that arrived by reference may be the seed, another slot's or a reused buffer: the
+        # caller gets its own copy, as eager's ``_unshare`` gives it (scaling it must change no later step).
+        lines.append(f"    if {var} is not _p{var}: {var} = {var}.copy()")
         lines.append(f"    _mem[id({key})] = {var}")
         lines.append(f"    _buf.tracked[id({key})] = {key}")
     loss = f"v{len(ops) - 1}"
