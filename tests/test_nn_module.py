@@ -200,3 +200,34 @@ def test_sequential_dtype_casts_parameters_and_their_gradients():
     assert all(np.any(g != 0) for _, g in model.parameters())
     with pytest.raises(ng.errors.DtypeError):
         ng.nn.Sequential(ng.nn.Linear(3, 4), dtype=np.int64)
+
+
+def test_tying_through_pytorch_names_shares_one_summed_gradient():
+    """``head.weight = emb.weight`` (PyTorch's tying idiom) ties Linear's W, not a shadowing attribute."""
+    np.random.seed(0)
+    emb, head = nn.Embedding(5, 3), nn.Linear(3, 5, bias=False)
+    head.weight = emb.weight
+    assert head.W is emb.weight and head.dW is emb.dweight
+    model = nn.Sequential(emb, head)
+    assert [n for n, _ in model.named_parameters()] == ["0.weight"]
+    idx = np.array([[0, 3], [4, 3]])
+    e = ng.Autograd()
+    with e:
+        loss = ng.sum(ng.tanh(model(idx)))
+    e.backward(1, output=loss)
+
+    t_emb = torch.nn.Embedding(5, 3).double()
+    with torch.no_grad():
+        t_emb.weight.copy_(torch.tensor(emb.weight))
+    torch.tanh(t_emb(torch.tensor(idx)) @ t_emb.weight.T).sum().backward()
+    np.testing.assert_allclose(emb.dweight, t_emb.weight.grad.numpy(), rtol=1e-12)
+    head.bias = np.zeros(5)  # the other alias assigns b
+    assert head.b is not None and head.bias is head.b
+
+    class ReadOnly(nn.Module):
+        @property
+        def scale(self):
+            return 2.0
+
+    with pytest.raises(AttributeError, match="read-only"):  # not silently shadowed either
+        ReadOnly().scale = 3.0

@@ -42,14 +42,22 @@ class Linear(Module):
             "b", np.random.uniform(-bound, bound, (out_features,)).astype(dtype) if bias else None
         )
 
-    # PyTorch's names for the same arrays
+    # PyTorch's names for the same arrays (assigning them assigns W and b: ``head.weight = emb.weight`` ties)
     @property
     def weight(self) -> Any:
         return self.W
 
+    @weight.setter
+    def weight(self, value: Any) -> None:
+        self.W = value
+
     @property
     def bias(self) -> Any:
         return self.b
+
+    @bias.setter
+    def bias(self, value: Any) -> None:
+        self.b = value
 
     def init_weights(self, W: Any, b: Any) -> None:
         """Use ``W`` (out, in) and ``b`` as the parameters (the course's method); their gradients start at zero.

@@ -166,6 +166,12 @@ class Module:
         params = d.get("_parameters")
         if params is None:
             raise AttributeError("call Module.__init__() before assigning attributes")
+        alias = getattr(type(self), name, None)
+        if isinstance(alias, property):  # Linear.weight names W: assigning it must reach W, not shadow it
+            if alias.fset is None:
+                raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+            alias.fset(self, value)
+            return
         if name in params:  # a new array for a parameter: keep its gradient bound to it
             if is_array(value):
                 _check_float_param(type(self).__name__, f"{type(self).__name__}.{name}", value)
