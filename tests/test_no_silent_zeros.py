@@ -309,6 +309,21 @@ def test_output_independent_of_the_inputs_raises_unless_allowed(call):
         call(lambda x: np.sum(np.where(x > 0, w, 0.0)), np.ones(2))  # only through a comparison
 
 
+def _through_no_grad(x):
+    with ng.no_grad():
+        c = x * 2.0
+    return np.sum(c)
+
+
+def test_a_value_computed_under_no_grad_is_a_constant_like_detach():
+    """no_grad() inside the function cuts the gradient as x.detach() does: an output only through it raises."""
+    x = np.array([1.0, -2.0])
+    with pytest.raises(GradientError, match="allow_unused=True"):
+        ng.grad(_through_no_grad)(x)
+    np.testing.assert_array_equal(ng.grad(_through_no_grad, allow_unused=True)(x), np.zeros(2))
+    np.testing.assert_allclose(ng.grad(lambda x: _through_no_grad(x) * np.sum(x))(x), np.full(2, -2.0))
+
+
 def test_allow_unused_gives_zeros():
     w = np.array([1.0, -2.0])
     np.testing.assert_array_equal(ng.grad(lambda x: np.sum(w), allow_unused=True)(np.ones(2)), np.zeros(2))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .autograd_engine import constant
+from .autograd_engine import STATE, constant
 from .errors import NewGradError, UnsupportedError, shape_str
 from .ops import _core
 from .ops._core import REGISTRY
@@ -143,10 +143,13 @@ _NONE: frozenset[int] = frozenset()
 def wrap(x: Any, s: _Scope | None, deps: frozenset[int] = _NONE) -> Any:
     """Float arrays in ``x`` (an array, or lists/tuples/namedtuples/dicts of them) as traced values of ``s``.
 
-    ``deps`` are the transform inputs (ids of their leaf arrays) the values were computed from.
+    ``deps`` are the transform inputs (ids of their leaf arrays) the values were computed from. Under
+    ``no_grad()`` nothing was recorded: the values are constants, as ``x.detach()`` gives.
     """
     if s is None:
         return x
+    if STATE.no_grad_depth:
+        deps = _NONE
     if isinstance(x, np.generic) and x.dtype.kind in "fc":
         return Traced(np.asarray(x), s, deps)  # a 0-d result computed from traced values (never on the tape)
     if type(x) is np.ndarray or (hasattr(x, "__array_namespace__") and hasattr(x, "dtype")):

@@ -248,8 +248,8 @@ def _check_used(t: _Trace, allow_unused: bool) -> list[int]:
         if len(unused) == len(t.leaves):
             why = (
                 f"its output {shape_str(t.out)} was not computed from the inputs (a constant, arrays the "
-                "function closed over, a value taken with x.detach(), or one that went through a comparison or "
-                "an integer cast)"
+                "function closed over, a value taken with x.detach() or computed under no_grad(), or one that went "
+                "through a comparison or an integer cast)"
             )
         else:
             why = f"its output was not computed from {names}"
