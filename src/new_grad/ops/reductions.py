@@ -625,50 +625,93 @@ register("trapezoid", None, trapezoid, formula="Σ Δx (y_i + y_{i+1})/2 of reco
 # -- quantiles: a recorded sort and linear interpolation between neighbours ----------------------------------------
 
 
-def _quantile_args(name: str, a: Any, q: Any, axis: Any) -> tuple[np.ndarray, Any, int]:
-    """``q`` as a float array checked to lie in [0, 1]; the array to sort (flattened for ``axis=None``) and its axis."""
+def _quantile_args(name: str, a: Any, q: Any, axis: Any) -> tuple[np.ndarray, Any, int, tuple[int, ...]]:
+    """``q`` as a float array checked to lie in [0, 1]; the array to sort with the reduced axes made one (the
+    whole array flattened for ``axis=None``), that axis, and the result's shape under ``keepdims``.
+
+    Python numbers and lists become arrays, and integers and booleans float64 (NumPy's quantiles of them are
+    float64; they get no gradient).
+    """
     from ..errors import ArgumentError
+    from .shape import transpose
 
     qa = np.asarray(q, dtype=np.float64)
     if qa.size and (qa.min() < 0 or qa.max() > 1):
         raise ArgumentError(f"{name}: q must lie in [0, 1], got {q!r}")
+    if not is_array(a):
+        a = np.asarray(a)
+    if a.dtype.kind in "biu":
+        a = a.astype(np.float64)
     if axis is None:
-        return qa, reshape(a, (-1,)), 0
-    if not isinstance(axis, int):
-        raise ArgumentError(f"{name}: axis must be None or an int, got {axis!r}")
-    return qa, a, axis % a.ndim
+        return qa, reshape(a, (-1,)), 0, (1,) * a.ndim
+    try:
+        axes = np.lib.array_utils.normalize_axis_tuple(axis, a.ndim)
+    except (TypeError, ValueError) as err:
+        raise ArgumentError(f"{name}: axis {axis!r} does not fit an array of shape {a.shape}: {err}") from err
+    kshape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    if len(axes) == 1:
+        return qa, a, axes[0], kshape
+    rest = [i for i in range(a.ndim) if i not in axes]  # the kept axes first, the reduced ones made one, last
+    n = math.prod(a.shape[i] for i in axes)
+    return qa, reshape(transpose(a, (*rest, *axes)), (*(a.shape[i] for i in rest), n)), len(rest), kshape
+
+
+def _quantile_shape(val: Any, qa: np.ndarray, ax: int, kshape: tuple[int, ...], keepdims: bool) -> Any:
+    """``val`` (the quantiles along ``ax``) with q's axes first, then the kept axes (size 1 under ``keepdims``)."""
+    val = moveaxis(val, ax, 0)
+    return reshape(val, (*qa.shape, *(kshape if keepdims else val.shape[1:])))
+
+
+def _empty_quantile(src: Any, qa: np.ndarray, ax: int, kshape: tuple[int, ...], keepdims: bool) -> Any:
+    """NaN for each quantile of an empty slice, as NumPy's ``median``/``nanquantile`` (``quantile`` raises)."""
+    nan = add(sum(src, ax, keepdims=True), math.nan)  # recorded: the input gets its (empty) zero gradient
+    shape = list(nan.shape)
+    shape[ax] = qa.size
+    return _quantile_shape(broadcast_to(nan, tuple(shape)), qa, ax, kshape, keepdims)
 
 
 def quantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.quantile`` with the default (linear) method: sort, then interpolate between neighbours.
 
     The gradient goes to the (one or two) sorted values each quantile interpolates. ``q`` is a scalar or
-    an array in [0, 1] (its axes come first in the result, as in NumPy).
+    an array in [0, 1] (its axes come first in the result, as in NumPy). A slice holding a NaN gives NaN,
+    as in NumPy (and no gradient there).
     """
+    from ..errors import ShapeError
+
+    qa, src, ax, kshape = _quantile_args("quantile", a, q, axis)
+    if src.shape[ax] == 0:
+        raise ShapeError(f"quantile: no quantile of an empty slice (shape {np.shape(a)}, axis {axis!r}); "
+                         "NumPy raises IndexError here too (np.median gives NaN)")
+    return _quantile_shape(_quantile_sorted(src, qa, ax), qa, ax, kshape, keepdims)
+
+
+def _quantile_sorted(src: Any, qa: np.ndarray, ax: int, median: bool = False) -> Any:
+    """The quantiles ``qa`` (flattened) of ``src`` along ``ax``, in place of that axis; NaN where a slice has one."""
     from .shape import take
 
-    xp = namespace(a)
-    qa, src, ax = _quantile_args("quantile", a, q, axis)
+    xp = namespace(src)
     s = sort(src, ax)
     n = s.shape[ax]
-    pos = qa * (n - 1)
-    lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
-    t = (pos - lo).astype(a.dtype)
-    lo_v = take(s, xp.asarray(lo.reshape(-1)), ax)
-    hi_v = take(s, xp.asarray(hi.reshape(-1)), ax)
-    tshape = [1] * s.ndim
-    tshape[ax] = qa.size
-    tt = xp.asarray(t.reshape(tshape))
-    val = add(lo_v, multiply(subtract(hi_v, lo_v), tt))  # lo + (hi − lo)·t
-    if keepdims:
-        kshape = [1] * a.ndim if axis is None else list(a.shape)
-        if axis is not None:
-            kshape[ax] = 1
-        val = reshape(moveaxis(val, ax, 0), (*qa.shape, *kshape))
-        return val
-    val = moveaxis(val, ax, 0)
-    return reshape(val, (*qa.shape, *val.shape[1:]))
+    if median:  # NumPy's median: the middle value, or the mean of the two (inf stays inf)
+        lo_v = take(s, xp.asarray([(n - 1) // 2]), ax)
+        val = lo_v if n % 2 else multiply(add(lo_v, take(s, xp.asarray([n // 2]), ax)), 0.5)
+    else:
+        pos = qa.reshape(-1) * (n - 1)
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, n - 1)
+        t = (pos - lo).astype(src.dtype)
+        lo_v = take(s, xp.asarray(lo), ax)
+        hi_v = take(s, xp.asarray(hi), ax)
+        tshape = [1] * s.ndim
+        tshape[ax] = qa.size
+        val = add(lo_v, multiply(subtract(hi_v, lo_v), xp.asarray(t.reshape(tshape))))  # lo + (hi − lo)·t
+    if src.dtype.kind in "fc":
+        last = xp.take(s, xp.asarray([n - 1]), axis=ax)  # NaNs sort last
+        has_nan = xp.isnan(last)
+        if bool(xp.any(has_nan)):
+            val = where(has_nan, math.nan, val)
+    return val
 
 
 def percentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -677,8 +720,14 @@ def percentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def median(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """``np.median``: the middle value, or the mean of the two middle values; they take the gradient."""
-    return quantile(a, 0.5, axis, keepdims)
+    """``np.median``: the middle value, or the mean of the two middle values; they take the gradient.
+
+    NaN for an empty slice or one holding a NaN, as in NumPy.
+    """
+    qa, src, ax, kshape = _quantile_args("median", a, 0.5, axis)
+    if src.shape[ax] == 0:
+        return _empty_quantile(src, qa, ax, kshape, keepdims)
+    return _quantile_shape(_quantile_sorted(src, qa, ax, median=True), qa, ax, kshape, keepdims)
 
 
 register("quantile", None, quantile, formula="a recorded sort, then lo + (hi − lo)·t: G to the one or two neighbours")
@@ -689,11 +738,19 @@ register("median", None, median, formula="quantile at ½: G/2 to each middle val
 def nanquantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.nanquantile`` (linear method): :func:`quantile` of the non-NaN values of each slice (NaN where a
     slice has none). NaNs sort last, so each slice interpolates among its first ``count`` sorted values."""
+    return _nanquantile(a, q, axis, keepdims)
+
+
+def _nanquantile(a: Any, q: Any, axis: Any, keepdims: bool, median: bool = False) -> Any:
+    """``median``: a slice with an odd count takes its middle value as it is (NumPy's median, where an
+    interpolation between two infinities would be NaN)."""
     from ..backends import to_numpy
     from .shape import stack, take_along_axis
 
     xp = namespace(a)
-    qa, src, ax = _quantile_args("nanquantile", a, q, axis)
+    qa, src, ax, kshape = _quantile_args("nanquantile", a, q, axis)
+    if src.shape[ax] == 0:
+        return _empty_quantile(src, qa, ax, kshape, keepdims)
     s = sort(src, ax)
     count = to_numpy(xp.sum(~xp.isnan(src), axis=ax, keepdims=True))  # per slice, on the host
     last = np.maximum(count - 1, 0)
@@ -702,18 +759,18 @@ def nanquantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any
         pos = qi * last
         lo = np.floor(pos).astype(np.intp)
         hi = np.minimum(lo + 1, last).astype(np.intp)
-        t = xp.asarray((pos - lo).astype(a.dtype))
+        t = xp.asarray((pos - lo).astype(src.dtype))
         lo_v = take_along_axis(s, xp.asarray(lo), ax)
         hi_v = take_along_axis(s, xp.asarray(hi), ax)
         v = add(lo_v, multiply(subtract(hi_v, lo_v), t))
+        if median:
+            mid = multiply(add(lo_v, hi_v), 0.5)
+            v = where(xp.asarray(pos == lo), lo_v, mid) if bool(np.any(pos == lo)) else mid
         empty = xp.asarray(count == 0)
         vals.append(where(empty, math.nan, v) if bool(np.any(count == 0)) else v)
     out = stack(vals, 0)  # (q, ..., 1 at ax, ...)
-    if keepdims:
-        shape = (1,) * a.ndim if axis is None else tuple(out.shape[1:])
-    else:
-        shape = tuple(d for i, d in enumerate(out.shape[1:]) if i != ax)
-    return reshape(out, (*qa.shape, *shape))
+    rest = tuple(d for i, d in enumerate(out.shape[1:]) if i != ax)
+    return reshape(out, (*qa.shape, *(kshape if keepdims else rest)))
 
 
 def nanpercentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -723,7 +780,7 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False) -> A
 
 def nanmedian(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``np.nanmedian``: the median of the non-NaN values of each slice."""
-    return nanquantile(a, 0.5, axis, keepdims)
+    return _nanquantile(a, 0.5, axis, keepdims, median=True)
 
 
 register("nanquantile", None, nanquantile, formula="as quantile over each slice's non-NaN values")

@@ -1,0 +1,85 @@
+"""NumPy's functions at inputs the property tests do not draw: integer and boolean arrays, Python numbers, NaN and
+inf, empty slices, tuple axes. Values against NumPy, gradients against PyTorch or central differences."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import new_grad as ng
+from new_grad.errors import ArgumentError, ShapeError
+
+from .test_higher_order import close
+
+
+def _numpy(f, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy warns on NaN and empty slices
+        return f(*args, **kw)
+
+
+# -- quantiles ------------------------------------------------------------------------------------------------------
+
+_QUANTILE_INPUTS = {
+    "int-even": (np.array([4, 1, 3, 2]), {}),
+    "int-axis": (np.array([[1, 2], [3, 4]]), {"axis": 0}),
+    "bool": (np.array([True, False]), {}),
+    "python-float": (3.0, {}),
+    "list": ([3.0, 1.0], {}),
+    "nan": (np.array([1.0, np.nan, 2.0, 0.5]), {}),
+    "nan-row": (np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 2.0]]), {"axis": 1}),
+    "inf-middle": (np.array([1.0, np.inf, np.inf]), {}),
+    "inf-pair": (np.array([np.inf, np.inf]), {}),
+    "tuple-axis": (np.arange(24.0).reshape(2, 3, 4) % 7, {"axis": (0, 2)}),
+    "tuple-axis-keepdims": (np.arange(24.0).reshape(2, 3, 4) % 5, {"axis": (2, 0), "keepdims": True}),
+    "empty-axis": (np.zeros((0, 3)), {"axis": 0}),
+    "empty": (np.zeros((2, 0)), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(_QUANTILE_INPUTS))
+@pytest.mark.parametrize("fn", ["median", "nanmedian", "quantile", "percentile", "nanquantile"])
+def test_quantiles_give_numpys_value(fn, name):
+    a, kw = _QUANTILE_INPUTS[name]
+    extra = {"quantile": (0.3,), "nanquantile": ([0.3, 0.5],), "percentile": ([10, 75],)}.get(fn, ())
+    if fn in ("quantile", "percentile") and name.startswith("empty"):
+        with pytest.raises(ShapeError, match="empty slice"):  # NumPy raises IndexError
+            getattr(ng, fn)(a, *extra, **kw)
+        return
+    if "median" not in fn and name in ("bool", "inf-middle"):
+        return  # NumPy's quantile refuses booleans, and interpolates between 1 and inf as NaN
+    ours = getattr(ng, fn)(a, *extra, **kw)
+    ref = _numpy(getattr(np, fn), a, *extra, **kw)
+    if fn == "nanquantile" and name.startswith("empty"):  # NumPy drops q's axis here (it keeps it otherwise)
+        ref = np.stack([ref, ref])
+    assert np.shape(ours) == np.shape(ref) and np.asarray(ours).dtype == np.asarray(ref).dtype
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, equal_nan=True)
+
+
+def test_median_over_tuple_axes_and_nan_slices_differentiates():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    assert ng.gradcheck(lambda a: ng.median(a, axis=(0, 2)), x)
+    assert ng.gradcheck(lambda a: ng.quantile(a, [0.3, 0.6], axis=(2, 1), keepdims=True), x)
+    # a slice holding a NaN is NaN and passes no gradient; the others are as PyTorch's
+    y = np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 2.0]])
+    g = ng.grad(lambda a: ng.nansum(ng.median(a, axis=1)))(y)
+    np.testing.assert_array_equal(g, [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert ng.grad(lambda a: ng.sum(ng.median(a, axis=0)))(np.zeros((0, 3))).shape == (0, 3)
+
+
+@pytest.mark.parametrize("axis", [3, (0, 0), (0, -4)])
+def test_quantile_axis_out_of_range_is_an_argument_error(axis):
+    with pytest.raises(ArgumentError, match="axis"):
+        ng.median(np.zeros((2, 3, 4)), axis=axis)
+
+
+def test_median_of_float32_matches_torch():
+    x = np.array([[3.0, 1.0, 2.0, 5.0], [0.5, 0.25, 4.0, 8.0]], dtype=np.float32)
+    g = ng.grad(lambda a: ng.sum(ng.multiply(ng.median(a, axis=1), np.array([1.0, 2.0], np.float32))))(x)
+    t = torch.tensor(x, requires_grad=True)
+    (tg,) = torch.autograd.grad((torch.quantile(t, 0.5, dim=1) * torch.tensor([1.0, 2.0])).sum(), t)
+    assert g.dtype == np.float32
+    close(g, tg, what="median float32")
