@@ -83,3 +83,21 @@ def test_median_of_float32_matches_torch():
     (tg,) = torch.autograd.grad((torch.quantile(t, 0.5, dim=1) * torch.tensor([1.0, 2.0])).sum(), t)
     assert g.dtype == np.float32
     close(g, tg, what="median float32")
+
+
+# -- einsum: an axis one operand has at size 1, another at full size ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subscripts", "shapes"),
+    [("ij,ij->i", [(2, 1), (2, 3)]), ("ij,ij,ij->j", [(2, 1), (2, 3), (1, 3)]), ("...j,...j->...", [(2, 1), (1, 3)])],
+)
+def test_einsum_size_one_broadcast_matches_torch(subscripts, shapes):
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal(s) for s in shapes]
+    gs = ng.grad(lambda *a: ng.sum(ng.einsum(subscripts, *a)), argnums=tuple(range(len(xs))))(*xs)
+    ts = [torch.tensor(x, requires_grad=True) for x in xs]
+    tgs = torch.autograd.grad(torch.einsum(subscripts, *[t.expand(torch.broadcast_shapes(*shapes)) for t in ts]).sum(), ts)
+    for g, tg in zip(gs, tgs):
+        close(g, tg, what=subscripts)
+

@@ -42,7 +42,7 @@ from .elementwise import abs as _abs
 from .indexing import getitem
 from .reductions import expand_reduced
 from .reductions import sum as _sum
-from .shape import concatenate, expand_dims, moveaxis, reshape, swapaxes, tril, triu
+from .shape import broadcast_to, concatenate, expand_dims, moveaxis, reshape, swapaxes, tril, triu
 
 # names only in ``new_grad.linalg`` (NumPy has them in ``numpy.linalg``, not at the top level)
 NOT_TOP_LEVEL = (
@@ -214,6 +214,8 @@ def _einsum_vjp(g: Any, terms: list[str], out: str, operands: tuple, i: int) -> 
     stretched = tuple(k for k, c in enumerate(term) if x.shape[k] == 1 and sizes[c] != 1)
     if stretched:  # a size-1 axis the forward broadcast: sum the gradient back
         gx = _sum(gx, axis=stretched, keepdims=True)
+    if gx.shape != x.shape:  # an axis only the other operands had at size 1 (broadcast onto this one's)
+        gx = broadcast_to(gx, x.shape)
     return gx
 
 
