@@ -101,3 +101,19 @@ def test_einsum_size_one_broadcast_matches_torch(subscripts, shapes):
     for g, tg in zip(gs, tgs):
         close(g, tg, what=subscripts)
 
+
+# -- take_along_axis: indices broadcast against the array off the axis, as in NumPy --------------------------------
+
+
+@pytest.mark.parametrize(("shape", "ishape", "axis"), [((4, 5), (1, 3), 1), ((1, 5), (4, 3), 1), ((4, 1, 5), (1, 3, 2), 2)])
+def test_take_along_axis_with_broadcast_indices_matches_torch(shape, ishape, axis):
+    rng = np.random.default_rng(0)
+    a, idx = rng.standard_normal(shape), rng.integers(0, shape[axis], ishape)
+    w = rng.standard_normal(np.take_along_axis(a, idx, axis=axis).shape)
+    g = ng.grad(lambda a: ng.sum(ng.multiply(ng.take_along_axis(a, idx, axis=axis), w)))(a)
+    t = torch.tensor(a, requires_grad=True)
+    out_shape = torch.broadcast_shapes(tuple(1 if i == axis else n for i, n in enumerate(shape)), ishape)
+    ti = torch.tensor(idx).expand(out_shape)
+    tt = t.expand(tuple(n if i == axis else out_shape[i] for i, n in enumerate(shape)))
+    (tg,) = torch.autograd.grad((torch.take_along_dim(tt, ti, axis) * torch.tensor(w)).sum(), t)
+    close(g, tg, what="take_along_axis")

@@ -458,7 +458,11 @@ def take(a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
 
 
 def _along_axis_key(arr: Any, indices: Any, axis: int) -> tuple:
-    """The fancy index equivalent to ``take_along_axis(arr, indices, axis)``."""
+    """The fancy index equivalent to ``take_along_axis(arr, indices, axis)``.
+
+    Off ``axis``, ``arr`` and ``indices`` broadcast against each other (as in NumPy): each other axis is
+    ``arr``'s own range, which broadcasts with ``indices`` to the output's shape.
+    """
     xp = namespace(arr)
     nd = arr.ndim
     key = []
@@ -467,8 +471,8 @@ def _along_axis_key(arr: Any, indices: Any, axis: int) -> tuple:
             key.append(indices)
         else:
             shape = [1] * nd
-            shape[i] = indices.shape[i]
-            key.append(xp.arange(indices.shape[i]).reshape(shape))
+            shape[i] = arr.shape[i]
+            key.append(xp.arange(arr.shape[i]).reshape(shape))
     return tuple(key)
 
 
