@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import new_grad as ng
-from new_grad.errors import ArgumentError, ShapeError
+from new_grad.errors import ArgumentError, GradientError, ShapeError
 
 from .test_higher_order import close
 
@@ -117,3 +117,38 @@ def test_take_along_axis_with_broadcast_indices_matches_torch(shape, ishape, axi
     tt = t.expand(tuple(n if i == axis else out_shape[i] for i, n in enumerate(shape)))
     (tg,) = torch.autograd.grad((torch.take_along_dim(tt, ti, axis) * torch.tensor(w)).sum(), t)
     close(g, tg, what="take_along_axis")
+
+
+# -- det at a singular matrix: no inverse, but the gradient (the cofactor matrix) exists -------------------------
+
+_SINGULAR = {
+    "rank-1": np.array([[1.0, 2.0], [2.0, 4.0]]),
+    "rank-2": np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]),
+    "zeros": np.zeros((3, 3)),
+    "batch-one-singular": np.array([[[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.5], [0.0, 3.0]]]),
+    "1x1-zero": np.zeros((1, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(_SINGULAR))
+def test_det_gradient_at_a_singular_matrix_matches_torch(name):
+    a = _SINGULAR[name]
+    g = ng.grad(lambda a: ng.sum(ng.linalg.det(a)))(a)
+    t = torch.tensor(a, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.linalg.det(t).sum(), t, create_graph=True)
+    close(g, tg, what=f"det {name}")
+    if name == "rank-2":  # distinct singular values: the second derivative too
+        h = ng.grad(lambda a: ng.sum(ng.grad(lambda b: ng.sum(ng.linalg.det(b)))(a)))(a)
+        (th,) = torch.autograd.grad(tg.sum(), t)
+        np.testing.assert_allclose(h, th.numpy(), atol=1e-12)
+
+
+def test_det_gradient_at_a_singular_complex_matrix():
+    z = np.array([[1 + 1j, 2.0], [2 + 2j, 4.0]])
+    assert ng.gradcheck(lambda a: ng.real(ng.linalg.det(a)), z)
+    assert ng.gradcheck(lambda a: ng.imag(ng.linalg.det(a)), z)
+
+
+def test_slogdet_gradient_at_a_singular_matrix_is_a_clear_error():
+    with pytest.raises(GradientError, match=r"linalg.slogdet: the matrix \(2, 2\) float64 is singular"):
+        ng.grad(lambda a: ng.linalg.slogdet(a)[1])(_SINGULAR["rank-1"])

@@ -428,12 +428,27 @@ def _lift2(x: Any) -> Any:
     return expand_dims(expand_dims(x, -1), -1)
 
 
+def _cofactors(a: Any) -> Any:
+    """det(A)·A⁻ᵀ, the cofactor matrix, also where A is singular: with A = U S Vh it is
+    det(U) det(Vh) · Ū diag(Π_{j≠i} s_j) V̄h (conjugates only for complex A)."""
+    from .reductions import _prod_of_others_recorded
+
+    u, s, vh = svd(a, full_matrices=False)
+    phase = multiply(det(u), det(vh))  # ±1 for real A
+    if _is_complex(a):
+        u, vh = conj(u), conj(vh)
+    others = _prod_of_others_recorded(s, -1)
+    return multiply(_lift2(phase), matmul(multiply(u, expand_dims(others, -2)), vh))
+
+
 def det_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     d = det(a) if out is None else out
+    if not bool(namespace(d).all(d != 0)):  # a singular matrix has no inverse, but its cofactors exist
+        return (multiply(_lift2(grad_output), _cofactors(a)),)
     return (multiply(_lift2(multiply(grad_output, d)), _mT(inv(a))),)
 
 
-@primitive(det_backward, name="linalg.det", formula="∂det A/∂A = det(A) A⁻ᵀ")
+@primitive(det_backward, name="linalg.det", formula="∂det A/∂A = det(A) A⁻ᵀ (singular A: its cofactors, by SVD)")
 def det(a: Any) -> Any:
     return namespace(a).asarray(namespace(a).linalg.det(a))
 
@@ -443,7 +458,16 @@ class SlogdetResult(NamedTuple):
     logabsdet: Any
 
 
+def _singular_error(name: str, a: Any) -> GradientError:
+    return GradientError(
+        f"{name}: the matrix {shape_str(a)} is singular, so log|det| is −inf and its gradient A⁻ᵀ does not "
+        "exist; differentiate linalg.det instead (its gradient, the cofactor matrix, exists everywhere)"
+    )
+
+
 def slogdet_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+    if out is not None and not bool(namespace(out).all(out > -np.inf)):
+        raise _singular_error("linalg.slogdet", a)
     return (multiply(_lift2(grad_output), _mT(inv(a))),)
 
 
