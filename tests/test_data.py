@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -99,6 +100,32 @@ def test_generic_dataset_default_and_custom_collate():
     assert got == [[0, 1], [4, 9], [16]]
     with pytest.raises(NotImplementedError):
         len(Dataset())
+
+
+def test_namedtuple_samples_and_batches_keep_their_type():
+    """As PyTorch's default_collate: a namedtuple sample gives a namedtuple batch; a collate_fn may return one."""
+    Pair = namedtuple("Pair", "x y")
+
+    class Pairs(Dataset):
+        def __len__(self) -> int:
+            return 5
+
+        def __getitem__(self, i: int):
+            return Pair(np.full(2, float(i)), i)
+
+    batches = list(DataLoader(Pairs(), batch_size=2))
+    assert all(type(b) is Pair for b in batches) and batches[1].y.tolist() == [2, 3]
+    assert ng.is_constant(batches[0].x)
+    stack = lambda s: Pair(np.stack([p.x for p in s]), np.array([p.y for p in s]))  # noqa: E731
+    custom = list(DataLoader(Pairs(), batch_size=2, collate_fn=stack))
+    assert type(custom[0]) is Pair and custom[2].x.shape == (1, 2) and ng.is_constant(custom[2].x)
+
+
+def test_array_dataset_of_a_list_and_a_bool_batch_size():
+    ds = ArrayDataset(np.arange(5.0), [0, 1, 2, 3, 4])  # labels as a plain list
+    assert [y.tolist() for _, y in DataLoader(ds, batch_size=2)] == [[0, 1], [2, 3], [4]]
+    with pytest.raises(DataError, match="batch_size"):  # True is an int to Python, not a batch size
+        DataLoader(ds, batch_size=True)
 
 
 def test_random_split_lengths_fractions_and_reproducibility():

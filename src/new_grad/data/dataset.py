@@ -43,7 +43,8 @@ class ArrayDataset(Dataset):
                 f"ArrayDataset: arrays have different numbers of samples (shapes {shapes}); every array "
                 "needs the same length along axis 0 (one row per sample)"
             )
-        self.arrays = tuple(arrays)
+        # a Python list of labels becomes an array: batches index every array with one index array
+        self.arrays = tuple(a if hasattr(a, "shape") else np.asarray(a) for a in arrays)
 
     def __len__(self) -> int:
         return len(self.arrays[0])

@@ -21,6 +21,8 @@ from .dataset import as_generator
 def default_collate(samples: list[Any]) -> Any:
     """Stack a list of samples into a batch: tuples field by field, arrays and numbers along a new axis 0."""
     first = samples[0]
+    if isinstance(first, tuple) and hasattr(first, "_fields"):  # a namedtuple stays one, as in PyTorch
+        return type(first)(*(default_collate([s[i] for s in samples]) for i in range(len(first))))
     if isinstance(first, (tuple, list)):
         return tuple(default_collate([s[i] for s in samples]) for i in range(len(first)))
     if isinstance(first, dict):
@@ -33,6 +35,8 @@ def default_collate(samples: list[Any]) -> Any:
 def _mark_constant(batch: Any) -> Any:
     if is_array(batch):
         return constant(batch)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple takes its fields positionally
+        return type(batch)(*(_mark_constant(b) for b in batch))
     if isinstance(batch, (tuple, list)):
         return type(batch)(_mark_constant(b) for b in batch)
     if isinstance(batch, dict):
@@ -61,7 +65,7 @@ class DataLoader:
         generator: np.random.Generator | int | None = None,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise DataError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if generator is not None and seed is not None:
             raise DataError("DataLoader: give either generator or seed, not both")
