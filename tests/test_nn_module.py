@@ -231,3 +231,17 @@ def test_tying_through_pytorch_names_shares_one_summed_gradient():
 
     with pytest.raises(AttributeError, match="read-only"):  # not silently shadowed either
         ReadOnly().scale = 3.0
+
+
+def test_assigning_none_to_a_submodule_removes_it():
+    """As in PyTorch: ``self.a = None`` drops the layer's parameters from parameters() and state_dict()."""
+    net = Net()
+    net.conv = None
+    assert net.conv is None
+    assert [n for n, _ in net.named_children()] == ["bn", "blocks"]
+    assert not any(n.startswith("conv.") for n, _ in net.named_parameters())
+    assert not any(k.startswith("conv.") for k in net.state_dict())
+    net.conv = nn.Conv2d(1, 2, 3)  # the name takes a Module again
+    assert "conv.weight" in net.state_dict()
+    with pytest.raises(TypeError, match="submodule"):
+        net.bn = 3

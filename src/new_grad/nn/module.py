@@ -195,6 +195,13 @@ class Module:
             return
         if isinstance(value, Module):
             d["_modules"][name] = value
+        elif name in d["_modules"]:  # replacing a submodule: None removes it; anything else is a mistake
+            if value is not None:
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}.{name} is a submodule; cannot assign a {type(value).__name__} to it. "
+                    f"Assign a Module, or None to remove it (or `del` it first to reuse the name)"
+                )
+            del d["_modules"][name]
         d[name] = value
 
     # -- calling -------------------------------------------------------------------------------------
