@@ -99,6 +99,8 @@ def test_load_state_dict_errors():
     assert not (net.conv.bias == 9).any()  # nothing was loaded
     assert net.load_state_dict(extra, strict=False) == ([], ["head.weight"])
     assert net.load_state_dict(missing, strict=False) == (["bn.running_var"], [])
+    result = net.load_state_dict(extra, strict=False)  # PyTorch's named fields too
+    assert result.missing_keys == [] and result.unexpected_keys == ["head.weight"]
 
 
 def test_load_torch_state_dict_into_same_architecture():

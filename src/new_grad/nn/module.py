@@ -8,13 +8,20 @@ ops on the engine they were given, or on the active one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..autograd_engine import STATE, Autograd, bind_gradient, bound_gradient
 from ..backends import is_array, namespace, to_device
 from ..errors import ArgumentTypeError, DtypeError, OptimizerError, ShapeError, UnsupportedError, shape_str
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, as PyTorch's: ``missing, unexpected = ...`` or ``.missing_keys``."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class NamedPair(tuple):
@@ -328,7 +335,7 @@ class Module:
                     out[f"{mname}.{name}" if mname else name] = v.copy()
         return out
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy ``state`` into the parameters and buffers in place; strict: keys must match exactly."""
         own: dict[str, tuple[Module, str]] = {}
         for mname, m in self.named_modules():
@@ -358,7 +365,7 @@ class Module:
         for k, m, name in todo:
             cur = m.__dict__[name]
             cur[...] = namespace(cur).asarray(state[k], dtype=cur.dtype)  # in place: optimisers keep their arrays
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # -- printing --------------------------------------------------------------------------------------
     def extra_repr(self) -> str:
