@@ -160,6 +160,8 @@ def test_argument_gradients_share_no_memory_with_the_replayed_step():
         g = eng.memory_buffer.get_param(t)
         assert g == 1.0
         g *= 0.0  # the caller's own array: the next step must not see it
+
+
 def test_shape_dtype_and_constness_changes_raise():
     w = np.ones(3, np.float32)
     step = ng.compile(lambda x: ng.sum(ng.multiply(x, w)), ng.Autograd())
@@ -268,6 +270,35 @@ def test_arrays_made_inside_the_step_are_refused():
     step(np.ones(3))
     with pytest.raises(ReplayError, match="plain NumPy"):
         step(np.ones(3))
+
+
+def test_an_index_array_made_inside_the_step_in_a_tuple_key_is_refused():
+    E, dE = np.arange(12.0).reshape(6, 2), np.zeros((6, 2))
+    ng.bind_gradient(E, dE)
+    rows = iter([np.array([0, 1]), np.array([3, 4]), np.array([5, 5])])
+    step = ng.compile(lambda: ng.sum(ng.getitem(E, (next(rows), slice(None)))), ng.Autograd())
+    step()
+    with pytest.raises(ReplayError, match="new array on each call"):
+        step()  # replay would keep gathering rows 0 and 1
+
+
+def test_a_python_number_that_changes_between_calls_is_caught():
+    """A number the step reads from outside (a loss weight on a schedule) is frozen by replay: the checks see it."""
+    w = np.array([1.0, 2.0])
+    eng = ng.Autograd()
+    weight = [1.0]
+    x = ng.constant(np.ones(2))
+    step = ng.compile(lambda x: ng.sum(ng.multiply(ng.multiply(w, x), weight[0])), eng)
+    step(x)
+    weight[0] = 0.5
+    with pytest.raises(ReplayError, match="number"):
+        step(x)  # the confirming call ran with another weight than the recorded one
+    step = ng.compile(lambda x: ng.sum(ng.multiply(ng.multiply(w, x), weight[0])), eng, check_every=3)
+    step(x)
+    step(x)
+    weight[0] = 2.0
+    with pytest.raises(ReplayError, match="number"):
+        step(x)  # the third call is a check: it runs eagerly, with the new weight, and sees the change
 
 
 def test_cnn_training_with_replay_is_bitwise_eager():

@@ -106,7 +106,25 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def _op_signature(ops: list[Operation]) -> list[tuple]:
-    return [(op.name, tuple(getattr(x, "shape", None) for x in op.inputs)) for op in ops]
+    return [(op.name, tuple(_input_signature(x) for x in op.inputs)) for op in ops]
+
+
+_VALUES = (int, float, complex, str, slice, np.generic, np.dtype, type(None), type(Ellipsis))
+
+
+class _Shape(tuple):
+    """An array input's shape in a signature (told apart from a tuple of numbers, such as an axis)."""
+
+    __slots__ = ()
+
+
+def _input_signature(x: Any) -> Any:
+    """An array input by its shape; a number, flag, axis or index key by its value, which replay freezes."""
+    if is_array(x):
+        return _Shape(x.shape)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_input_signature(y) for y in x)
+    return x if isinstance(x, _VALUES) else type(x)
 
 
 def _captures(ops: list[Operation], args: tuple) -> list[tuple[int, int, int]]:
@@ -118,6 +136,8 @@ def _captures(ops: list[Operation], args: tuple) -> list[tuple[int, int, int]]:
         for j, x in enumerate(op.inputs):
             if is_array(x) and id(x) not in own:
                 out.append((n, j, id(x)))
+            elif isinstance(x, (tuple, list)):  # an index key holding arrays: replay keeps the key itself
+                out += [(n, j, id(y)) for y in x if is_array(y) and id(y) not in own]
         own.add(id(op.output))
     return out
 
@@ -225,8 +245,20 @@ class CompiledStep:
 
     @staticmethod
     def _compare(plan: _Plan, ops: list[Operation], args: tuple, eng: Autograd) -> None:
-        if _op_signature(ops) != plan.signature:
+        signature = _op_signature(ops)
+        if signature != plan.signature:
             eng.zero_grad()
+            at = next((n for n, (a, b) in enumerate(zip(signature, plan.signature)) if a != b), None)
+            if at is not None and len(signature) == len(plan.signature) and _shapes(signature[at]) == _shapes(
+                plan.signature[at]
+            ):
+                raise ReplayError(
+                    f"compile: op #{at} {ops[at].name} was called with another number, flag or index than in the "
+                    f"first recorded call ({_values(signature[at])} instead of {_values(plan.signature[at])}); "
+                    "replay freezes them, so it would keep using the first. Pass a number that changes as an "
+                    "argument array (new_grad.constant(numpy.asarray(value)) is re-read on each call), or run "
+                    "this step eagerly"
+                )
             raise ReplayError(
                 f"compile: this call recorded {len(ops)} ops that differ from the {len(plan.signature)} recorded "
                 "first (data-dependent control flow or shapes); replay would be wrong here: run this step eagerly"
@@ -234,8 +266,10 @@ class CompiledStep:
         for (n, j, k), (_, _, k0) in zip(_captures(ops, args), plan.captured):
             if k != k0:
                 eng.zero_grad()
+                x = ops[n].inputs[j]
+                what = f"an array in input {j}" if isinstance(x, (tuple, list)) else f"input {j}"
                 raise ReplayError(
-                    f"compile: input {j} of op #{n} {ops[n].name} ({shape_str(ops[n].inputs[j])}) is a new array "
+                    f"compile: {what} of op #{n} {ops[n].name} ({shape_str(x)}) is a new array "
                     "on each call, made inside the step in plain NumPy or by ops recording on another engine; "
                     "replay would keep using the first one. Compute it with new_grad ops on this engine, pass it "
                     "as an argument, or make it once outside the step"
@@ -268,6 +302,15 @@ class CompiledStep:
                     f"replay: the gradient array bound to parameter {shape_str(p)} changed since the step was "
                     "recorded (a parameter or its gradient was replaced, not updated in place); compile again"
                 )
+
+
+def _shapes(entry: tuple) -> tuple:
+    """An op's signature with its number, flag and index values left out (what the shapes say)."""
+    return entry[0], tuple(v if type(v) is _Shape else None for v in entry[1])
+
+
+def _values(entry: tuple) -> str:
+    return ", ".join(repr(v) for v in entry[1] if type(v) is not _Shape)
 
 
 # -- code generation ----------------------------------------------------------------------------------------
