@@ -426,3 +426,33 @@ def test_training_trajectory_matches_torch():
         assert abs(float(loss) - tloss.item()) < 1e-8, (step, float(loss), tloss.item())
     for name, b in model.named_buffers():
         assert_close(b, tmodel.get_buffer(name).numpy(), f"buffer {name}", 1e-7, 1e-10)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_max_pool_non_finite_windows_route_the_gradient_as_torch(dims):
+    """A window of −∞ sends its gradient to its first pixel (not the −∞ padding, where it was lost); a window
+    holding NaN to its last NaN (where ``== max`` finds nothing) — PyTorch's argmax rule, eager and recorded."""
+    from new_grad.ops.conv import max_pool1d_backward, max_pool2d_backward
+
+    rng = np.random.default_rng(5)
+    shape = (2, 3, 7) if dims == 1 else (2, 3, 6, 7)
+    x = rng.standard_normal(shape)
+    mark = rng.random(shape)
+    x[mark < 0.15] = np.nan
+    x[(mark > 0.15) & (mark < 0.45)] = -np.inf
+    x[(mark > 0.45) & (mark < 0.5)] = np.inf
+    x[0, 0] = -np.inf  # whole planes of −∞: every window there, padding at the edges
+    args = (3, 2, 1, 1, True)  # kernel, stride, padding, dilation, ceil_mode
+    ours, ours_bw = (ng.max_pool1d, max_pool1d_backward) if dims == 1 else (ng.max_pool2d, max_pool2d_backward)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = (torch.nn.functional.max_pool1d if dims == 1 else torch.nn.functional.max_pool2d)(xt, *args)
+    g = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(g))
+    e = ng.Autograd()
+    with e:
+        y = ours(x, *args)
+    e.backward(g)
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_allclose(e.memory_buffer.get_param(x), xt.grad.numpy(), rtol=1e-12)
+    recorded = ours_bw(g, x, *args, out=None)[0]  # the form create_graph=True records
+    np.testing.assert_allclose(np.asarray(recorded), xt.grad.numpy(), rtol=1e-12)

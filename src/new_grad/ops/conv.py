@@ -524,10 +524,44 @@ def _max_pool(x: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) 
     return y
 
 
+def _window_argmax(x: Any, a: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> Any:
+    """Each window's argmax as a tap number ``i·k[1] + j``, by PyTorch's rule over the input's own pixels.
+
+    The taps are read in order, padding skipped: a larger value or a NaN takes over, so the
+    first maximum wins ties, the last NaN wins a window holding NaNs, and a window of −∞
+    picks its first pixel. Used where a window's maximum is not finite: there ``tap == max``
+    cannot find it (NaN), or finds the −∞ padding, which would swallow the gradient.
+    """
+    xp = namespace(x)
+    h, w = x.shape[-2:]
+    shape = a.shape[:-2] + (ho, wo)
+    best = xp.full(shape, -1, dtype=xp.int64)
+    best_val = xp.full(shape, -xp.inf, dtype=a.dtype)
+    for i in range(k[0]):
+        rows = xp.arange(ho) * s[0] + i * d[0] - p[0]
+        row_ok = (rows >= 0) & (rows < h)
+        for j in range(k[1]):
+            cols = xp.arange(wo) * s[1] + j * d[1] - p[1]
+            valid = row_ok[:, None] & ((cols >= 0) & (cols < w))[None, :]
+            tap = _tap(a, i, j, s, d, ho, wo)
+            take = valid & ((tap > best_val) | xp.isnan(tap) | (best < 0))
+            best[take] = i * k[1] + j
+            best_val[take] = tap[take]
+    return best
+
+
 def _max_pool_grad(g: Any, x: Any, y: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> Any:
     """Route each output's gradient to the first maximum of its window (PyTorch's choice on ties)."""
     xp = namespace(x)
     a = _pool_pad(x, k, s, p, d, ho, wo, -xp.inf)
+    if not bool(xp.isfinite(y).all()):  # NaN or infinite maxima: PyTorch's argmax rule, tap by tap
+        best = _window_argmax(x, a, k, s, p, d, ho, wo)
+        ga = xp.zeros(a.shape, dtype=g.dtype)
+        for i in range(k[0]):
+            for j in range(k[1]):
+                _tap(ga, i, j, s, d, ho, wo)[...] += g * (best == i * k[1] + j)
+        h, w = x.shape[-2:]
+        return ga[..., p[0] : p[0] + h, p[1] : p[1] + w]
     disjoint = s[0] >= d[0] * (k[0] - 1) + 1 and s[1] >= d[1] * (k[1] - 1) + 1  # no pixel in two windows
     # windows that tile the (padded) input write every entry of ga once: no zeroing first
     tiled = k == s and d == (1, 1) and a.shape[-2:] == (ho * s[0], wo * s[1])
@@ -559,17 +593,20 @@ def _max_pool_grad_recorded(g: Any, x: Any, k: tuple, s: tuple, p: tuple, d: tup
     xp = namespace(x)
     a = _pool_pad(x, k, s, p, d, ho, wo, -xp.inf)
     y = _max_pool(x, k, s, p, d, ho, wo)
-    best = xp.zeros(y.shape, dtype=xp.int64)
-    taken = None
-    for i in range(k[0]):
-        for j in range(k[1]):
-            hit = _tap(a, i, j, s, d, ho, wo) == y
-            if taken is None:
-                taken = hit
-                continue
-            xp.greater(hit, taken, out=hit)
-            taken |= hit
-            best[hit] = i * k[1] + j
+    if not bool(xp.isfinite(y).all()):  # NaN or infinite maxima: PyTorch's argmax rule, tap by tap
+        best = _window_argmax(x, a, k, s, p, d, ho, wo)
+    else:
+        best = xp.zeros(y.shape, dtype=xp.int64)
+        taken = None
+        for i in range(k[0]):
+            for j in range(k[1]):
+                hit = _tap(a, i, j, s, d, ho, wo) == y
+                if taken is None:
+                    taken = hit
+                    continue
+                xp.greater(hit, taken, out=hit)
+                taken |= hit
+                best[hit] = i * k[1] + j
     hp, wp = a.shape[-2:]
     lead = int(np.prod(a.shape[:-2]))
     planes = xp.arange(lead).reshape(a.shape[:-2] + (1, 1))
