@@ -247,3 +247,19 @@ def test_assigning_none_to_a_submodule_removes_it():
     assert "conv.weight" in net.state_dict()
     with pytest.raises(TypeError, match="submodule"):
         net.bn = 3
+
+
+def test_pytorch_style_activation_arguments():
+    """``nn.ReLU(inplace=True)`` and ``nn.ReLU(True)`` build a ReLU (True was taken for an engine and crashed
+    the first forward outside ``with engine:``); Identity ignores arguments; a non-engine engine is refused."""
+    x = np.array([[-1.0, 2.0]])
+    for layer in (nn.ReLU(inplace=True), nn.ReLU(True), nn.ReLU(False)):
+        assert layer.autograd_engine is None
+        e = ng.Autograd()
+        layer.set_engine(e)
+        np.testing.assert_array_equal(layer(x), [[0.0, 2.0]])
+    assert nn.Identity(54, unused_argument1=0.1).autograd_engine is None
+    e = ng.Autograd()
+    assert nn.ReLU(e).autograd_engine is e and nn.Identity(e).autograd_engine is e  # the course's form
+    with pytest.raises(TypeError, match="not a new_grad.Autograd"):
+        nn.Tanh(True)

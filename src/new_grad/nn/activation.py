@@ -36,7 +36,12 @@ class Activation(Module):
 
 
 class Identity(Activation):
+    """Returns its input; like PyTorch's, it accepts and ignores any other arguments."""
+
     fn = staticmethod(ops.identity)
+
+    def __init__(self, autograd_engine: Autograd | None = None, *args: Any, dtype: Any = None, **kwargs: Any) -> None:
+        super().__init__(autograd_engine if isinstance(autograd_engine, Autograd) else None)
 
 
 class Sigmoid(Activation):
@@ -48,7 +53,16 @@ class Tanh(Activation):
 
 
 class ReLU(Activation):
+    """max(0, x). ``ReLU(inplace=True)`` / ``ReLU(True)`` as in PyTorch: same values (computed out of place)."""
+
     fn = staticmethod(ops.relu)
+
+    def __init__(
+        self, autograd_engine: Autograd | bool | None = None, inplace: bool = False, *, dtype: Any = None
+    ) -> None:
+        if isinstance(autograd_engine, bool):  # PyTorch's positional inplace, not an engine
+            autograd_engine = None
+        super().__init__(autograd_engine)
 
 
 # -- PyTorch's parametrised activations: their options first, the engine as a keyword ----------------

@@ -122,6 +122,12 @@ class Module:
             cls.forward = _engine_scope(cls.__dict__["forward"])  # type: ignore[method-assign]
 
     def __init__(self, autograd_engine: Autograd | None = None) -> None:
+        if autograd_engine is not None and not isinstance(autograd_engine, Autograd):
+            raise ArgumentTypeError(
+                f"{type(self).__name__}: autograd_engine is a {type(autograd_engine).__name__} ({autograd_engine!r:.40}), "
+                "not a new_grad.Autograd; a PyTorch-style positional argument may have landed there: pass the "
+                "layer's options by keyword, or leave autograd_engine out (the active engine records)"
+            )
         d = self.__dict__
         d["_parameters"] = {}  # name -> gradient attribute name
         d["_buffers"] = {}  # name -> None (non-trainable state, e.g. running means)
