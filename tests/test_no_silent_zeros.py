@@ -224,6 +224,31 @@ def test_autograd_style_numpy_code_matches_torch():
     np.testing.assert_allclose(gb, tb, rtol=1e-10, atol=1e-12)
 
 
+def test_numpy_functions_that_return_several_arrays_return_them_all_on_traced_values():
+    """np.modf and np.linalg.slogdet return pairs: a traced call that returned one part would unpack silently
+    (a 2-element array, a batch of two matrices) into the wrong values."""
+    x = np.array([1.25, -2.5])
+
+    def parts(z):
+        frac, whole = np.modf(z)
+        return np.sum(frac * 10.0 + whole)
+
+    value, g = ng.value_and_grad(parts)(x)
+    assert float(value) == float(parts(x))
+    np.testing.assert_array_equal(g, [10.0, 10.0])
+    A = np.random.default_rng(3).standard_normal((2, 3, 3)) + 3 * np.eye(3)
+
+    def logdet(a):
+        sign, logabsdet = np.linalg.slogdet(a)
+        return np.sum(sign * logabsdet)
+
+    value, g = ng.value_and_grad(logdet)(A)
+    np.testing.assert_allclose(value, logdet(A), rtol=1e-12)
+    t = torch.tensor(A, requires_grad=True)
+    sign, logabsdet = torch.linalg.slogdet(t)
+    np.testing.assert_allclose(g, torch.autograd.grad((sign * logabsdet).sum(), t)[0].numpy(), rtol=1e-10)
+
+
 def test_modules_and_numpy_mix_inside_a_transform():
     rng = np.random.default_rng(2)
     lin = ng.nn.Linear(3, 2)

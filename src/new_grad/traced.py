@@ -257,10 +257,14 @@ def _unsupported(what: str, name: str) -> UnsupportedError:
 
 
 def _op_for(name: str, linalg: bool = False) -> Callable[..., Any] | None:
-    info = REGISTRY.get(("linalg." if linalg else "") + _ALIASES.get(name, name))
+    key = _ALIASES.get(name, name)
+    info = REGISTRY.get(("linalg." if linalg else "") + key)
     if info is None or not info.differentiable or getattr(info, "user", False):
         return None
-    return info.public
+    # The op registered under a NumPy name may be one part of that function's result (modf's fractional
+    # part, slogdet's log-determinant): the public function of that name returns all of it, as NumPy does.
+    public = getattr(ops.linalg if linalg else ops, key, None)
+    return public if callable(public) else info.public
 
 
 def _call_op(what: str, op: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
