@@ -152,3 +152,17 @@ def test_det_gradient_at_a_singular_complex_matrix():
 def test_slogdet_gradient_at_a_singular_matrix_is_a_clear_error():
     with pytest.raises(GradientError, match=r"linalg.slogdet: the matrix \(2, 2\) float64 is singular"):
         ng.grad(lambda a: ng.linalg.slogdet(a)[1])(_SINGULAR["rank-1"])
+
+
+# -- NaN-ignoring reductions of integers and booleans: NumPy's plain reductions (its value and dtype) -------------
+
+
+@pytest.mark.parametrize("fn", ["nansum", "nanprod", "nanmax", "nanmin", "nancumsum", "nancumprod", "nanmean",
+                                "nanvar", "nanstd"])
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+@pytest.mark.parametrize("axis", [None, 1])
+def test_nan_reductions_of_integers_and_booleans_are_numpys(fn, dtype, axis):
+    a = np.array([[1, 0, 3], [4, 5, 1]]).astype(dtype)
+    ours, ref = getattr(ng, fn)(a, axis=axis), getattr(np, fn)(a, axis=axis)
+    assert np.asarray(ours).dtype == np.asarray(ref).dtype
+    np.testing.assert_allclose(ours, ref)

@@ -493,13 +493,22 @@ def _isnan(a: Any) -> Any:
     return namespace(a).isnan(a)
 
 
+def _no_nans(a: Any) -> bool:
+    """An integer or boolean array holds no NaN: NumPy's nan-functions are then the plain ones (same dtype)."""
+    return is_array(a) and a.dtype.kind in "biu"
+
+
 def nansum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Sum treating NaNs as 0; they get no gradient."""
+    if _no_nans(a):
+        return sum(a, axis, keepdims)
     return sum(where(_isnan(a), 0.0, a), axis, keepdims)
 
 
 def nanprod(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Product treating NaNs as 1; they get no gradient."""
+    if _no_nans(a):
+        return prod(a, axis, keepdims)
     return prod(where(_isnan(a), 1.0, a), axis, keepdims)
 
 
@@ -510,6 +519,8 @@ def _nancount(a: Any, axis: Any, keepdims: bool) -> Any:
 
 def nanmean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Mean of the non-NaN values (NaN for an all-NaN slice, as NumPy)."""
+    if _no_nans(a):
+        return mean(a, axis, keepdims)
     with np.errstate(invalid="ignore", divide="ignore"):  # NumPy only (CuPy never warns)
         return divide(nansum(a, axis, keepdims), _nancount(a, axis, keepdims))
 
@@ -524,16 +535,22 @@ def _nan_extreme(a: Any, axis: Any, keepdims: bool, fill: float, reduce: Any) ->
 
 def nanmax(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Max ignoring NaNs (NaN for an all-NaN slice); ties share the gradient like ``max``."""
+    if _no_nans(a):
+        return max(a, axis, keepdims)
     return _nan_extreme(a, axis, keepdims, -math.inf, max)
 
 
 def nanmin(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Min ignoring NaNs (NaN for an all-NaN slice); ties share the gradient like ``min``."""
+    if _no_nans(a):
+        return min(a, axis, keepdims)
     return _nan_extreme(a, axis, keepdims, math.inf, min)
 
 
 def nanvar(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Any:
     """Variance of the non-NaN values."""
+    if _no_nans(a):
+        return var(a, axis, ddof=ddof, keepdims=keepdims)
     nan = _isnan(a)
     d = where(nan, 0.0, subtract(a, nanmean(a, axis, True)))
     sq = multiply(d, d) if d.dtype.kind != "c" else real(multiply(d, conj(d)))  # |d|², real as NumPy's
@@ -550,11 +567,15 @@ def nanstd(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) ->
 
 def nancumsum(a: Any, axis: Any = None) -> Any:
     """Running sum treating NaNs as 0."""
+    if _no_nans(a):
+        return cumsum(a, axis)
     return cumsum(where(_isnan(a), 0.0, a), axis)
 
 
 def nancumprod(a: Any, axis: Any = None) -> Any:
     """Running product treating NaNs as 1."""
+    if _no_nans(a):
+        return cumprod(a, axis)
     return cumprod(where(_isnan(a), 1.0, a), axis)
 
 
