@@ -166,3 +166,58 @@ def test_nan_reductions_of_integers_and_booleans_are_numpys(fn, dtype, axis):
     ours, ref = getattr(ng, fn)(a, axis=axis), getattr(np, fn)(a, axis=axis)
     assert np.asarray(ours).dtype == np.asarray(ref).dtype
     np.testing.assert_allclose(ours, ref)
+
+
+# -- Python lists and numbers, accepted as NumPy accepts them (constants: no gradient for them) --------------------
+
+_L = [[0.3, 0.6, 0.2], [0.1, 0.4, 0.8]]
+_LIST_CALLS = {
+    "negative": lambda m: m.negative(_L), "positive": lambda m: m.positive(_L), "deg2rad": lambda m: m.deg2rad(_L),
+    "rad2deg": lambda m: m.rad2deg(_L), "degrees": lambda m: m.degrees(_L), "radians": lambda m: m.radians(_L),
+    "reciprocal": lambda m: m.reciprocal(_L), "diff": lambda m: m.diff(_L), "fliplr": lambda m: m.fliplr(_L),
+    "flipud": lambda m: m.flipud(_L), "rot90": lambda m: m.rot90(_L), "matrix_transpose": lambda m: m.matrix_transpose(_L),
+    "vander": lambda m: m.vander(_L[0]), "gradient": lambda m: m.gradient(_L[0]),
+    "trapezoid": lambda m: m.trapezoid(_L), "cumulative_sum": lambda m: m.cumulative_sum(0.5),
+    "cumulative_prod": lambda m: m.cumulative_prod(_L[0]), "nanmean": lambda m: m.nanmean(_L),
+    "nanvar": lambda m: m.nanvar(0.5), "nanstd": lambda m: m.nanstd(_L, axis=0), "svd": lambda m: m.linalg.svd(_L)[1],
+    "qr": lambda m: np.abs(m.linalg.qr(_L)[1]), "full_like": lambda m: m.full_like(_L, 2.0),
+    "matvec": lambda m: m.matvec(_L, [1.0, 2.0, 3.0]), "lstsq": lambda m: m.linalg.lstsq(_L, [1.0, 2.0])[0],
+    "polyval": lambda m: m.polyval([1.0, 2.0], _L),
+}
+_ACTIVATIONS = {
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "softmax": lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True),
+    "log_softmax": lambda x: x - np.log(np.exp(x).sum(-1, keepdims=True)), "logsumexp": lambda x: np.log(np.exp(x).sum()),
+    "silu": lambda x: x / (1 + np.exp(-x)), "softplus": lambda x: np.log1p(np.exp(x)), "elu": lambda x: x,
+    "selu": lambda x: 1.0507009873554805 * x, "leaky_relu": lambda x: x, "gelu": None,
+}
+
+
+@pytest.mark.parametrize("name", list(_LIST_CALLS))
+def test_a_python_list_or_number_is_taken_as_numpy_takes_it(name):
+    ours = _LIST_CALLS[name](ng)
+    np.testing.assert_allclose(ours, _LIST_CALLS[name](np), rtol=1e-12)
+    with ng.Autograd():  # recording: the list is a constant, the op still computes
+        np.testing.assert_allclose(_LIST_CALLS[name](ng), ours, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(_ACTIVATIONS))
+def test_activations_take_python_lists(name):
+    ours = getattr(ng, name)(_L)
+    np.testing.assert_allclose(ours, getattr(ng, name)(np.array(_L)), rtol=1e-12)
+    if _ACTIVATIONS[name] is not None:
+        np.testing.assert_allclose(ours, _ACTIVATIONS[name](np.array(_L)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("side", [0, 1])
+@pytest.mark.parametrize("name", ["power", "float_power", "arctan2"])
+def test_a_list_operand_of_a_binary_op_has_no_gradient_and_the_array_has_its_own(name, side):
+    a, other = np.array([[0.5, 1.5], [2.0, 0.7]]), [[1.0, 2.0], [0.5, 3.0]]
+
+    def f(x):
+        return ng.sum(getattr(ng, name)(x, other) if side == 0 else getattr(ng, name)(other, x))
+
+    g = ng.grad(f)(a)
+    t, o = torch.tensor(a, requires_grad=True), torch.tensor(other)
+    tfn = {"power": torch.pow, "float_power": torch.float_power, "arctan2": torch.atan2}[name]
+    (tg,) = torch.autograd.grad((tfn(t, o) if side == 0 else tfn(o, t)).sum(), t)
+    close(g, tg, what=name)

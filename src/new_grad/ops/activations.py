@@ -21,7 +21,7 @@ import numpy as np
 from ..backends import namespace
 from ..errors import ArgumentError
 from ._core import EVERY, primitive
-from .elementwise import _erf_impl, _logistic, add, erf, exp, multiply, sigmoid, subtract, tanh, where
+from .elementwise import _erf_impl, _logistic, add, as_array, erf, exp, multiply, sigmoid, subtract, tanh, where
 from .reductions import keep_reduced, normalize_axes
 from .reductions import sum as _sum
 
@@ -38,6 +38,7 @@ def softmax_backward(grad_output: Any, x: Any, axis: int = -1, out: Any = None, 
 @primitive(softmax_backward, formula="∂x = s ⊙ (g − Σⱼ gⱼsⱼ)")
 def softmax(x: Any, axis: int = -1) -> Any:
     """exp(x) / Σ exp(x) along ``axis``, shifted by the max so exp never overflows."""
+    x = as_array(x)
     xp = namespace(x)
     if x.size == 0:
         return xp.exp(x)
@@ -54,6 +55,7 @@ def log_softmax_backward(grad_output: Any, x: Any, axis: int = -1, out: Any = No
 @primitive(log_softmax_backward, formula="∂x = g − softmax(x) Σⱼ gⱼ")
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """x − logsumexp(x) along ``axis``: stable where log(softmax(x)) underflows to −inf."""
+    x = as_array(x)
     return _log_softmax_array(x, axis)
 
 
@@ -78,6 +80,7 @@ def logsumexp_backward(
 @primitive(logsumexp_backward, formula="∂x = g · exp(x − logsumexp(x))")
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """log Σ exp(x) over ``axis`` (all axes for None), computed as m + log Σ exp(x − m)."""
+    x = as_array(x)
     xp = namespace(x)
     with np.errstate(divide="ignore"):  # an empty or all −inf slice is −inf, like PyTorch
         if x.size == 0:
@@ -107,6 +110,7 @@ def leaky_relu_backward(
 
 @primitive(leaky_relu_backward, formula="∂x = 1 if x > 0 else negative_slope")
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    x = as_array(x, numbers=False)
     return namespace(x).where(x > 0, x, x * negative_slope)
 
 
@@ -118,6 +122,7 @@ def elu_backward(grad_output: Any, x: Any, alpha: float = 1.0, out: Any = None, 
 
 @primitive(elu_backward, formula="∂x = 1 if x > 0 else output + α")
 def elu(x: Any, alpha: float = 1.0) -> Any:
+    x = as_array(x, numbers=False)
     xp = namespace(x)
     return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
 
@@ -134,6 +139,7 @@ def selu_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY)
 @primitive(selu_backward, formula="∂x = λ if x > 0 else output + λα")
 def selu(x: Any) -> Any:
     """λ·elu(x, α) with the self-normalising constants of Klambauer et al. (PyTorch's)."""
+    x = as_array(x, numbers=False)
     xp = namespace(x)
     return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(xp.minimum(x, 0)))
 
@@ -178,6 +184,7 @@ def gelu_backward(grad_output: Any, x: Any, approximate: str = "none", out: Any 
 @primitive(gelu_backward, formula="∂x = Φ(x) + xφ(x) (exact); tanh form for approximate='tanh'")
 def gelu(x: Any, approximate: str = "none") -> Any:
     """x·Φ(x), Φ the standard normal CDF; ``approximate='tanh'`` is the GPT-2 formula."""
+    x = as_array(x, numbers=False)
     xp = namespace(x)
     if approximate == "tanh":
         return 0.5 * x * (1 + xp.tanh(_GELU_K * (x + _GELU_C * x * x * x)))
@@ -194,6 +201,7 @@ def silu_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EVERY)
 @primitive(silu_backward, formula="∂x = σ(x)(1 + x(1 − σ(x)))")
 def silu(x: Any) -> Any:
     """x·σ(x) (a.k.a. swish)."""
+    x = as_array(x, numbers=False)
     return x * _logistic(x)
 
 
@@ -207,6 +215,7 @@ def softplus_backward(
 @primitive(softplus_backward, formula="∂x = σ(βx) (1 where βx > threshold)")
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
     """log(1 + e^(βx))/β, and x itself where βx > threshold (PyTorch's linear regime)."""
+    x = as_array(x, numbers=False)
     xp = namespace(x)
     bx = x * beta
     return xp.where(bx > threshold, x, xp.log1p(xp.exp(xp.minimum(bx, threshold))) / beta)

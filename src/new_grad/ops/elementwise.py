@@ -19,6 +19,17 @@ from ..backends import is_array, namespace
 from ..errors import NewGradError
 from ._core import EVERY, _wrap_error, nondifferentiable, primitive, register
 
+
+def as_array(x: Any, numbers: bool = True) -> Any:
+    """A Python list (or number) an op accepts, as NumPy does, as a NumPy array; arrays pass through.
+
+    ``numbers=False`` leaves Python numbers as they are: an elementwise op keeps them weakly typed (a float32
+    array with a Python float stays float32, with a 0-d float64 array it would not).
+    """
+    if type(x) is np.ndarray or is_array(x) or not (numbers or isinstance(x, (list, tuple))):
+        return x
+    return np.asarray(x)
+
 # -- arithmetic ------------------------------------------------------------------------------
 
 
@@ -68,11 +79,14 @@ def negative_backward(grad_output: Any, a: Any, out: Any = None, needs: Any = EV
 
 @primitive(negative_backward, formula="∂(−a)/∂a = −1", replay=("-g",))
 def negative(a: Any) -> Any:
+    a = as_array(a, numbers=False)
     return -a
 
 
 def power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     ga = gb = None
+    if type(a) is list or type(b) is list:  # the forward took a list (a constant): as the array it meant
+        a, b = as_array(a), as_array(b)
     if needs[0]:
         ga = _power_base_grad(grad_output, a, b)
     if needs[1] and hasattr(b, "shape"):
@@ -160,6 +174,7 @@ def _logistic(x: Any) -> Any:
 
 @primitive(sigmoid_backward, formula="∂σ(x)/∂x = σ(x)(1 − σ(x))", replay=("g * (o * (1 - o))",))
 def sigmoid(x: Any) -> Any:
+    x = as_array(x, numbers=False)
     return _logistic(x)
 
 
@@ -265,6 +280,7 @@ def positive_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = EV
 @primitive(positive_backward, formula="∂(+x)/∂x = 1")
 def positive(x: Any) -> Any:
     """+x: a copy (NumPy's ``positive``)."""
+    x = as_array(x, numbers=False)
     return +x  # the array's own unary plus: every backend has it
 
 
@@ -285,8 +301,9 @@ def reciprocal_backward(grad_output: Any, x: Any, out: Any = None, needs: Any = 
 @primitive(reciprocal_backward, formula="∂(1/x)/∂x = −1/x²")
 def reciprocal(x: Any) -> Any:
     """1/x (floating point; NumPy's integer ``reciprocal`` truncates, so ints become floats)."""
-    if not hasattr(x, "dtype"):  # a Python number, like every other unary op accepts
-        x = np.asarray(x, dtype=np.result_type(x, 1.0))
+    if not hasattr(x, "dtype"):  # a Python number or list, like every other unary op accepts
+        x = np.asarray(x)
+        x = x.astype(np.result_type(x, 1.0))
     xp = namespace(x)
     return xp.reciprocal(x) if x.dtype.kind in "fc" else 1.0 / x
 
@@ -334,7 +351,7 @@ def round(x: Any, decimals: int = 0) -> Any:
 
 
 def float_power_backward(grad_output: Any, a: Any, b: Any, out: Any = None, needs: Any = EVERY) -> tuple:
-    ga, gb = power_backward(grad_output, _f64(a), _f64(b))
+    ga, gb = power_backward(grad_output, _f64(as_array(a, numbers=False)), _f64(as_array(b, numbers=False)))
     return _cast_back(ga, a), _cast_back(gb, b)
 
 
@@ -605,6 +622,7 @@ def hypot(a: Any, b: Any) -> Any:
 
 
 def arctan2_backward(grad_output: Any, y: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
+    y, x = as_array(y, numbers=False), as_array(x, numbers=False)  # a list the forward took
     g = divide(grad_output, add(multiply(x, x), multiply(y, y)))
     gy = multiply(g, x) if needs[0] else None
     gx = negative(multiply(g, y)) if needs[1] else None
@@ -765,11 +783,13 @@ _DEG = math.pi / 180.0
 
 def deg2rad(x: Any) -> Any:
     """Degrees to radians: x·π/180 (NumPy's ``deg2rad``, alias ``radians``)."""
+    x = as_array(x, numbers=False)
     return multiply(x, _DEG)
 
 
 def rad2deg(x: Any) -> Any:
     """Radians to degrees: x·180/π (NumPy's ``rad2deg``, alias ``degrees``)."""
+    x = as_array(x, numbers=False)
     return multiply(x, 180.0 / math.pi)
 
 

@@ -37,7 +37,20 @@ from ._core import (
     traceable,
     unbroadcast_to,
 )
-from .elementwise import _is_complex, add, conj, divide, imag, multiply, negative, power, real, subtract, where
+from .elementwise import (
+    _is_complex,
+    add,
+    as_array,
+    conj,
+    divide,
+    imag,
+    multiply,
+    negative,
+    power,
+    real,
+    subtract,
+    where,
+)
 from .elementwise import abs as _abs
 from .indexing import getitem
 from .reductions import expand_reduced
@@ -611,6 +624,7 @@ def _qr_backward_torch(Q: Any, R: Any, gQ: Any, gR: Any, a: Any) -> tuple:
 @traceable
 def qr(a: Any, mode: str = "reduced") -> Any:
     """``np.linalg.qr`` (modes reduced, complete when m ≤ n, and r)."""
+    a = as_array(a)
     xp = namespace(a)
     m, n = a.shape[-2], a.shape[-1]
     if mode not in ("reduced", "r") and not (mode == "complete" and m <= n):
@@ -737,6 +751,7 @@ def _svd_backward(gs: list, outs: Any, a: Any, full_matrices: bool) -> tuple:
 def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
     """``np.linalg.svd`` (batched). Differentiable for distinct singular values; with ``full_matrices``
     and a non-square ``a`` the completing columns must not receive a gradient."""
+    a = as_array(a)
     if not compute_uv:
         return svdvals(a)
     extra = {"hermitian": True} if hermitian else {}  # (CuPy's svd has no hermitian argument)
@@ -1062,6 +1077,7 @@ def vecdot(x1: Any, x2: Any, axis: int = -1) -> Any:
 
 def matvec(x1: Any, x2: Any) -> Any:
     """Matrix-vector products over the last axes (``np.matvec``)."""
+    x1, x2 = as_array(x1), as_array(x2)
     return getitem(matmul(x1, expand_dims(x2, -1)), (Ellipsis, 0))
 
 
@@ -1213,6 +1229,7 @@ class LstsqResult(NamedTuple):
 def lstsq(a: Any, b: Any, rcond: Any = None) -> LstsqResult:
     """``np.linalg.lstsq``: x = A⁺b (recorded), the residual sums of squares when A has full column rank and
     more rows than columns, the rank (an int) and A's singular values (recorded)."""
+    a, b = as_array(a), as_array(b)
     xp = namespace(a)
     m, n = a.shape[-2], a.shape[-1]
     s = svdvals(a)

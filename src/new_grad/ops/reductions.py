@@ -17,7 +17,7 @@ import numpy as np
 from ..autograd_engine import constant
 from ..backends import is_array, namespace
 from ._core import EVERY, primitive, register, reject_complex_input, unbroadcast_to
-from .elementwise import _nondiff, add, conj, divide, multiply, real, subtract, where
+from .elementwise import _nondiff, add, as_array, conj, divide, multiply, real, subtract, where
 from .shape import broadcast_to, concatenate, expand_dims, flip, moveaxis, reshape
 
 
@@ -381,6 +381,7 @@ def _along(x: Any, axis: int, sl: slice) -> Any:
 
 def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None) -> Any:
     """The ``n``-th forward difference along ``axis`` (``np.diff``), with optional ``prepend``/``append``."""
+    a = as_array(a)
     from .shape import _axis
 
     if n < 0:
@@ -407,6 +408,7 @@ def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = 
 def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
     """``np.gradient`` with uniform spacing: central differences inside, one-sided (first or second order)
     at the edges. Spacing per axis is a scalar (coordinate arrays are not supported)."""
+    f = as_array(f)
     from ..errors import ArgumentError
     from .shape import _axis
 
@@ -519,6 +521,7 @@ def _nancount(a: Any, axis: Any, keepdims: bool) -> Any:
 
 def nanmean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Mean of the non-NaN values (NaN for an all-NaN slice, as NumPy)."""
+    a = as_array(a)
     if _no_nans(a):
         return mean(a, axis, keepdims)
     with np.errstate(invalid="ignore", divide="ignore"):  # NumPy only (CuPy never warns)
@@ -549,6 +552,7 @@ def nanmin(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 def nanvar(a: Any, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Any:
     """Variance of the non-NaN values."""
+    a = as_array(a)
     if _no_nans(a):
         return var(a, axis, ddof=ddof, keepdims=keepdims)
     nan = _isnan(a)
@@ -607,6 +611,7 @@ def _cumulative_axis(x: Any, axis: Any, name: str) -> int:
 
 def cumulative_sum(x: Any, axis: Any = None, include_initial: bool = False) -> Any:
     """NumPy 2's ``cumulative_sum`` (``cumsum``, optionally starting with 0)."""
+    x = as_array(x)
     ax = _cumulative_axis(x, axis, "cumulative_sum")
     out = cumsum(x, ax)
     return _with_initial(out, x, ax, 0.0) if include_initial else out
@@ -614,6 +619,7 @@ def cumulative_sum(x: Any, axis: Any = None, include_initial: bool = False) -> A
 
 def cumulative_prod(x: Any, axis: Any = None, include_initial: bool = False) -> Any:
     """NumPy 2's ``cumulative_prod`` (``cumprod``, optionally starting with 1)."""
+    x = as_array(x)
     ax = _cumulative_axis(x, axis, "cumulative_prod")
     out = cumprod(x, ax)
     return _with_initial(out, x, ax, 1.0) if include_initial else out
@@ -625,6 +631,7 @@ register("cumulative_prod", None, cumulative_prod, formula="as cumprod")
 
 def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
     """The trapezoidal rule along ``axis`` (``np.trapezoid``); differentiable in ``y`` and in ``x``."""
+    y = as_array(y)
     from .shape import _axis
 
     ax = _axis(axis, y.ndim, "trapezoid")

@@ -10,6 +10,7 @@ import numpy as np
 from ..backends import is_array, mixed_devices, namespace
 from ..errors import ShapeError, shape_str
 from ._core import EVERY, primitive, record, register, reject_complex_input, traceable, unbroadcast_to
+from .elementwise import as_array
 from .elementwise import multiply as _multiply
 
 
@@ -76,6 +77,7 @@ def identity_op_backward(grad_output: Any, x: Any, out: Any = None, needs: Any =
 @primitive(identity_op_backward, formula="∂x/∂x = 1")
 def identity(x: Any) -> Any:
     """A new view of ``x`` (a recorded op must never return its input object)."""
+    x = as_array(x)
     return x.view()
 
 
@@ -582,6 +584,7 @@ for _n in ("atleast_1d", "atleast_2d", "atleast_3d"):
 
 def flipud(m: Any) -> Any:
     """Reverse the first axis (``np.flipud``)."""
+    m = as_array(m)
     if m.ndim < 1:
         raise ShapeError("flipud: needs at least 1 dimension, got a 0-d array")
     return flip(m, 0)
@@ -589,6 +592,7 @@ def flipud(m: Any) -> Any:
 
 def fliplr(m: Any) -> Any:
     """Reverse the second axis (``np.fliplr``)."""
+    m = as_array(m)
     if m.ndim < 2:
         raise ShapeError(f"fliplr: needs at least 2 dimensions, got {shape_str(m)}")
     return flip(m, 1)
@@ -600,6 +604,7 @@ register("fliplr", None, fliplr, formula="flip the gradient back")
 
 def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Any:
     """Rotate by 90° ``k`` times in the plane of ``axes`` (NumPy's definition: flips and a transpose)."""
+    m = as_array(m)
     axes = tuple(axes)
     if len(axes) != 2:
         raise ShapeError(f"rot90: axes must be two axes, got {axes!r}")
@@ -685,6 +690,7 @@ def permute_dims(a: Any, axes: Any = None) -> Any:
 
 def matrix_transpose(x: Any) -> Any:
     """Swap the last two axes (``np.matrix_transpose``)."""
+    x = as_array(x)
     if x.ndim < 2:
         raise ShapeError(f"matrix_transpose: needs at least 2 dimensions, got {shape_str(x)}")
     return swapaxes(x, -1, -2)
@@ -712,6 +718,7 @@ register("broadcast_arrays", None, broadcast_arrays, formula="as broadcast_to, f
 
 def unstack(x: Any, axis: int = 0) -> tuple:
     """NumPy 2's ``unstack``: the slices along ``axis`` (recorded getitems)."""
+    x = as_array(x)
     from .indexing import getitem
 
     ax = _axis(axis, x.ndim, "unstack")
@@ -802,6 +809,7 @@ register("geomspace", None, geomspace, formula="exp(linspace(log start, log stop
 
 def vander(x: Any, N: Any = None, increasing: bool = False) -> Any:
     """The Vandermonde matrix of a 1-d ``x``: columns x^(N−1) … x⁰ (increasing: x⁰ … x^(N−1))."""
+    x = as_array(x)
     from .elementwise import power
 
     n = x.shape[0] if N is None else int(N)
@@ -814,6 +822,7 @@ def polyval(p: Any, x: Any) -> Any:
     from .elementwise import add, multiply
     from .indexing import getitem
 
+    p, x = as_array(p), as_array(x)
     n = np.shape(p)[0]
     y = getitem(p, 0) if is_array(p) else p[0]
     y = add(multiply(x, 0.0), y)
@@ -989,6 +998,7 @@ def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
 
 def full_like(a: Any, fill_value: Any, dtype: Any = None) -> Any:
     """An array like ``a`` filled with ``fill_value``; differentiable in the fill value (not in ``a``)."""
+    a = as_array(a)
     if not is_array(fill_value):
         return namespace(a).full_like(a, fill_value, dtype=dtype)
     return full(a.shape, fill_value, a.dtype if dtype is None else dtype)
