@@ -221,3 +221,16 @@ def test_a_list_operand_of_a_binary_op_has_no_gradient_and_the_array_has_its_own
     tfn = {"power": torch.pow, "float_power": torch.float_power, "arctan2": torch.atan2}[name]
     (tg,) = torch.autograd.grad((tfn(t, o) if side == 0 else tfn(o, t)).sum(), t)
     close(g, tg, what=name)
+
+
+# -- arctan2 at the origin: no derivative there; 0 as PyTorch's, not a NaN that poisons every other entry ---------
+
+
+def test_arctan2_gradient_at_the_origin_matches_torch():
+    y, x = np.array([0.0, 1.0, 0.0]), np.array([0.0, 1.0, 2.0])
+    gy, gx = ng.grad(lambda y, x: ng.sum(ng.arctan2(y, x)), argnums=(0, 1))(y, x)
+    ty, tx = torch.tensor(y, requires_grad=True), torch.tensor(x, requires_grad=True)
+    tgy, tgx = torch.autograd.grad(torch.atan2(ty, tx).sum(), (ty, tx))
+    close(gy, tgy, what="∂/∂y")
+    close(gx, tgx, what="∂/∂x")
+

@@ -623,13 +623,18 @@ def hypot(a: Any, b: Any) -> Any:
 
 def arctan2_backward(grad_output: Any, y: Any, x: Any, out: Any = None, needs: Any = EVERY) -> tuple:
     y, x = as_array(y, numbers=False), as_array(x, numbers=False)  # a list the forward took
-    g = divide(grad_output, add(multiply(x, x), multiply(y, y)))
+    r2 = add(multiply(x, x), multiply(y, y))
+    origin = r2 == 0
+    if bool(namespace(origin).any(origin)):  # no derivative at (0, 0): 0 there, as PyTorch (not 0/0 = NaN)
+        r2 = where(origin, 1.0, r2)
+        grad_output = where(origin, 0.0, grad_output)
+    g = divide(grad_output, r2)
     gy = multiply(g, x) if needs[0] else None
     gx = negative(multiply(g, y)) if needs[1] else None
     return gy, gx
 
 
-@primitive(arctan2_backward, formula="∂atan2(y,x)/∂y = x/(x² + y²), ∂/∂x = −y/(x² + y²)")
+@primitive(arctan2_backward, formula="∂atan2(y,x)/∂y = x/(x² + y²), ∂/∂x = −y/(x² + y²) (0 at the origin)")
 def arctan2(y: Any, x: Any) -> Any:
     """The angle of the point (x, y), argument order as NumPy's (and ``torch.atan2``)."""
     return namespace(y, x).arctan2(y, x)
