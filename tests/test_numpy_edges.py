@@ -234,3 +234,12 @@ def test_arctan2_gradient_at_the_origin_matches_torch():
     close(gy, tgy, what="∂/∂y")
     close(gx, tgx, what="∂/∂x")
 
+
+# -- geomspace between two negative numbers, as NumPy ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("start", "stop"), [(-1.0, -8.0), (np.array([-1.0, 2.0]), np.array([-8.0, 32.0]))])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_geomspace_of_negative_ends(start, stop, axis):
+    np.testing.assert_allclose(ng.geomspace(start, stop, 4, axis=axis), np.geomspace(start, stop, 4, axis=axis))
+    assert ng.gradcheck(lambda a, b: ng.geomspace(a, b, 4, axis=axis), (np.asarray(start), np.asarray(stop)))

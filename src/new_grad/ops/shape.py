@@ -797,10 +797,19 @@ def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: 
 
 
 def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, axis: int = 0) -> Any:
-    """A geometric progression from ``start`` to ``stop`` (positive), differentiable in both."""
-    from .elementwise import exp, log
+    """A geometric progression from ``start`` to ``stop``, differentiable in both. Both negative (as NumPy
+    allows): the progression between their magnitudes, negated."""
+    from ..backends import to_numpy
+    from .elementwise import exp, log, multiply
 
-    return exp(linspace(log(start), log(stop), num, endpoint, axis))
+    neg = to_numpy(start) < 0 if is_array(start) else np.asarray(start) < 0
+    if not np.any(neg):
+        return exp(linspace(log(start), log(stop), num, endpoint, axis))
+    xp = namespace(start, stop)
+    sign = np.where(neg, -1.0, 1.0)
+    mags = exp(linspace(log(multiply(start, xp.asarray(sign))), log(multiply(stop, xp.asarray(sign))), num, endpoint,
+                        axis))
+    return multiply(mags, xp.asarray(np.linspace(sign, sign, num, endpoint, axis=axis)))
 
 
 register("logspace", None, logspace, formula="power(base, linspace(start, stop))")
