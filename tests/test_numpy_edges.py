@@ -243,3 +243,25 @@ def test_arctan2_gradient_at_the_origin_matches_torch():
 def test_geomspace_of_negative_ends(start, stop, axis):
     np.testing.assert_allclose(ng.geomspace(start, stop, 4, axis=axis), np.geomspace(start, stop, 4, axis=axis))
     assert ng.gradcheck(lambda a, b: ng.geomspace(a, b, 4, axis=axis), (np.asarray(start), np.asarray(stop)))
+
+
+# -- polynomials: NumPy's coefficient arrays (polymul drops leading zeros; a constant's derivative is empty) -------
+
+
+@pytest.mark.parametrize(("fn", "args"), [
+    ("polymul", ([0.0, 1.0, 2.0], [3.0, 1.0])), ("polymul", ([0.0, 0.0], [3.0, 1.0])), ("polymul", ([1.0, 2.0], [0.0])),
+    ("polyder", ([1.0, 2.0, 3.0], 5)), ("polyder", ([1.0, 2.0, 3.0], 3)), ("polyder", ([5.0], 1)),
+])
+def test_polynomial_coefficients_are_numpys(fn, args):
+    a = [np.array(x) if isinstance(x, list) else x for x in args]
+    ours, ref = getattr(ng, fn)(*a), getattr(np, fn)(*a)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref)
+
+
+def test_polymul_gradient_skips_a_leading_zero():
+    a, b = np.array([0.0, 1.0, 2.0]), np.array([3.0, 1.0])
+    ga, gb = ng.grad(lambda a, b: ng.sum(ng.multiply(ng.polymul(a, b), np.array([1.0, 2.0, 4.0]))), argnums=(0, 1))(a, b)
+    np.testing.assert_allclose(ga, [0.0, 5.0, 10.0])  # the leading zero is not a coefficient of NumPy's product
+    np.testing.assert_allclose(gb, [5.0, 10.0])
+    assert ng.grad(lambda p: ng.sum(ng.polyder(p, 3)))(np.array([1.0, 2.0, 3.0])).shape == (3,)

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd_engine import active_engine, constant
-from ..backends import is_array, mixed_devices, namespace
+from ..backends import is_array, mixed_devices, namespace, to_numpy
 from ..errors import GradientError, ShapeError, shape_str
 from ._core import (
     EVERY,
@@ -1273,8 +1273,19 @@ def polysub(a1: Any, a2: Any) -> Any:
 
 
 def polymul(a1: Any, a2: Any) -> Any:
-    """The product of two polynomials (a convolution of their coefficients)."""
-    return convolve(a1, a2)
+    """The product of two polynomials (a convolution of their coefficients). Leading zero coefficients are
+    dropped first, as NumPy's ``polymul`` does (it makes ``poly1d``s of its arguments)."""
+    return convolve(_trim_leading_zeros(a1), _trim_leading_zeros(a2))
+
+
+def _trim_leading_zeros(p: Any) -> Any:
+    """``p`` without its leading zeros (one coefficient kept), as ``np.poly1d`` keeps it: a recorded slice."""
+    p = as_array(p)
+    if p.ndim != 1:
+        return p
+    nonzero = np.flatnonzero(to_numpy(p) != 0)
+    first = int(nonzero[0]) if nonzero.size else builtins.max(p.shape[0] - 1, 0)
+    return getitem(p, slice(first, None)) if first else p
 
 
 def polyder(p: Any, m: int = 1) -> Any:
@@ -1282,8 +1293,8 @@ def polyder(p: Any, m: int = 1) -> Any:
     p = p if is_array(p) else np.asarray(p, dtype=float)
     for _ in range(m):
         n = p.shape[0] - 1
-        if n <= 0:
-            return multiply(getitem(p, slice(0, 1)), 0.0) if n == 0 else p
+        if n <= 0:  # the derivative of a constant: no coefficients, as NumPy's
+            return getitem(p, slice(0, 0))
         p = multiply(getitem(p, slice(0, n)), namespace(p).arange(n, 0, -1, dtype=p.dtype))
     return p
 
