@@ -271,6 +271,16 @@ def test_unsupported_numpy_raises_naming_the_function_and_the_op_to_use():
         ng.grad(lambda x: np.sum(np.fft.fft(x).real))(x)
 
 
+def test_fortran_order_is_refused_by_every_reshaping_method():
+    x = np.arange(6.0).reshape(2, 3)
+    calls = {"reshape": lambda x: x.reshape((3, 2), order="F"), "ravel": lambda x: x.ravel(order="F"),
+             "flatten": lambda x: x.flatten("F")}
+    for method, fortran in calls.items():
+        with pytest.raises(UnsupportedError, match=rf"x\.{method}\(order='F'\).*x\.T\.ravel\(\)"):
+            ng.grad(lambda x, fortran=fortran: np.sum(fortran(x)))(x)
+    np.testing.assert_array_equal(ng.grad(lambda x: np.sum(x.T.ravel() * np.arange(6.0)))(x), np.arange(6.0).reshape(3, 2).T)
+
+
 def test_conversions_that_would_drop_the_gradient_raise():
     x = np.linspace(0.1, 1.0, 4)
     for f, match in [

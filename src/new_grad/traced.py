@@ -293,6 +293,14 @@ def _plain(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
 # -- the traced value ---------------------------------------------------------------------------------
 
 
+def _c_order(method: str, order: str) -> None:
+    if order != "C":
+        raise UnsupportedError(
+            f"x.{method}(order={order!r}) on a traced value: only order='C' is supported; Fortran order is "
+            "x.T.ravel() for x.ravel('F'), and x.T.reshape(shape[::-1]).T for x.reshape(shape, order='F')"
+        )
+
+
 def _binary(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def fwd(self: Traced, other: Any) -> Any:
         return call(getattr(ops, name), (self, other), {})
@@ -420,8 +428,7 @@ class Traced:
         )
 
     def reshape(self, *shape: Any, order: str = "C") -> Any:
-        if order != "C":
-            raise UnsupportedError(f"x.reshape(order={order!r}) on a traced value: only order='C' is supported")
+        _c_order("reshape", order)
         return call(ops.reshape, (self, shape[0] if len(shape) == 1 else shape), {})
 
     def transpose(self, *axes: Any) -> Any:
@@ -433,10 +440,12 @@ class Traced:
     def squeeze(self, axis: Any = None) -> Any:
         return call(ops.squeeze, (self, axis), {})
 
-    def ravel(self) -> Any:
+    def ravel(self, order: str = "C") -> Any:
+        _c_order("ravel", order)
         return call(ops.ravel, (self,), {})
 
-    def flatten(self) -> Any:
+    def flatten(self, order: str = "C") -> Any:
+        _c_order("flatten", order)
         return call(ops.reshape, (self, -1), {})
 
     def astype(self, dtype: Any, copy: bool = True) -> Any:
