@@ -263,3 +263,32 @@ def test_pytorch_style_activation_arguments():
     assert nn.ReLU(e).autograd_engine is e and nn.Identity(e).autograd_engine is e  # the course's form
     with pytest.raises(TypeError, match="not a new_grad.Autograd"):
         nn.Tanh(True)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_model_gets_its_own_gradients(how):
+    """``copy.deepcopy(model)`` (target networks, keeping the best model) and pickling: backward through the copy
+    fills the copy's gradient arrays (they stayed zero: the binding was not copied) and leaves the original's."""
+    import copy
+    import pickle
+
+    np.random.seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    x = ng.constant(np.random.default_rng(0).standard_normal((5, 3)))
+
+    def grads(m):
+        e = ng.Autograd()
+        with e:
+            out = m(x)
+            loss = ng.sum(ng.multiply(out, out))
+        e.backward(1, output=loss)
+        return [g.copy() for _, g in m.parameters()]
+
+    expected = grads(model)
+    model.zero_grad()
+    got = grads(twin)
+    assert all(g.any() for g in got)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    assert not any(g.any() for _, g in model.parameters())  # the original's gradients are untouched

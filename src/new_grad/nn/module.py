@@ -168,6 +168,18 @@ class Module:
 
     register_module = add_module
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """After ``copy.deepcopy`` or unpickling: bind each copied parameter to its copied gradient array.
+
+        The binding lives beside the arrays (keyed by the parameter), so a copy would otherwise
+        leave its ``dW`` at zero whatever backward computed.
+        """
+        self.__dict__.update(state)
+        for pname, gname in self._parameters.items():
+            p = state.get(pname)
+            if p is not None:
+                bind_gradient(p, state[gname])
+
     def __delattr__(self, name: str) -> None:
         d = self.__dict__
         for reg in ("_parameters", "_buffers", "_modules"):
