@@ -184,6 +184,24 @@ def test_argnums_out_of_range():
         ng.grad(lambda x: ng.sum(x), argnums=2)(np.ones(2))
 
 
+def test_argnums_naming_one_argument_twice_is_refused():
+    """Two leaves for one argument: the first would look unused (zeros with allow_unused=True)."""
+    x, y = np.ones(2), np.full(2, 3.0)
+    for argnums in ((0, 0), (0, -2)):
+        with pytest.raises(ShapeError, match="argument 0 twice"):
+            ng.grad(lambda a, b: ng.sum(a * a * b), argnums=argnums, allow_unused=True)(x, y)
+    with pytest.raises(ShapeError, match="argument 1 twice"):
+        ng.jacobian(lambda a, b: a * b, argnums=(1, -1))(x, y)
+
+
+def test_an_unused_argument_is_named_by_its_position_in_the_call():
+    x = np.ones(2)
+    with pytest.raises(ng.errors.GradientError, match="argument 2,"):
+        ng.grad(lambda a, b, c: ng.sum(a * b), argnums=(1, 2))(x, x, x)
+    with pytest.raises(ng.errors.GradientError, match="argument 0,"):
+        ng.grad(lambda a, b: ng.sum(b * b), argnums=(-1, 0))(x, x)
+
+
 def _cuda() -> bool:
     from new_grad.backends import cuda_available
 

@@ -136,13 +136,17 @@ def _unflatten(struct: Any, flat: Sequence[Any]) -> Any:
 class _Trace:
     """``f`` run on a private engine: the output, the aux value, the engine, the leaves and their structure."""
 
-    __slots__ = ("engine", "outer", "out", "aux", "leaves", "structs", "outer_scope", "who", "out_deps", "deps", "_reached")
+    __slots__ = (
+        "engine", "outer", "out", "aux", "leaves", "structs", "argnums", "outer_scope", "who", "out_deps", "deps",
+        "_reached",
+    )
 
     def __init__(
         self, engine: Autograd, outer: Autograd | None, out: Any, aux: Any, leaves: tuple, structs: tuple
     ) -> None:
         self.engine, self.outer, self.out, self.aux, self.leaves = engine, outer, out, aux, leaves
         self.structs = structs
+        self.argnums: tuple[int, ...] = tuple(range(len(structs)))  # the argument each struct came from
         self.outer_scope = _tr.current_scope()  # results are traced values of the transform around this one
         self.who = ""
         self.out_deps: frozenset[int] = frozenset()  # the leaves the output was computed from
@@ -173,6 +177,10 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
     for i in argnums:
         if not -len(args) <= i < len(args):
             raise ShapeError(f"{who}: argnums {argnums} out of range for {len(args)} positional arguments")
+    positions = tuple(i % len(args) for i in argnums)
+    for k, i in enumerate(positions):
+        if i in positions[:k]:  # two leaves for one argument: the first would look unused
+            raise ShapeError(f"{who}: argnums {argnums} name argument {i} twice; name each argument once")
     outer = STATE.engine
     nested = outer is not None
     inner = Autograd()
@@ -230,6 +238,7 @@ def _trace(who: str, f: Callable, args: tuple, kwargs: dict, argnums: tuple[int,
                 op.gradients_to_update = (None,) * len(op.inputs)
     t = _Trace(inner, outer, out, aux, tuple(leaves), tuple(structs))
     t.who = who
+    t.argnums = positions
     t.out_deps = out_deps
     t.deps = out_deps.union(*deps)
     return t
@@ -263,7 +272,7 @@ def _check_used(t: _Trace, allow_unused: bool) -> list[int]:
 
 def _leaf_names(t: _Trace, idx: list[int]) -> str:
     where = []
-    for argnum, struct in enumerate(t.structs):
+    for argnum, struct in zip(t.argnums, t.structs):
         flat = _flat(struct)
         hits = [j for j in flat if j in idx]
         if hits:
