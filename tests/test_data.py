@@ -128,6 +128,16 @@ def test_array_dataset_of_a_list_and_a_bool_batch_size():
         DataLoader(ds, batch_size=True)
 
 
+def test_a_split_of_a_plain_dataset_gives_batches():
+    """random_split (PyTorch's way to hold out a validation set) of a dataset without __getitems__: the loader
+    collates its samples (it yielded the list of samples itself)."""
+    train, _ = random_split(Squares(), [3, 2], generator=0)
+    xb, yb = next(iter(DataLoader(train, batch_size=2)))
+    rows = [int(i) for i in train.indices[:2]]
+    assert xb.shape == (2, 2) and yb.tolist() == [i * i for i in rows]
+    assert ng.is_constant(xb) and ng.is_constant(yb)
+
+
 def test_random_split_lengths_fractions_and_reproducibility():
     ds = ArrayDataset(np.arange(10))
     a, b = random_split(ds, [7, 3], generator=0)

@@ -52,7 +52,8 @@ class DataLoader:
     the same batches in the same order, every run. ``drop_last`` drops a final
     short batch. ``collate_fn`` turns a list of samples into a batch (the default
     stacks arrays); datasets with ``__getitems__`` (``ArrayDataset``) are batched
-    by one fancy index instead, unless a ``collate_fn`` is given.
+    by one fancy index instead, unless a ``collate_fn`` is given (a ``__getitems__``
+    that returns a list of samples, as PyTorch's does, is collated).
     """
 
     def __init__(
@@ -91,6 +92,8 @@ class DataLoader:
         """The batch of samples at ``indices``, collated and marked constant."""
         if self.collate_fn is None and hasattr(self.dataset, "__getitems__"):
             batch = self.dataset.__getitems__(indices)
+            if isinstance(batch, list):  # samples, as PyTorch's __getitems__ returns (a Subset of a plain dataset)
+                batch = default_collate(batch)
         else:
             collate = self.collate_fn or default_collate
             batch = collate([self.dataset[int(i)] for i in indices])
