@@ -204,6 +204,25 @@ def test_sequential_dtype_casts_parameters_and_their_gradients():
         ng.nn.Sequential(ng.nn.Linear(3, 4), dtype=np.int64)
 
 
+def test_sequential_dtype_keeps_tied_parameters_tied():
+    """Casting a model whose layers share a weight casts it once: still one array, one gradient, one update."""
+    l1, l2 = nn.Linear(3, 3), nn.Linear(3, 3)
+    l2.W = l1.W
+    model = nn.Sequential(l1, nn.Tanh(), l2, dtype=np.float32)
+    assert l1.W is l2.W and l1.dW is l2.dW and l1.W.dtype == np.float32
+    assert [n for n, _ in model.named_parameters()] == ["0.W", "0.b", "2.b"]
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    eng = ng.Autograd()
+    with eng:
+        out = model(ng.constant(x))
+        loss = ng.sum(ng.multiply(out, out))
+    eng.backward(1.0, output=loss)
+    W = torch.tensor(l1.W, requires_grad=True)
+    h = torch.tanh(torch.tensor(x) @ W.T + torch.tensor(l1.b)) @ W.T + torch.tensor(l2.b)
+    (h**2).sum().backward()
+    np.testing.assert_allclose(l1.dW, W.grad.numpy(), rtol=1e-5)
+
+
 def test_tying_through_pytorch_names_shares_one_summed_gradient():
     """``head.weight = emb.weight`` (PyTorch's tying idiom) ties Linear's W, not a shadowing attribute."""
     np.random.seed(0)

@@ -51,11 +51,17 @@ class Sequential(_ModuleSequence):
         """Give every float parameter (with a new gradient array) and float buffer ``dtype``."""
         if dtype.kind != "f":
             raise DtypeError(f"Sequential(dtype={dtype}): parameters must be floating point; use float32 or float64")
+        cast: dict[int, tuple[Any, Any, Any]] = {}  # id(old) -> (old, new, its gradient): tied stay tied
         for m in self.modules():
             for pname, gname in list(m._parameters.items()):
                 p = m.__dict__[pname]
-                if p is not None and p.dtype.kind == "f" and p.dtype != dtype:
-                    m.register_parameter(pname, p.astype(dtype), gname)
+                if p is None or p.dtype.kind != "f" or p.dtype == dtype:
+                    continue
+                if id(p) in cast:  # a parameter tied to one cast already: share its new array and gradient
+                    _, m.__dict__[pname], m.__dict__[gname] = cast[id(p)]
+                    continue
+                m.register_parameter(pname, p.astype(dtype), gname)
+                cast[id(p)] = (p, m.__dict__[pname], m.__dict__[gname])  # p kept alive: its id stays unique
             for bname in m._buffers:
                 b = m.__dict__[bname]
                 if b is not None and getattr(b, "dtype", None) is not None and b.dtype.kind == "f":
