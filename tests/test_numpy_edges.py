@@ -265,3 +265,14 @@ def test_polymul_gradient_skips_a_leading_zero():
     np.testing.assert_allclose(ga, [0.0, 5.0, 10.0])  # the leading zero is not a coefficient of NumPy's product
     np.testing.assert_allclose(gb, [5.0, 10.0])
     assert ng.grad(lambda p: ng.sum(ng.polyder(p, 3)))(np.array([1.0, 2.0, 3.0])).shape == (3,)
+
+
+# -- interp: the abscissae xp are an input like the others (their gradient was silently zero) ---------------------
+
+
+def test_interp_differentiates_its_abscissae():
+    x, xp, fp = np.array([-0.5, 0.3, 1.2, 1.7, 2.5]), np.array([0.0, 1.0, 2.0]), np.array([0.4, -1.0, 2.0])
+    assert ng.gradcheck(lambda x, xp, fp: ng.interp(x, xp, fp), (x, xp, fp))
+    assert ng.gradcheck(lambda x, xp, fp: ng.interp(x, xp, fp, left=-1.0, right=2.0), (x, xp, fp))
+    g = ng.grad(lambda xp: ng.sum(ng.interp(x.astype(np.float32), xp, fp)))(xp.astype(np.float32))
+    assert g.dtype == np.float32 and np.abs(g).sum() > 0

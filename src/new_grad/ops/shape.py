@@ -921,8 +921,8 @@ def block(arrays: Any) -> Any:
 
 
 def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None) -> Any:
-    """Piecewise-linear interpolation (``np.interp``), differentiable in ``x`` and ``fp`` (``xp`` is data)."""
-    from .elementwise import add, divide, multiply, subtract, where
+    """Piecewise-linear interpolation (``np.interp``), differentiable in ``x``, ``xp`` and ``fp``."""
+    from .elementwise import add, astype, divide, multiply, subtract, where
 
     reject_complex_input("interp", x, xp)  # the abscissae are ordered: real (fp may be complex)
     dev = namespace(x, fp, xp)
@@ -936,8 +936,12 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None) -> Any
         y = add(multiply(x, 0.0), take(fp, 0))
     else:
         i = dev.clip(dev.searchsorted(xpa, xv, side="right") - 1, 0, n - 2)
-        x0, dx = xpa[i], xpa[i + 1] - xpa[i]
-        t = divide(subtract(x, x0), dx)
+        # the abscissae as recorded float64 (NumPy computes in float64): a float xp gets its gradient too
+        xpr = xpa  # a list, or an array of another device than x's: a constant on x's device
+        if is_array(xp) and namespace(xp) is dev:
+            xpr = xp if xp.dtype == np.float64 else astype(xp, np.float64)
+        x0 = take(xpr, i)
+        t = divide(subtract(x, x0), subtract(take(xpr, i + 1), x0))
         y0, y1 = take(fp, i), take(fp, i + 1)
         y = add(y0, multiply(t, subtract(y1, y0)))
         y = where(xv == xpa[-1], take(fp, n - 1), y)
@@ -951,7 +955,7 @@ register("copy", None, copy, formula="∂a/∂a = 1")
 register("resize", None, resize, formula="a cyclic recorded gather: each entry sums the gradient of its copies")
 register("ediff1d", None, ediff1d, formula="differences of recorded slices")
 register("block", None, block, formula="nested recorded concatenations: each block's part of the gradient")
-register("interp", None, interp, formula="fp[i] + t (fp[i+1] − fp[i]): ∂/∂x = slope, ∂/∂fp = 1 − t, t")
+register("interp", None, interp, formula="fp[i] + t (fp[i+1] − fp[i]), t = (x − xp[i])/(xp[i+1] − xp[i]): recorded ops")
 
 
 # -- the rest of the differentiable NumPy functions that are rearrangements of their inputs ------------------------
