@@ -162,6 +162,22 @@ def test_argument_gradients_share_no_memory_with_the_replayed_step():
         g *= 0.0  # the caller's own array: the next step must not see it
 
 
+def test_one_array_passed_as_two_arguments_is_part_of_what_replay_checks():
+    """Recorded with step(x, x), the replayed program reads one argument for both: step(x, y) must not run it."""
+    w = np.array([1.0, 2.0])
+    x, y = ng.constant(np.ones(2)), ng.constant(np.full(2, 5.0))
+    step = ng.compile(lambda a, b: ng.sum(ng.multiply(ng.multiply(a, b), w)), ng.Autograd())
+    step(x, x)
+    with pytest.raises(ReplayError, match="argument 1 is not the same array as argument 0"):
+        step(x, y)
+    step = ng.compile(lambda a, b: ng.sum(ng.multiply(ng.multiply(a, b), w)), ng.Autograd())
+    step(x, y)
+    step(x, y)
+    with pytest.raises(ReplayError, match="argument 1 is the same array as argument 0"):
+        step(x, x)  # both gradients would land in one slot, one overwriting the other
+    assert float(step(x, y)) == 15.0
+
+
 def test_shape_dtype_and_constness_changes_raise():
     w = np.ones(3, np.float32)
     step = ng.compile(lambda x: ng.sum(ng.multiply(x, w)), ng.Autograd())

@@ -75,7 +75,7 @@ def compile(  # noqa: A001
 class _Plan:
     """The generated function and what it checks before running."""
 
-    __slots__ = ("run", "source", "arg_sig", "bindings", "signature", "leaves", "captured", "aux")
+    __slots__ = ("run", "source", "arg_sig", "bindings", "signature", "leaves", "captured", "aux", "aliasing")
 
     def __init__(self, run: Callable[..., Any], source: str, arg_sig: list, bindings: list, signature: list,
                  leaves: list) -> None:
@@ -87,6 +87,7 @@ class _Plan:
         self.leaves = leaves  # (slot name, key source) for gradients written back to the memory buffer
         self.captured: list[tuple[int, int, int]] = []  # see _captures
         self.aux: tuple[int, ...] | int | None = None  # tape positions of the values returned beside the loss
+        self.aliasing: tuple[int, ...] = ()  # see _aliasing
 
 
 class _Frozen:
@@ -96,6 +97,13 @@ class _Frozen:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+def _aliasing(args: tuple) -> tuple[int, ...]:
+    """Per argument, the first argument that is the same array (-1 for non-arrays): the program reads one
+    variable for all of them, so later calls must pass the same pattern."""
+    first: dict[int, int] = {}
+    return tuple(first.setdefault(id(a), i) if is_array(a) else -1 for i, a in enumerate(args))
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -296,6 +304,16 @@ class CompiledStep:
                     f"{' constant' if const else ''}; shapes, dtypes and constant-ness must match (compile "
                     "another step for another shape)"
                 )
+        aliasing = _aliasing(args)
+        if aliasing != plan.aliasing:
+            i = next(i for i, (a, b) in enumerate(zip(aliasing, plan.aliasing)) if a != b)
+            j = aliasing[i] if aliasing[i] != i else plan.aliasing[i]
+            now, then = ("is", "was not") if aliasing[i] != i else ("is not", "was")
+            raise ReplayError(
+                f"replay: argument {i} {now} the same array as argument {j}, but it {then} in the recorded call; "
+                "the replayed program reads the arguments as they were passed then (compile one step per "
+                "pattern, or pass a copy)"
+            )
         for p, grad in plan.bindings:
             if bound_gradient(p) is not grad:
                 raise ReplayError(
@@ -503,6 +521,7 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd, aux: tuple[int, ...
     exec(builtins.compile(source, "<new_grad replay>", "exec"), ns)  # noqa: S102 - our own generated code
     plan = _Plan(ns["replay"], source, arg_sig, bindings, _op_signature(ops), leaves)
     plan.captured = _captures(ops, args)
+    plan.aliasing = _aliasing(args)
     plan.aux = aux
     return plan
 
