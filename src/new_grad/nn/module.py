@@ -198,6 +198,11 @@ class Module:
             alias.fset(self, value)
             return
         if name in params:  # a new array for a parameter: keep its gradient bound to it
+            if value is not None and not is_array(value):
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}.{name} is a parameter; cannot assign a {type(value).__name__} to it. "
+                    "Assign a float array (numpy.asarray(value, dtype=float)) or None"
+                )
             if is_array(value):
                 _check_float_param(type(self).__name__, f"{type(self).__name__}.{name}", value)
             grad = d[params[name]]
