@@ -130,7 +130,11 @@ def test_module_to_moves_parameters_gradients_and_buffers():
     e = ng.Autograd()  # the gradients are still bound: backward lands in the moved dW
     tied.set_engine(e)
     with e:
-        out = ng.sum(tied(to_device(np.ones((5, 3)), DEVICE)))
+        # rows that differ, weighted differently: the plain sum of a batch-normalised output does not depend
+        # on its input, so its gradient would be zero or rounding noise
+        rng = np.random.default_rng(0)
+        x, weights = (to_device(rng.standard_normal(shape), DEVICE) for shape in ((5, 3), (5, 1)))
+        out = ng.sum(ng.multiply(tied(x), weights))
     e.backward(1.0)
     assert float(to_numpy(abs(model[0].dW).sum())) > 0
     tied.to("cpu")
