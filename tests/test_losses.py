@@ -305,3 +305,12 @@ def test_ctc_refuses_gradients_of_gradients():
     lp = _log_softmax_np(LOGITS)
     with pytest.raises(ng.errors.GradientError, match="ctc_loss: gradients of gradients"):
         ng.hvp(lambda a: ng.ctc_loss(a, TG, IL, TL), lp, np.ones_like(lp))
+
+
+def test_mse_loss_refuses_pytorchs_old_positional_reduction_instead_of_ignoring_it():
+    """PyTorch's deprecated ``MSELoss(size_average, reduce, reduction)`` would put 'sum' where new_grad takes the
+    dtype: it must be refused, not silently turned into a mean."""
+    with pytest.raises(ng.errors.ArgumentError, match="reduction='sum'"):
+        ng.nn.MSELoss(None, None, "sum")
+    loss = ng.nn.MSELoss(None, "sum", np.float32)
+    assert float(loss(np.ones(3), np.zeros(3))) == 3.0

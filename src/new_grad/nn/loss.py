@@ -106,6 +106,11 @@ class MSELoss(_Loss):
     ) -> None:
         if isinstance(autograd_engine, str):  # MSELoss('sum'): PyTorch style, positionally
             autograd_engine, reduction = None, autograd_engine
+        if isinstance(dtype, str) and dtype in self._reductions:  # MSELoss(None, None, 'sum'): PyTorch's old form
+            raise ArgumentError(
+                f"MSELoss: {dtype!r} was given as the third argument, which is the dtype here (PyTorch's deprecated "
+                f"MSELoss(size_average, reduce, reduction) form is not supported); pass reduction={dtype!r}"
+            )
         self.__dict__["course_style"] = autograd_engine is not None and reduction is None
         super().__init__(reduction or "mean", autograd_engine)
 
