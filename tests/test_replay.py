@@ -143,7 +143,6 @@ def test_argument_gradients_land_in_the_memory_buffer_like_eager():
         np.testing.assert_array_equal(eng.memory_buffer.get_param(x), 2 * x * w)
 
 
-
 def test_argument_gradients_share_no_memory_with_the_replayed_step():
     """As in eager, a gradient read from the buffer is the caller's: scaling it in place changes no later step."""
     w, dw = np.array([1.0, 2.0, 3.0]), np.zeros(3)
@@ -402,3 +401,25 @@ def test_linear_replays_bitwise_at_one_sample_and_more(batch):
     replay = _leaf_grads(fn, [W, c], compiled=True)
     for e, r in zip(eager, replay):
         assert e.dtype == r.dtype and np.array_equal(e, r)
+
+
+def test_a_step_that_raises_while_recording_leaves_the_engine_ready_for_the_next_call():
+    """The error is the step's own; the ops it recorded before raising must not block the next call."""
+    w = np.ones(3)
+    eng = ng.Autograd()
+    calls = []
+
+    def step(x):
+        calls.append(1)
+        y = ng.sum(ng.multiply(x, w))
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the step")
+        return y
+
+    compiled = ng.compile(step, eng)
+    with pytest.raises(RuntimeError, match="a bug in the step"):
+        compiled(np.arange(3.0))
+    assert eng.operation_list == []
+    x = np.arange(3.0)
+    assert float(compiled(x)) == 3.0
+    np.testing.assert_array_equal(eng.memory_buffer.get_param(x), w)

@@ -210,6 +210,9 @@ class CompiledStep:
         try:
             with eng:
                 loss = self.step(*args)
+        except BaseException:
+            eng.zero_grad()  # the tape held only this call's ops: drop them, so that the next call records afresh
+            raise
         finally:
             eng.record_constants = False
         aux: Any = None
