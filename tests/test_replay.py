@@ -423,3 +423,27 @@ def test_a_step_that_raises_while_recording_leaves_the_engine_ready_for_the_next
     x = np.arange(3.0)
     assert float(compiled(x)) == 3.0
     np.testing.assert_array_equal(eng.memory_buffer.get_param(x), w)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None], ids=["momentum", "cumulative"])
+def test_batch_norm_counts_and_averages_its_batches_when_replayed_as_when_eager(momentum):
+    """BatchNorm's batch counter (saved in checkpoints) and, with momentum=None, its cumulative average step
+    are part of the recorded op, so a replayed training step updates them exactly as an eager one."""
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((6, 3)) for _ in range(5)]
+    models, engines = [], []
+    for _ in range(2):
+        models.append(ng.nn.BatchNorm1d(3, momentum=momentum))
+        engines.append(ng.Autograd())
+        models[-1].set_engine(engines[-1])
+    eager_model, replayed_model = models
+    weights = ng.constant(np.arange(1.0, 4.0))
+    step = ng.compile(lambda x: ng.sum(ng.multiply(replayed_model(x), weights)), engines[1])
+    for x in batches:
+        with engines[0]:
+            loss = ng.sum(ng.multiply(eager_model(x), weights))
+        engines[0].backward(1, output=loss)
+        step(ng.constant(x))
+    for name in ("num_batches_tracked", "running_mean", "running_var"):
+        np.testing.assert_array_equal(getattr(replayed_model, name), getattr(eager_model, name))
+    assert int(replayed_model.num_batches_tracked) == len(batches)

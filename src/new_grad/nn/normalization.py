@@ -63,16 +63,15 @@ class _BatchNorm(Module):
                 f"{type(self).__name__}({self.num_features}): input {tuple(x.shape)} has {x.shape[1]} channels "
                 f"on axis 1; expected {self.num_features}"
             )
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked)
+        tracking = self.training and self.track_running_stats
+        # counted (and, with momentum=None, averaged cumulatively) inside the op, so a replayed step counts too
+        count = self.num_batches_tracked if tracking else None
+        factor = self.momentum if tracking else 0.0
         use_batch = self.training or self.running_mean is None
         use_running = not self.training or self.track_running_stats
         rm = constant(self.running_mean) if use_running and self.running_mean is not None else None
         rv = constant(self.running_var) if use_running and self.running_var is not None else None
-        return ops.batch_norm(x, rm, rv, self.weight, self.bias, use_batch, factor, self.eps)
+        return ops.batch_norm(x, rm, rv, self.weight, self.bias, use_batch, factor, self.eps, count)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

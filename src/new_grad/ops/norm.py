@@ -18,7 +18,7 @@ import numpy as np
 
 from ..autograd_engine import constant
 from ..backends import namespace
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ._core import EVERY, primitive, traceable
 from .elementwise import add, multiply, power, subtract
 from .indexing import index_add
@@ -68,7 +68,8 @@ def _channel_shape(x: Any) -> tuple[int, ...]:
 
 def batch_norm_backward(
     grad_output: Any, input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
-    training: bool = False, momentum: float = 0.1, eps: float = 1e-5, out: Any = None, needs: Any = EVERY,
+    training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5, num_batches_tracked: Any = None,
+    out: Any = None, needs: Any = EVERY,
 ) -> tuple:
     """Training: the shared rule over (N, *spatial). Eval: y is affine in x, ∂x = G γ / √(var_running + ε)."""
     g = grad_output
@@ -86,19 +87,22 @@ def batch_norm_backward(
         gx = multiply(gh, inv) if needs[0] else None
     gw = _sum(multiply(g, xhat), axes) if weight is not None and needs[3] else None
     gb = _sum(g, axes) if bias is not None and needs[4] else None
-    return gx, None, None, gw, gb, None, None, None
+    return gx, None, None, gw, gb, None, None, None, None
 
 
 @primitive(batch_norm_backward, formula="∂x = (γ/σ)(G − mean G − x̂ mean(G x̂)); ∂γ = Σ G x̂; ∂β = Σ G")
 def batch_norm(
     input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None, training: bool = False,
-    momentum: float = 0.1, eps: float = 1e-5,
+    momentum: float | None = 0.1, eps: float = 1e-5, num_batches_tracked: Any = None,
 ) -> Any:
     """PyTorch's ``F.batch_norm`` on (N, C), (N, C, L) or (N, C, H, W).
 
     Training normalises with the batch statistics and updates ``running_mean`` and
     ``running_var`` (unbiased) in place: ``r ← (1 − momentum) r + momentum · batch``.
-    Eval uses the running statistics.
+    Eval uses the running statistics. ``num_batches_tracked`` (new_grad's addition, what
+    ``nn.BatchNorm`` passes) is a 0-d integer counter that training increments in place;
+    ``momentum=None`` then averages cumulatively, with momentum 1/count. Both happen
+    inside the op, so a replayed step (``new_grad.compile``) counts and averages too.
     """
     if input.ndim < 2:
         raise ShapeError(f"batch_norm: input {tuple(input.shape)} must be (N, C, ...)")
@@ -121,6 +125,12 @@ def batch_norm(
         var = xp.mean(xc * xc, axis=axes, keepdims=True)
         y = xc / xp.sqrt(var + input.dtype.type(eps))
         if training and running_mean is not None:
+            if num_batches_tracked is not None:
+                num_batches_tracked += 1
+            if momentum is None:  # the cumulative average
+                if num_batches_tracked is None:
+                    raise ArgumentError("batch_norm: momentum=None (a cumulative average) needs num_batches_tracked")
+                momentum = 1.0 / float(num_batches_tracked)
             running_mean *= 1 - momentum
             running_mean += momentum * mu.reshape(c).astype(running_mean.dtype)
             running_var *= 1 - momentum
