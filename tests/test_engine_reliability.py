@@ -264,6 +264,20 @@ def test_a_retained_backward_from_an_intermediate_keeps_the_ops_after_it():
     np.testing.assert_allclose(eng.memory_buffer.get_param(x), expected, rtol=1e-12)
 
 
+def test_a_backward_from_an_intermediate_frees_what_the_ops_after_it_held():
+    """Without retain_graph the ops after the starting point are dropped: the buffer keeps none of their arrays."""
+    x = np.array([0.3, -1.2, 0.7])
+    eng = ng.Autograd()
+    with eng:
+        h = ng.tanh(x)
+        later = ng.exp(h)
+        loss = ng.sum(later)
+    eng.backward(1.0, output=h)
+    assert not eng.memory_buffer.tracks(later) and not eng.memory_buffer.tracks(loss)
+    assert not eng.memory_buffer.is_in_memory(later)
+    np.testing.assert_allclose(eng.memory_buffer.get_param(x), 1 - np.tanh(x) ** 2)
+
+
 def test_backward_from_an_array_computed_in_plain_numpy_is_an_error():
     x = np.array([1.0, 2.0])
     eng = ng.Autograd()

@@ -466,13 +466,19 @@ class Autograd:
     def _start_at(self, output: Any, retain: bool) -> list[Operation]:
         """The stretch of tape that computed ``output`` (the ops after it cannot have contributed).
 
-        A retained pass keeps the ops after it on the tape, for a later backward from a later output.
+        A retained pass keeps the ops after it on the tape, for a later backward from a later output;
+        otherwise they are dropped, with the arrays the buffer kept for their outputs.
         """
         ops = self.operation_list
         for i in range(len(ops) - 1, -1, -1):
             if ops[i].output is output:
                 if retain:
                     return ops[: i + 1]
+                buf, used = self.memory_buffer, {id(x) for op in ops[: i + 1] for x in op.inputs}
+                for op in ops[i + 1 :]:
+                    if id(op.output) not in used:  # (a custom op may return an array the kept ops read)
+                        buf.memory.pop(id(op.output), None)
+                        buf.tracked.pop(id(op.output), None)
                 self.operation_list = ops[: i + 1]
                 return self.operation_list
         raise TapeError(
