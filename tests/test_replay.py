@@ -447,3 +447,44 @@ def test_batch_norm_counts_and_averages_its_batches_when_replayed_as_when_eager(
     for name in ("num_batches_tracked", "running_mean", "running_var"):
         np.testing.assert_array_equal(getattr(replayed_model, name), getattr(eager_model, name))
     assert int(replayed_model.num_batches_tracked) == len(batches)
+
+
+def test_switching_train_and_eval_is_checked_not_replayed_stale():
+    rng = np.random.default_rng(3)
+    x = ng.constant(rng.standard_normal((4, 3)))
+    runs = []
+    for replay in (False, True):
+        eng = ng.Autograd()
+        lin = ng.nn.Linear(3, 2, eng, dtype=np.float64)
+        lin.W[...] = np.linspace(-0.5, 0.5, 6).reshape(2, 3)
+        lin.b[...] = 0.1
+        model = ng.nn.Sequential(lin, ng.nn.BatchNorm1d(2)).set_engine(eng)
+
+        def loss_fn(x, model=model):
+            return ng.sum(ng.multiply(model(x), model(x)))
+
+        step = ng.compile(loss_fn, eng)
+        losses = []
+        for train in (True, True, True, False, True, True):  # an eager eval in between, then training again
+            model.train(train)
+            lin.dW[...] = 0
+            if not train:
+                with eng:
+                    loss_fn(x)
+                eng.zero_grad()
+                continue
+            if replay:
+                losses.append(float(step(x)))
+            else:
+                with eng:
+                    losses.append(float(loss_fn(x)))
+                eng.backward(1)
+        runs.append((losses, lin.dW.copy(), model[1].running_mean.copy()))
+        if replay:
+            model.eval()  # the plan holds training-mode batch norm: replaying it in eval mode would be wrong
+            with pytest.raises(ReplayError, match="train and eval mode"):
+                step(x)
+            model.train()
+            step(x)  # back in the recorded mode: checked and replayed again
+    assert runs[0][0] == runs[1][0]
+    assert np.array_equal(runs[0][1], runs[1][1]) and np.array_equal(runs[0][2], runs[1][2])

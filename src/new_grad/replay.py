@@ -55,6 +55,14 @@ def _registry() -> dict:
     return REGISTRY
 
 
+_MODES = [0]  # bumped when a module's train/eval flag changes: a compiled step then checks its plan eagerly
+
+
+def note_mode_change() -> None:
+    """Called by ``Module.train``: a recorded plan may hold the other mode's ops (dropout, batch norm)."""
+    _MODES[0] += 1
+
+
 def compile(  # noqa: A001
     step: Callable[..., Any], engine: Autograd | None = None, check_every: int = 0, has_aux: bool = False
 ) -> CompiledStep:
@@ -163,6 +171,7 @@ class CompiledStep:
         self.calls = 0
         self._plan: _Plan | None = None  # replaying
         self._candidate: _Plan | None = None  # recorded once, confirmed by the second (eager) call
+        self._modes = _MODES[0]  # the train/eval changes count when the plan was last checked
 
     @property
     def source(self) -> str:
@@ -175,10 +184,21 @@ class CompiledStep:
     def __call__(self, *args: Any) -> Any:
         self.calls += 1
         plan = self._plan
-        if plan is None or (self.check_every and self.calls % self.check_every == 0):
+        modes = _MODES[0]
+        if plan is None or (self.check_every and self.calls % self.check_every == 0) or modes != self._modes:
             if plan or self._candidate:
                 self._check_args(plan or self._candidate, args)
-            return self._eager(args)
+            try:
+                out = self._eager(args)
+            except ReplayError as e:
+                if modes != self._modes and (plan or self._candidate):
+                    raise ReplayError(
+                        f"{e}\n(a module was switched between train and eval mode since this step was recorded; "
+                        "compile one step per mode)"
+                    ) from None
+                raise
+            self._modes = modes
+            return out
         self._check_args(plan, args)
         eng = self._engine()
         saved = STATE.engine

@@ -303,8 +303,14 @@ class Module:
 
     # -- modes -----------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
+        changed = False
         for m in self.modules():
+            changed |= m.__dict__.get("training") != mode
             m.__dict__["training"] = mode
+        if changed:  # a compiled step recorded in the other mode must not replay it
+            from ..replay import note_mode_change
+
+            note_mode_change()
         return self
 
     def eval(self) -> Module:
