@@ -238,3 +238,32 @@ def test_float32_modules():
         assert Linear(2, 2).W.dtype == np.float32
     finally:
         ng.set_default_dtype(np.float64)
+
+
+def test_integer_arrays_on_the_raw_door_get_float_gradients():
+    """The course's buffer holds float gradients for every input: an int array's slot is not truncated."""
+    x = np.arange(6).reshape(2, 3)  # an integer input, as a student may pass
+    b = np.arange(3)
+    W = np.array([[1, -2, 3], [2, 0, -1]])  # an integer weight with a float gradient array
+    dW = np.zeros((2, 3))
+    eng = Autograd()
+    y = x * b
+    eng.add_operation(inputs=[x, b], output=y, gradients_to_update=[None, None], backward_operation=F.mul_backward)
+    z = y @ W.T
+    eng.add_operation(inputs=[y, W.T], output=z, gradients_to_update=[None, dW.T], backward_operation=F.matmul_backward)
+    eng.backward(0.5, retain_graph=True)  # keeps the intermediate y's slot
+
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    yt = xt * bt
+    yt.retain_grad()
+    Wt = torch.tensor(W, dtype=torch.float64, requires_grad=True)
+    ((yt @ Wt.T).sum() * 0.5).backward()
+    for arr, t in ((x, xt), (b, bt), (y, yt)):
+        g = eng.memory_buffer.get_param(arr)
+        assert g.dtype.kind == "f"
+        course_close(g, t.grad.numpy())
+    course_close(dW, Wt.grad.numpy())
+    lazy = Autograd()
+    lazy.add_operation(inputs=[x, b], output=y, gradients_to_update=[None, None], backward_operation=F.mul_backward)
+    assert lazy.memory_buffer.get_param(b).dtype.kind == "f"  # a lazy zero slot reads as float too

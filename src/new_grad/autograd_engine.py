@@ -35,7 +35,7 @@ from .errors import (
     shape_str,
     user_stacklevel,
 )
-from .utils import MemoryBuffer
+from .utils import MemoryBuffer, slot_dtype
 
 ndarray = np.ndarray
 Backward = Callable[..., Sequence[Any]]
@@ -582,7 +582,7 @@ class Autograd:
                 if cur is _NO_SLOT:  # numbers, constants, ints: no slot, no gradient
                     continue
                 if type(gx) is not type(x) or gx.shape != x.shape or gx.dtype is not x.dtype:
-                    gx = self._fix_grad(op, x, gx, x.shape, x.dtype)
+                    gx = self._fix_grad(op, x, gx, x.shape, slot_dtype(x))
                 if anomaly:
                     self._check_finite(op, gx, "gradient")
                 if cur is None:

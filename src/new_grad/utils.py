@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .errors import DtypeError, ShapeError, UnknownArrayError, shape_str
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 class MemoryBuffer:
@@ -91,7 +95,7 @@ class MemoryBuffer:
         if g is None:
             from .backends import namespace
 
-            g = namespace(np_array).zeros(np_array.shape, dtype=np_array.dtype)
+            g = namespace(np_array).zeros(np_array.shape, dtype=slot_dtype(np_array))
             self.memory[k] = g
         return g
 
@@ -107,6 +111,16 @@ class MemoryBuffer:
 
     def __len__(self) -> int:
         return len(self.memory)
+
+
+def slot_dtype(np_array: Any) -> Any:
+    """The dtype of an array's gradient: its own if float or complex, else float64.
+
+    An integer or boolean array slotted by the raw door (``add_operation``) gets a float
+    gradient, as in the course's buffer: cast to the array's dtype it would be truncated.
+    """
+    dtype = np_array.dtype
+    return dtype if dtype.kind in "fc" else _FLOAT64
 
 
 GradientBuffer = MemoryBuffer  # the name later versions of the course's handouts use
