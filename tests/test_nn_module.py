@@ -103,6 +103,27 @@ def test_load_state_dict_errors():
     assert result.missing_keys == [] and result.unexpected_keys == ["head.weight"]
 
 
+@pytest.mark.parametrize("change", ["complex", "text", "fraction into a count"])
+def test_load_state_dict_refuses_a_lossy_dtype_and_loads_nothing(change):
+    net = Net()
+    sd = net.state_dict()
+    before = {k: np.array(v, copy=True) for k, v in sd.items()}
+    bad = {k: np.full(np.shape(v), 9.0) for k, v in sd.items()}  # would overwrite everything if loaded
+    if change == "complex":
+        bad["blocks.1.b"] = bad["blocks.1.b"] + 1j
+    elif change == "text":
+        bad["blocks.1.b"] = np.full(sd["blocks.1.b"].shape, "x")
+    else:
+        ints = [k for k, v in sd.items() if np.asarray(v).dtype.kind in "iu"]
+        assert ints, "the model has an integer buffer"
+        bad[ints[0]] = np.full(np.shape(sd[ints[0]]), 2.5)
+    with pytest.raises(ng.errors.DtypeError, match="in the state dict but .* in the model.*nothing was loaded"):
+        net.load_state_dict(bad)
+    for k, v in net.state_dict().items():
+        assert np.array_equal(v, before[k]), k
+    wide = {k: np.asarray(v).astype(np.float32) if np.asarray(v).dtype.kind == "f" else v for k, v in sd.items()}
+    net.load_state_dict(wide)  # another float precision is cast, as in PyTorch
+
 def test_load_torch_state_dict_into_same_architecture():
     torch.manual_seed(0)
     t = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.GroupNorm(1, 3),

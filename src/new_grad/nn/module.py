@@ -113,6 +113,27 @@ def _engine_scope(forward: Any) -> Any:
     return scoped
 
 
+
+def _check_loadable_dtype(owner: str, key: str, new: Any, cur: Any) -> None:
+    """Refuse a value whose cast into ``cur`` would lose what it holds (float precision may change, as in PyTorch).
+
+    A complex value into a real array drops its imaginary part, a float into an integer
+    buffer truncates, a string or object does not convert at all: each is a checkpoint
+    of another model or a corrupted one, so nothing is loaded.
+    """
+    kind = getattr(new, "dtype", None)
+    kind = kind.kind if kind is not None else np.asarray(new).dtype.kind
+    target = cur.dtype.kind
+    ok = {"f": "biuf", "c": "biufc", "i": "biu", "u": "bu", "b": "b"}.get(target, target)
+    if kind not in ok:
+        got = getattr(new, "dtype", None) or np.asarray(new).dtype
+        raise DtypeError(
+            f"load_state_dict({owner}): {key} is {got} in the state dict but {cur.dtype} in the model, and the "
+            "cast would lose values (an imaginary part, a fraction, or not a number at all); check that the state "
+            "dict comes from the same model; nothing was loaded"
+        )
+
+
 class Module:
     """Base class of layers and models (PyTorch's ``nn.Module``, on plain arrays)."""
 
@@ -384,13 +405,14 @@ class Module:
                 "comes from the same architecture, or pass strict=False to load the keys that match"
             )
         todo = [(k, m, name) for k, (m, name) in own.items() if k in state]
-        for k, m, name in todo:  # check every shape before changing anything
+        for k, m, name in todo:  # check every shape and dtype before changing anything
             cur, new = m.__dict__[name], state[k]
             if tuple(np.shape(new)) != tuple(cur.shape):
                 raise ShapeError(
                     f"load_state_dict({type(self).__name__}): {k} has shape {tuple(np.shape(new))} in the "
                     f"state dict but {tuple(cur.shape)} in the model; nothing was loaded"
                 )
+            _check_loadable_dtype(type(self).__name__, k, new, cur)
         for k, m, name in todo:
             cur = m.__dict__[name]
             cur[...] = namespace(cur).asarray(state[k], dtype=cur.dtype)  # in place: optimisers keep their arrays
