@@ -488,3 +488,44 @@ def test_switching_train_and_eval_is_checked_not_replayed_stale():
             step(x)  # back in the recorded mode: checked and replayed again
     assert runs[0][0] == runs[1][0]
     assert np.array_equal(runs[0][1], runs[1][1]) and np.array_equal(runs[0][2], runs[1][2])
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell"])
+def test_recurrent_modules_without_an_initial_state_replay_bitwise(kind):
+    rng = np.random.default_rng(4)
+    data = [ng.constant(rng.standard_normal((3, 4, 2))) for _ in range(4)]
+    runs = []
+    for replay in (False, True):
+        eng = ng.Autograd()
+        np.random.seed(0)
+        if kind.endswith("Cell"):
+            cell = getattr(ng.nn, kind)(2, 3, autograd_engine=eng)
+
+            def loss_fn(x, cell=cell):
+                h = None
+                for t in range(x.shape[1]):
+                    h = cell(ng.getitem(x, (slice(None), t)), h)
+                return ng.sum(ng.tanh(h[0] if isinstance(h, tuple) else h))
+
+            model = cell
+        else:
+            model = getattr(ng.nn, kind)(2, 3, num_layers=2, batch_first=True, autograd_engine=eng)
+
+            def loss_fn(x, model=model):
+                return ng.sum(ng.tanh(model(x)[0]))
+
+        opt = ng.optim.SGD(model.parameters(), lr=0.1)
+        step = ng.compile(loss_fn, eng)
+        losses = []
+        for x in data:
+            opt.zero_grad()
+            if replay:
+                losses.append(float(step(x)))
+            else:
+                with eng:
+                    losses.append(float(loss_fn(x)))
+                eng.backward(1)
+            opt.step()
+        runs.append((losses, [p.copy() for p, _ in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))

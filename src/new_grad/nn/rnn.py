@@ -32,6 +32,25 @@ def _uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> np.ndarray:
     return np.random.uniform(-bound, bound, shape).astype(dtype)
 
 
+_ZEROS: dict[tuple, Any] = {}
+
+
+def _zero_state(input: Any, shape: tuple[int, ...], dtype: Any) -> Any:  # noqa: A002
+    """Constant zeros for an omitted initial state, one read-only array per shape and dtype.
+
+    The same array on every call, so a compiled step (``new_grad.compile``) can replay it by reference.
+    """
+    xp = namespace(input)
+    key = (id(xp), tuple(shape), np.dtype(dtype).str)
+    z = _ZEROS.get(key)
+    if z is None:
+        z = xp.zeros(shape, dtype=dtype)
+        if isinstance(z, np.ndarray):
+            z.setflags(write=False)
+        z = _ZEROS.setdefault(key, z)
+    return constant(z)
+
+
 # -- cells ------------------------------------------------------------------------------------------------
 
 
@@ -73,7 +92,7 @@ class _CellBase(Module):
 
     def _state(self, hx: Any, input: Any, batched: bool) -> Any:  # noqa: A002
         if hx is None:
-            return constant(namespace(input).zeros((input.shape[0], self.hidden_size), dtype=self.weight_ih.dtype))
+            return _zero_state(input, (input.shape[0], self.hidden_size), self.weight_ih.dtype)
         if not batched:
             hx = ops.expand_dims(hx, 0)
         if hx.shape != (input.shape[0], self.hidden_size):
@@ -216,7 +235,7 @@ class _RNNBase(Module):
     def _state(self, hx: Any, input: Any, batched: bool) -> Any:  # noqa: A002
         shape = ((2 if self.bidirectional else 1) * self.num_layers, input.shape[1], self.hidden_size)
         if hx is None:
-            return constant(namespace(input).zeros(shape, dtype=self.weight_ih_l0.dtype))
+            return _zero_state(input, shape, self.weight_ih_l0.dtype)
         if not batched:
             hx = ops.expand_dims(hx, 1)
         if tuple(hx.shape) != shape:
