@@ -70,6 +70,16 @@ def test_n_processes_match_one(n, mode):
     assert proc.stdout.count("max |parallel - single|") == n
 
 
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_gradients_accumulated_without_zero_grad_match_one_process(n):
+    """Micro-batches whose gradients add up over steps (no zero_grad): the sums already held count once."""
+    proc = launch(n, *script("accumulate.py"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("max |accumulated parallel - single|") == n
+
 # -- failures end in bounded time ------------------------------------------------------------------
 
 

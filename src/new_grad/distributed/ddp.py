@@ -34,13 +34,14 @@ DEFAULT_BUCKET_BYTES = 1 << 20
 
 
 class _Bucket:
-    __slots__ = ("members", "grads", "flat", "pending")
+    __slots__ = ("members", "grads", "flat", "pending", "base")
 
     def __init__(self, members: list[int], grads: list[Any]) -> None:
         self.members = members
         self.grads = grads
         self.flat = np.empty(sum(int(g.size) for g in grads), dtype=grads[0].dtype)
         self.pending: Pending | None = None
+        self.base: np.ndarray | None = None  # the previous step's sums still held (not zeroed): counted once
 
 
 class _Progress(threading.Thread):
@@ -119,6 +120,8 @@ class DistributedDataParallel:
         self._ready: list[int] = []
         self._next = 0
         self._hooked: list[tuple[Any, Any]] = []
+        self._synced = False  # a synchronize has run: each bucket's ``flat`` holds the sums it wrote
+        self._prepared = False  # prepare ran for this step: the carried sums are known
         self.progress_thread = progress_thread and self.session.MPI.Query_thread() == self.session.MPI.THREAD_MULTIPLE
         self._progress: _Progress | None = None
         # what the last steps did, for measuring overlap
@@ -160,6 +163,7 @@ class DistributedDataParallel:
         if self.buckets is None:
             self._plan(first)
         assert self.buckets is not None
+        self._carry()
         # a bucket is final once the op that first used any of its parameters is processed
         n = len(ops)
         self._ready = [min((first[k] for k in b.members if first[k] >= 0), default=n) for b in self.buckets]
@@ -171,6 +175,29 @@ class DistributedDataParallel:
             orig = op.backward_operation
             op.backward_operation = self._hook(j, orig)
             self._hooked.append((op, orig))
+
+    def _carry(self) -> None:
+        """Find the gradients still holding the last synchronize's sums (nobody zeroed them).
+
+        Every process holds the same sums, so summing them again would count them once per
+        process. They are taken out before the allreduce and added back after: gradients
+        accumulated over steps without ``zero_grad`` add up as on one process. Checked
+        before backward adds anything (or, for a step without backward, at synchronize).
+        """
+        self._prepared = True
+        if not self._synced:
+            return
+        assert self.buckets is not None
+        for b in self.buckets:
+            b.base = None
+            start = 0
+            for g in b.grads:
+                seg = b.flat[start : start + g.size]
+                if seg.any() and np.array_equal(_host(g).reshape(-1), seg):
+                    if b.base is None:
+                        b.base = np.zeros_like(b.flat)
+                    b.base[start : start + g.size] = seg
+                start += g.size
 
     def _hook(self, j: int, orig: Any) -> Any:
         def backward_then_allreduce(*args: Any, **kwargs: Any) -> Any:
@@ -202,6 +229,8 @@ class DistributedDataParallel:
         for g in b.grads:
             b.flat[start : start + g.size] = _host(g).reshape(-1)
             start += g.size
+        if b.base is not None:
+            b.flat -= b.base
         MPI = self.session.MPI
         flat = b.flat
         b.pending = self.session.start("the gradient allreduce", lambda c: c.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM))
@@ -220,6 +249,8 @@ class DistributedDataParallel:
         if self.buckets is None:
             self._plan([-1] * len(self.named))
         assert self.buckets is not None
+        if not self._prepared:  # no backward through ddp this step (an empty slice): the gradients are untouched
+            self._carry()
         if self._progress is not None:
             self._progress.finish()
             self._progress = None
@@ -233,9 +264,13 @@ class DistributedDataParallel:
         self.session.wait([b.pending for b in self.buckets if b.pending is not None])
         self.stats["wait_seconds"] += time.perf_counter() - tic
         for b in self.buckets:
+            if b.base is not None:
+                b.flat += b.base
+                b.base = None
             _unpack(b.flat, b.grads)
             b.pending = None
         self._next = 0
+        self._synced, self._prepared = True, False
         self.stats["steps"] += 1
 
     # -- buckets ----------------------------------------------------------------------------------
