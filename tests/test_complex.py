@@ -403,6 +403,55 @@ def test_second_derivative_matches_torch():
     np.testing.assert_allclose(h, np.conj(h_t.numpy()), rtol=1e-9, atol=1e-12)
 
 
+# -- jvp and hvp: directions in the complex plane ----------------------------------------------------------------
+
+_DIRECTIONAL = {
+    "exp (holomorphic)": lambda z: ng.exp(z),
+    "conj·z² (complex out)": lambda z: ng.multiply(ng.conj(z), ng.multiply(z, z)),
+    "angle (real out)": lambda z: ng.angle(z),
+    "norm (real scalar)": lambda z: ng.linalg.norm(z),
+}
+
+
+@pytest.mark.parametrize("name", list(_DIRECTIONAL))
+def test_jvp_of_complex_input_is_the_directional_derivative(name):
+    """J·t is (f(z + εt) − f(z − εt)) / 2ε: a check free of any convention."""
+    f, z, t = _DIRECTIONAL[name], _z(3), _z(3)
+    out, jt = ng.jvp(f, (z,), (t,))
+    with ng.no_grad():
+        fd = (np.asarray(f(z + 1e-6 * t)) - np.asarray(f(z - 1e-6 * t))) / 2e-6
+    np.testing.assert_allclose(out, np.asarray(f(z)))
+    np.testing.assert_allclose(jt, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_hvp_of_complex_input_matches_torch():
+    z, v = _W.copy(), _z(3, 3)
+
+    def loss(a):
+        return ng.add(ng.abs(ng.linalg.det(a)), ng.sum(ng.multiply(ng.angle(a), ng.abs(ng.exp(a)))))
+
+    hv = ng.hvp(loss, z, v)
+    t = torch.tensor(z, requires_grad=True)
+    (g,) = torch.autograd.grad(torch.linalg.det(t).abs() + (t.angle() * t.exp().abs()).sum(), t, create_graph=True)
+    # the derivative along v of the loss is Re Σ conj(g)·v; its gradient here is the conjugate of PyTorch's
+    (hv_t,) = torch.autograd.grad((g.conj() * torch.tensor(v)).sum().real, t)
+    np.testing.assert_allclose(hv, np.conj(hv_t.numpy()), rtol=1e-9, atol=1e-12)
+
+
+def test_a_real_input_refuses_a_complex_direction():
+    x = _R.standard_normal(3)
+    with pytest.raises(ng.errors.DtypeError, match="jvp: tangent 0.*complex.*real"):
+        ng.jvp(ng.sin, (x,), (_z(3),))
+    with pytest.raises(ng.errors.DtypeError, match="hvp: v.*complex.*real"):
+        ng.hvp(lambda a: ng.sum(ng.sin(a)), x, _z(3))
+
+
+def test_hessian_of_complex_input_raises():
+    """Its 2n×2n real second derivatives fit no complex matrix: a clear error, not the ∂/∂x half of them."""
+    with pytest.raises(ng.errors.DtypeError, match="hessian: argument 0 .*complex.*hvp"):
+        ng.hessian(lambda z: ng.sum(ng.square(ng.abs(z))))(_z(3))
+
+
 # -- errors ---------------------------------------------------------------------------------------------------------
 
 

@@ -422,8 +422,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, allow_u
     Both results are differentiable (with respect to the primals and the tangents)
     when ``jvp`` runs inside another transform, to any order.
     """
-    from .ops.elementwise import add, multiply
-    from .ops.reductions import sum as _sum
+    from .ops.elementwise import add
 
     primals = tuple(primals)
     flat_p, flat_t = _flat(primals), _flat(tuple(tangents))
@@ -432,13 +431,15 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, allow_u
     for i, (p, t) in enumerate(zip(flat_p, flat_t)):
         if np.shape(_tr.unwrap(t)) != np.shape(_tr.unwrap(p)):
             raise ShapeError(f"jvp: tangent {i} {shape_str(t)} must have the shape of primal {i} {shape_str(p)}")
+    for i, (p, t) in enumerate(zip(flat_p, flat_t)):
+        _check_real_direction("jvp", f"tangent {i}", p, t)
     out, pullback = vjp(f, *primals, allow_unused=allow_unused)
     plain_out = _tr.unwrap(out)
 
     def pairing(u: Any) -> Any:
         total = None
         for g, t in zip(_flat(pullback(u)), flat_t):
-            term = _sum(multiply(g, t))
+            term = _real_pairing(g, t)
             total = term if total is None else add(total, term)
         return total
 
@@ -495,7 +496,21 @@ def hessian(f: Callable, argnums: int = 0, *, allow_unused: bool = False) -> Cal
     """
     if not isinstance(argnums, int):
         raise ShapeError("hessian: argnums must be one int (differentiate with respect to one argument)")
-    return jacobian(grad(f, argnums, allow_unused=allow_unused), argnums, allow_unused=allow_unused)
+    hess = jacobian(grad(f, argnums, allow_unused=allow_unused), argnums, allow_unused=allow_unused)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        x = _tr.unwrap(args[argnums]) if -len(args) <= argnums < len(args) else None
+        if is_array(x) and x.dtype.kind == "c":
+            # the second derivatives of a real function of z = x + iy form a real 2n×2n matrix (x and y
+            # mixed), which no complex n×n one holds: the Jacobian of the gradient keeps only ∂/∂x of it
+            raise DtypeError(
+                f"hessian: argument {argnums} {shape_str(x)} is complex; its Hessian is not a complex matrix. "
+                "Use new_grad.hvp(f, z, v) for the second derivative along a complex direction v"
+            )
+        return hess(*args, **kwargs)
+
+    return wrapped
 
 
 def hvp(f: Callable, x: Any, v: Any, *args: Any, allow_unused: bool = False) -> Any:
@@ -503,16 +518,36 @@ def hvp(f: Callable, x: Any, v: Any, *args: Any, allow_unused: bool = False) -> 
 
     ``f(x, *args)`` must return a scalar; ``v`` has ``x``'s shape.
     """
-    from .ops.elementwise import multiply
-    from .ops.reductions import sum as _sum
-
     if getattr(v, "shape", np.shape(v)) != getattr(x, "shape", np.shape(x)):
         raise ShapeError(f"hvp: v {shape_str(v)} must have the shape of x {shape_str(x)}")
+    _check_real_direction("hvp", "v", x, v)
     gf = grad(f, allow_unused=allow_unused)
     if is_array(v):
         v = constant(v.view())  # the direction is data, not a variable (a traced v stays a variable)
 
     def directional(x_: Any) -> Any:
-        return _sum(multiply(gf(x_, *args), v))
+        return _real_pairing(gf(x_, *args), v)
 
     return grad(directional, allow_unused=allow_unused)(x)
+
+
+def _check_real_direction(who: str, what: str, x: Any, v: Any) -> None:
+    """A real input moves along real directions only: a complex one would lose its imaginary part."""
+    if np.iscomplexobj(_tr.unwrap(v)) and not np.iscomplexobj(_tr.unwrap(x)):
+        raise DtypeError(
+            f"{who}: {what} {shape_str(v)} is complex but its input {shape_str(x)} is real; "
+            "give a real direction, or make the input complex"
+        )
+
+
+def _real_pairing(g: Any, v: Any) -> Any:
+    """``Re Σ g·v``: the derivative along ``v`` of the real function whose gradient is ``g``.
+
+    With the convention of the complex gradient, ``g = ∂L/∂x − i·∂L/∂y``, the change
+    of L along ``v`` is ``Re(g·v)`` (no conjugate); for real arrays it is ``Σ g·v``.
+    """
+    from .ops.elementwise import multiply, real
+    from .ops.reductions import sum as _sum
+
+    total = _sum(multiply(g, v))
+    return real(total) if np.iscomplexobj(_tr.unwrap(total)) else total
