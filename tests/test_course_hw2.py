@@ -203,3 +203,18 @@ def test_ctc_loss_backward_is_the_gradient_of_the_summed_ctc_divergence():
     eng.add_operation([y, input_lengths, gam, ext_symbols], loss, [None] * 4, F2.ctc_loss_backward)
     eng.backward(1)
     course_close(eng.memory_buffer.get_param(y), ty.grad)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_downsampling_backward_refuses_a_gradient_of_another_shape(dims):
+    """A dLdZ for one sample of the batch must not broadcast over it."""
+    A = np.zeros((2, 3, 7) if dims == 1 else (2, 3, 7, 8))
+    fn = F2.downsampling1d_backward if dims == 1 else F2.downsampling2d_backward
+    out = (2, 3, 4) if dims == 1 else (2, 3, 4, 4)
+    assert fn(np.ones(out), A, np.array(2))[0].shape == A.shape
+    with pytest.raises(ng.errors.ShapeError, match=r"gives an output of shape \(2, 3, 4.*but dLdZ is \(1, 3, 4"):
+        fn(np.ones((1,) + out[1:]), A, np.array(2))
+    with pytest.raises(ng.errors.ShapeError, match=r"gives an output of shape .*but dLdZ is \(2, 3, 5"):
+        fn(np.ones((2, 3, 5) + out[3:]), A, np.array(2))
+    with pytest.raises(ng.errors.ShapeError, match=f"must have {2 + dims} axes"):
+        fn(np.ones(4), np.zeros(7), np.array(2))

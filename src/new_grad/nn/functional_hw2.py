@@ -80,11 +80,30 @@ def _factor(downsampling_factor: Any) -> int:
     return k
 
 
+def _downsampled(name: str, dLdZ: Any, A: Any, k: int, dims: int) -> tuple:
+    """The index of the kept positions, once ``dLdZ`` is checked to be exactly their gradient.
+
+    Assigning a smaller ``dLdZ`` (one sample for a batch, say) would broadcast silently.
+    """
+    if np.ndim(A) != 2 + dims:
+        raise ShapeError(
+            f"{name}: A {shape_str(A)} must have {2 + dims} axes (batch, channels, {dims} spatial)"
+        )
+    key = (slice(None), slice(None)) + (slice(None, None, k),) * dims
+    want = tuple(n if i < 2 else len(range(0, n, k)) for i, n in enumerate(A.shape))
+    if tuple(np.shape(dLdZ)) != want:
+        raise ShapeError(
+            f"{name}: A {shape_str(A)} downsampled by {k} gives an output of shape {want}, but dLdZ is "
+            f"{shape_str(dLdZ)}; dLdZ must be that output's gradient"
+        )
+    return key
+
+
 def downsampling1d_backward(dLdZ: Any, A: Any, downsampling_factor: Any) -> tuple[Any, None]:
     """``Z = A[:, :, ::k]``: the gradient goes back to every k-th position, zeros elsewhere."""
     k = _factor(downsampling_factor)
     dA = np.zeros(A.shape, dtype=np.result_type(A, dLdZ))
-    dA[:, :, ::k] = dLdZ
+    dA[_downsampled("downsampling1d_backward", dLdZ, A, k, 1)] = dLdZ
     return dA, None
 
 
@@ -92,7 +111,7 @@ def downsampling2d_backward(dLdZ: Any, A: Any, downsampling_factor: Any) -> tupl
     """``Z = A[:, :, ::k, ::k]``: the gradient goes back to every k-th row and column, zeros elsewhere."""
     k = _factor(downsampling_factor)
     dA = np.zeros(A.shape, dtype=np.result_type(A, dLdZ))
-    dA[:, :, ::k, ::k] = dLdZ
+    dA[_downsampled("downsampling2d_backward", dLdZ, A, k, 2)] = dLdZ
     return dA, None
 
 
