@@ -452,6 +452,17 @@ def test_hessian_of_complex_input_raises():
         ng.hessian(lambda z: ng.sum(ng.square(ng.abs(z))))(_z(3))
 
 
+def test_a_real_scalar_that_meets_a_complex_op_gets_the_real_part_quietly():
+    """|s| divides a complex s: the gradient of the real 0-d |s| is the real part, with no ComplexWarning."""
+    z = _z(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = ng.grad(lambda z: ng.real(ng.divide(ng.exp(ng.sum(z)), ng.abs(ng.sum(z)))))(z)
+    t = torch.tensor(z, requires_grad=True)
+    (g_t,) = torch.autograd.grad((t.sum().exp() / t.sum().abs()).real, t)
+    np.testing.assert_allclose(g, np.conj(g_t.numpy()), rtol=1e-12)
+
+
 # -- errors ---------------------------------------------------------------------------------------------------------
 
 

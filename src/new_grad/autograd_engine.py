@@ -638,7 +638,7 @@ class Autograd:
         shape, so backward functions return the gradient of the broadcast operand.
         """
         if not hasattr(gx, "shape") or isinstance(gx, np.generic):
-            gx = namespace(x).asarray(gx, dtype=dtype)
+            gx = namespace(x).asarray(gx if dtype.kind == "c" else np.real(gx), dtype=dtype)  # real input: the real part
         shape = tuple(shape)
         if gx.shape != shape:
             if not _broadcasts_to(shape, gx.shape):
