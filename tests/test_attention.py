@@ -240,3 +240,42 @@ def test_transformer_encoder_stack_with_final_norm():
     )
     layers = list(ours.layers.children())
     assert layers[0].linear1.W is not layers[1].linear1.W
+
+
+@pytest.mark.parametrize("how", ["key_padding_mask", "attn_mask", "is_causal", "add_zero_attn"])
+def test_masked_attention_replays_bitwise_with_a_new_mask_each_step(how):
+    rng = np.random.default_rng(7)
+    x = ng.constant(rng.standard_normal((2, 3, 4)))
+    masks = []
+    for i in range(4):
+        m = np.zeros((2, 3) if how == "key_padding_mask" else (3, 3), bool)
+        m[i % 2, 2 - i % 2] = True
+        masks.append(ng.constant(m))
+    runs = []
+    for replay in (False, True):
+        eng = ng.Autograd()
+        np.random.seed(0)
+        mha = ng.nn.MultiheadAttention(4, 2, batch_first=True, add_zero_attn=how == "add_zero_attn",
+                                       autograd_engine=eng)
+
+        def loss_fn(x, mask, mha=mha):
+            kw = {"is_causal": True, "attn_mask": None} if how == "is_causal" else {how: mask}
+            if how == "add_zero_attn":
+                kw = {"key_padding_mask": None}
+            return ng.sum(ng.tanh(mha(x, x, x, **kw)[0]))
+
+        step = ng.compile(loss_fn, eng)
+        opt = ng.optim.SGD(mha.parameters(), lr=0.1)
+        losses = []
+        for mask in masks:
+            opt.zero_grad()
+            if replay:
+                losses.append(float(step(x, mask)))
+            else:
+                with eng:
+                    losses.append(float(loss_fn(x, mask)))
+                eng.backward(1)
+            opt.step()
+        runs.append((losses, [p.copy() for p, _ in mha.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..autograd_engine import Autograd, constant
+from ..autograd_engine import Autograd, constant, is_constant
 from ..backends import get_default_dtype, namespace
 from ..errors import ArgumentError, ShapeError
 from .container import ModuleList
@@ -32,17 +32,37 @@ from .normalization import LayerNorm
 
 
 def _additive(mask: Any, like: Any, what: str) -> Any:
-    """A mask as a constant float array (on ``like``'s device) to add to the scores (bool: True → −∞)."""
+    """A mask as a constant float array (on ``like``'s device) to add to the scores (bool: True → −∞).
+
+    Computed with new_grad ops, so a compiled step (``new_grad.compile``) replays it from the mask it is passed.
+    """
     xp = namespace(like)
     dtype = like.dtype
-    mask = xp.asarray(mask)
+    if not hasattr(mask, "dtype"):
+        mask = xp.asarray(mask)
     if mask.dtype == bool:
-        out = xp.where(mask, -np.inf, 0.0).astype(dtype)
-    elif mask.dtype.kind == "f":
-        out = mask.astype(dtype)
-    else:
-        raise ShapeError(f"MultiheadAttention: {what} must be a bool or float array, got dtype {mask.dtype}")
-    return constant(out)
+        return ops.where(mask, _cached(xp, (), dtype, -np.inf), _cached(xp, (), dtype, 0.0))
+    if mask.dtype.kind == "f":
+        if mask.dtype == dtype and is_constant(mask):
+            return mask
+        return constant(mask.astype(dtype))
+    raise ShapeError(f"MultiheadAttention: {what} must be a bool or float array, got dtype {mask.dtype}")
+
+
+_CACHE: dict[tuple, Any] = {}
+
+
+def _cached(xp: Any, shape: tuple[int, ...], dtype: Any, fill: Any) -> Any:
+    """A read-only constant filled with ``fill``, one per shape and dtype: the same array on every call,
+    so a compiled step replays it by reference. ``fill="causal"``: True above the diagonal."""
+    key = (id(xp), shape, np.dtype(dtype).str, fill)
+    a = _CACHE.get(key)
+    if a is None:
+        a = xp.triu(xp.ones(shape, dtype=bool), 1) if fill == "causal" else xp.full(shape, fill, dtype=dtype)
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+        a = _CACHE.setdefault(key, a)
+    return constant(a)
 
 
 class MultiheadAttention(Module):
@@ -131,7 +151,9 @@ class MultiheadAttention(Module):
         if not batched:
             query = ops.expand_dims(query, 0)
             if key_padding_mask is not None:
-                key_padding_mask = namespace(key_padding_mask).asarray(key_padding_mask)[None]
+                if not hasattr(key_padding_mask, "dtype"):
+                    key_padding_mask = namespace(query).asarray(key_padding_mask)
+                key_padding_mask = ops.expand_dims(key_padding_mask, 0)
         elif not self.batch_first:
             query = ops.swapaxes(query, 0, 1)
         if self_attention:
@@ -172,7 +194,7 @@ class MultiheadAttention(Module):
 
         q, k, v = heads(q), heads(k), heads(v)
         if self.add_zero_attn:
-            zeros = constant(namespace(k).zeros((N, h, 1, d), dtype=k.dtype))
+            zeros = _cached(namespace(k), (N, h, 1, d), k.dtype, 0.0)
             k, v = ops.concatenate([k, zeros], axis=2), ops.concatenate([v, zeros], axis=2)
             extra += 1
         scores = ops.matmul(ops.multiply(q, 1.0 / math.sqrt(d)), ops.swapaxes(k, -1, -2))  # (N, h, L, S)
@@ -216,15 +238,14 @@ class MultiheadAttention(Module):
         """
         h = self.num_heads
         if attn_mask is None and is_causal:
-            xp = namespace(scores)
-            attn_mask = xp.triu(xp.ones((L, S), dtype=bool), 1)
+            attn_mask = _cached(namespace(scores), (L, S), bool, "causal")
         total = None
         if attn_mask is not None:
             m = _additive(attn_mask, scores, "attn_mask")
             if m.shape == (L, S):
                 pass
             elif m.ndim == 3 and m.shape == (N * h, L, S):
-                m = constant(m.reshape(N, h, L, S))
+                m = ops.reshape(m, (N, h, L, S))
             else:
                 raise ShapeError(
                     f"MultiheadAttention: attn_mask {tuple(m.shape)} must be (L, S) = ({L}, {S}) or "
@@ -238,12 +259,11 @@ class MultiheadAttention(Module):
                     f"MultiheadAttention: key_padding_mask {tuple(k.shape)} must be (N, S) = ({N}, {S})"
                     + ("" if batched else " (unbatched: (S,))")
                 )
-            k = k.reshape(N, 1, 1, S)
-            total = constant(k if total is None else total + k)
+            k = ops.reshape(k, (N, 1, 1, S))
+            total = k if total is None else ops.add(total, k)
         if total is not None and extra:
-            xp = namespace(total)
-            pad = xp.zeros((*total.shape[:-1], extra), dtype=total.dtype)
-            total = constant(xp.concatenate([total, pad], axis=-1))
+            pad = _cached(namespace(total), (*total.shape[:-1], extra), total.dtype, 0.0)
+            total = ops.concatenate([total, pad], axis=-1)
         return total
 
     def extra_repr(self) -> str:
