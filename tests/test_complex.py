@@ -463,6 +463,24 @@ def test_a_real_scalar_that_meets_a_complex_op_gets_the_real_part_quietly():
     np.testing.assert_allclose(g, np.conj(g_t.numpy()), rtol=1e-12)
 
 
+def test_jacobian_of_a_complex_output_keeps_the_imaginary_part_for_a_real_input():
+    """∂f/∂x of f(x) = e^{ix}·x² for real x is complex; the imaginary part was dropped."""
+    x = _R.standard_normal(3)
+
+    def f(x):
+        return ng.multiply(ng.exp(ng.multiply(1j, x)), ng.square(x))
+
+    J = ng.jacobian(f)(x)
+    t = torch.tensor(x)
+    J_t = torch.autograd.functional.jacobian(lambda y: torch.view_as_real(torch.exp(1j * y) * y**2), t)
+    np.testing.assert_allclose(J, J_t[..., 0, :].numpy() + 1j * J_t[..., 1, :].numpy(), rtol=1e-12)
+    # a holomorphic function of a complex input keeps its complex Jacobian, and the real input's is recorded
+    z = _z(3)
+    np.testing.assert_allclose(ng.jacobian(ng.exp)(z), np.diag(np.exp(z)))
+    d = ng.grad(lambda y: ng.sum(ng.imag(ng.jacobian(f)(y))))(x)  # Σ_j ∂/∂x of Im ∂f_j/∂x_j
+    np.testing.assert_allclose(d, 2 * np.sin(x) + 4 * x * np.cos(x) - x**2 * np.sin(x), rtol=1e-10)
+
+
 # -- errors ---------------------------------------------------------------------------------------------------------
 
 

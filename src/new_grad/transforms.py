@@ -461,10 +461,17 @@ def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False, *, allow_
             xp = namespace(out)
             m = out.size
             rows: list[tuple] = []
+            real_leaves = [x.dtype.kind != "c" for x in t.leaves]
             for j in range(m):
                 seed = xp.zeros(m, dtype=out.dtype)
                 seed[j] = 1
-                rows.append(_backward(t, constant(seed.reshape(out.shape)), retain=True, allow_unused=True))
+                row = _backward(t, constant(seed.reshape(out.shape)), retain=True, allow_unused=True)
+                if out.dtype.kind == "c" and any(real_leaves):
+                    # a real leaf gets ∂Re f_j from the seed 1 only; the seed i gives −∂Im f_j
+                    seed[j] = 1j
+                    im = _backward(t, constant(seed.reshape(out.shape)), retain=True, allow_unused=True)
+                    row = tuple(_complex_row(r, i) if real else r for r, i, real in zip(row, im, real_leaves))
+                rows.append(row)
             jac = t.per_argnum([_assemble([r[i] for r in rows], out, x) for i, x in enumerate(t.leaves)])
         res = t.result(jac[0] if isinstance(argnums, int) else jac)
         return (res, t.result(t.aux)) if has_aux else res
@@ -473,6 +480,13 @@ def jacobian(f: Callable, argnums: Argnums = 0, has_aux: bool = False, *, allow_
 
 
 jacrev = jacobian
+
+
+def _complex_row(re_part: Any, minus_im_part: Any) -> Any:
+    """∂f_j/∂x = ∂Re f_j/∂x + i·∂Im f_j/∂x for a real x (recorded when nested)."""
+    from .ops.elementwise import multiply, subtract
+
+    return subtract(re_part, multiply(minus_im_part, 1j))
 
 
 def _assemble(rows: list, out: Any, x: Any) -> Any:
