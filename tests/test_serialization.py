@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -454,3 +455,20 @@ def test_concurrent_saves_of_one_target_never_lose_a_temporary(tmp_path):
     back = ng.load(path)
     assert back["i"] == 19 and np.all(back["w"] == back["who"])
     assert os.listdir(tmp_path) == ["ck.npz"]
+
+
+def test_save_through_a_symbolic_link_keeps_the_link(tmp_path):
+    """As open() writes through a link: the link stays and the file it names gets the new checkpoint."""
+    (tmp_path / "runs").mkdir()
+    real = tmp_path / "runs" / "epoch3.npz"
+    ng.save({"w": np.ones(2)}, real)
+    link = tmp_path / "last.npz"
+    link.symlink_to(Path("runs") / "epoch3.npz")
+    ng.save({"w": np.zeros(2)}, link)
+    assert link.is_symlink()
+    assert np.array_equal(ng.load(real)["w"], np.zeros(2))
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["epoch3.npz"]  # no temporary left
+    dangling = tmp_path / "next.npz"
+    dangling.symlink_to(Path("runs") / "epoch4.npz")
+    ng.save({"w": np.full(2, 4.0)}, dangling)  # a link to a file not yet written creates that file
+    assert dangling.is_symlink() and np.array_equal(ng.load(tmp_path / "runs" / "epoch4.npz")["w"], np.full(2, 4.0))

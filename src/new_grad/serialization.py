@@ -162,7 +162,7 @@ def save(obj: Any, path: PathLike | IO[bytes]) -> None:
 
     The file is an ``.npz`` archive written exactly at ``path`` (no suffix is
     added), atomically: until the final rename, any previous file at ``path`` is
-    untouched. CuPy arrays are copied to the host. ``path`` may also be an open
+    untouched. A symbolic link at ``path`` is kept: the file it points to is replaced. CuPy arrays are copied to the host. ``path`` may also be an open
     binary file (then there is no atomicity to offer).
     """
     enc = _Encoder()
@@ -171,7 +171,8 @@ def save(obj: Any, path: PathLike | IO[bytes]) -> None:
     if hasattr(path, "write"):
         _write_archive(path, enc.arrays, structure)  # type: ignore[arg-type]
         return
-    target = os.path.abspath(os.fspath(path))
+    # through a symbolic link, as open() writes: the link stays and the file it names is replaced
+    target = os.path.realpath(os.fspath(path))
     folder, base = os.path.split(target)
     if os.path.isdir(target):
         raise CheckpointError(f"save: {path} is a directory; give a file path such as {os.path.join(path, 'ckpt.npz')}")
