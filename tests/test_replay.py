@@ -529,3 +529,19 @@ def test_recurrent_modules_without_an_initial_state_replay_bitwise(kind):
         runs.append((losses, [p.copy() for p, _ in model.parameters()]))
     assert runs[0][0] == runs[1][0]
     assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+
+def test_replacing_a_modules_parameter_is_caught_not_replayed_stale():
+    """``layer.W = new_array`` binds the new array to the same gradient array; the replayed program read the old
+    one, so it must refuse rather than train a parameter the model no longer uses."""
+    rng = np.random.default_rng(0)
+    eng = ng.Autograd()
+    layer = ng.nn.Linear(3, 2, eng)
+    x = ng.constant(rng.standard_normal((4, 3)))
+    step = ng.compile(lambda x: ng.sum(layer(x)), eng)
+    for _ in range(3):
+        layer.zero_grad()
+        step(x)
+    layer.W = rng.standard_normal((2, 3))
+    with pytest.raises(ReplayError, match="replaced"):
+        step(x)

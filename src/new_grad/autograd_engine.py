@@ -100,6 +100,7 @@ _CONSTANTS: dict[int, weakref.ref] = {}
 _PARAM_GRADS: dict[int, Any] = {}  # id(param) -> its gradient array, updated in place
 _PARAM_REFS: dict[int, weakref.ref] = {}
 _VERSIONS: dict[int, int] = {}  # id(param) -> how many times it was changed in place (optimiser steps)
+_LAST_BOUND: dict[int, weakref.ref] = {}  # id(gradient array) -> the parameter last bound to it
 
 
 def _forget(registry: dict, k: int, ref: weakref.ref) -> None:
@@ -131,21 +132,30 @@ def bind_gradient(param: Any, grad: Any) -> None:
             f"bind_gradient: parameter {shape_str(param)} with gradient {shape_str(grad)}: both must be "
             "float arrays (an integer/boolean array never gets a gradient); convert with astype(numpy.float64)"
         )
-    k = id(param)
+    k, kg = id(param), id(grad)
 
     def cleanup(r: weakref.ref, k: int = k) -> None:
         if _PARAM_REFS.get(k) is r:
             del _PARAM_REFS[k]
             _PARAM_GRADS.pop(k, None)
             _VERSIONS.pop(k, None)
+        if _LAST_BOUND.get(kg) is r:
+            del _LAST_BOUND[kg]
 
-    _PARAM_REFS[k] = weakref.ref(param, cleanup)
+    _PARAM_REFS[k] = _LAST_BOUND[kg] = weakref.ref(param, cleanup)
     _PARAM_GRADS[k] = grad
 
 
 def bound_gradient(param: Any) -> Any:
     """The gradient array bound to ``param`` by :func:`bind_gradient`, or ``None``."""
     return _PARAM_GRADS.get(id(param))
+
+
+def bound_parameter(grad: Any) -> Any:
+    """The parameter most recently bound to the gradient array ``grad`` (``None`` if none is alive): a module
+    that replaces a parameter binds the new array to the same gradient, so this names the one in use."""
+    r = _LAST_BOUND.get(id(grad))
+    return None if r is None else r()
 
 
 def mark_modified(param: Any) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd_engine import STATE, Autograd, Operation, bound_gradient, initial_gradient, is_constant
+from .autograd_engine import STATE, Autograd, Operation, bound_gradient, bound_parameter, initial_gradient, is_constant
 from .backends import is_array
 from .errors import ReplayError, shape_str
 
@@ -338,7 +338,7 @@ class CompiledStep:
                 "pattern, or pass a copy)"
             )
         for p, grad in plan.bindings:
-            if bound_gradient(p) is not grad:
+            if bound_gradient(p) is not grad or bound_parameter(grad) is not p:
                 raise ReplayError(
                     f"replay: the gradient array bound to parameter {shape_str(p)} changed since the step was "
                     "recorded (a parameter or its gradient was replaced, not updated in place); compile again"
