@@ -66,7 +66,7 @@ BINARY = [
 
 
 @pytest.mark.parametrize("name,fn,sa,sb", BINARY)
-def test_seed_backward_functions_called_directly(name, fn, sa, sb):
+def test_course_backward_functions_called_directly(name, fn, sa, sb):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(sa), rng.standard_normal(sb) + 3.0
     ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
@@ -79,7 +79,7 @@ def test_seed_backward_functions_called_directly(name, fn, sa, sb):
 
 
 @pytest.mark.parametrize("name,fn", [("log_backward", torch.log), ("exp_backward", torch.exp)])
-def test_seed_unary_backward_functions(name, fn):
+def test_course_unary_backward_functions(name, fn):
     rng = np.random.default_rng(1)
     a = rng.random((3, 4)) + 0.5
     ta = torch.tensor(a, requires_grad=True)
@@ -92,7 +92,7 @@ def test_seed_unary_backward_functions(name, fn):
 
 
 @pytest.mark.parametrize("name,fn", [("sum_backward", torch.sum), ("max_backward", torch.relu)])
-def test_seed_sum_and_max_backward_return_one_gradient(name, fn):
+def test_course_sum_and_max_backward_return_one_gradient(name, fn):
     # the course's contract: sum_backward(g, a) spreads g over a; max_backward(g, a) is np.maximum(a, 0)'s
     rng = np.random.default_rng(1)
     a = rng.standard_normal((3, 4))
@@ -105,7 +105,7 @@ def test_seed_sum_and_max_backward_return_one_gradient(name, fn):
     course_close(ga, ta.grad)
 
 
-def test_softmax_cross_entropy_backward_seed_signature():
+def test_softmax_cross_entropy_backward_course_signature():
     rng = np.random.default_rng(2)
     logits = rng.standard_normal((5, 4))
     y = np.eye(4)[rng.integers(0, 4, 5)]
@@ -161,7 +161,7 @@ def test_activations_keep_state(cls, tfn):
 
 
 @pytest.mark.parametrize("loss_cls", [MSELoss, SoftmaxCrossEntropy])
-def test_losses_seed_convention(loss_cls):
+def test_losses_course_convention(loss_cls):
     eng = Autograd()
     loss_fn = loss_cls(eng)
     rng = np.random.default_rng(3)
@@ -267,3 +267,13 @@ def test_integer_arrays_on_the_raw_door_get_float_gradients():
     lazy = Autograd()
     lazy.add_operation(inputs=[x, b], output=y, gradients_to_update=[None, None], backward_operation=F.mul_backward)
     assert lazy.memory_buffer.get_param(b).dtype.kind == "f"  # a lazy zero slot reads as float too
+
+
+def test_add_operation_refuses_a_backward_that_is_not_a_function():
+    """Passing ``mul_backward(...)``'s result instead of the function failed only at backward, with a bare
+    TypeError; the raw door now says what was wrong when the op is recorded."""
+    eng = Autograd()
+    x, y = np.ones(3), np.full(3, 2.0)
+    with pytest.raises(ng.errors.TapeError, match="not a function"):
+        eng.add_operation([x, y], x * y, [None, None], F.mul_backward(np.ones(3), x, y))
+    assert eng.operation_list == []

@@ -23,7 +23,7 @@ from new_grad.errors import (
 from new_grad.nn.functional import add_backward, mul_backward
 
 
-def test_seed_slot_count_after_add():
+def test_course_slot_count_after_add():
     eng = ng.Autograd()
     x, y = np.random.randn(1, 5), np.random.randn(1, 5)
     z = x + y

@@ -222,7 +222,7 @@ def test_ctc_impossible_alignment_and_zero_infinity():
 # -- conventions -----------------------------------------------------------------------------------------
 
 
-def test_seed_mse_loss_keeps_the_course_convention():
+def test_course_mse_loss_keeps_the_course_convention():
     eng = ng.Autograd()
     y, y_hat = T.copy(), X.copy()
     loss = nn.MSELoss(eng)

@@ -302,6 +302,11 @@ class Autograd:
         Every array input gets a (lazy) slot; ``gradients_to_update[i]`` is an array
         to accumulate input *i*'s gradient into in place, or ``None`` for its slot.
         """
+        if not callable(backward_operation):  # caught here, not as a bare TypeError deep inside backward
+            raise TapeError(
+                f"add_operation: backward_operation is {type(backward_operation).__name__}, not a function; pass "
+                "the backward function itself (mul_backward), not its result (mul_backward(...))"
+            )
         if len(inputs) != len(gradients_to_update):
             raise TapeError(
                 f"add_operation({getattr(backward_operation, '__name__', 'op')}): got {len(inputs)} "
