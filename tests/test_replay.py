@@ -449,6 +449,16 @@ def test_batch_norm_counts_and_averages_its_batches_when_replayed_as_when_eager(
     assert int(replayed_model.num_batches_tracked) == len(batches)
 
 
+def _step_loss(replay: bool, step, loss_fn, eng, x) -> float:
+    """One training step's loss: the compiled step, or the same function eagerly with its backward."""
+    if replay:
+        return float(step(x))
+    with eng:
+        loss = float(loss_fn(x))
+    eng.backward(1)
+    return loss
+
+
 def test_switching_train_and_eval_is_checked_not_replayed_stale():
     rng = np.random.default_rng(3)
     x = ng.constant(rng.standard_normal((4, 3)))
@@ -473,12 +483,7 @@ def test_switching_train_and_eval_is_checked_not_replayed_stale():
                     loss_fn(x)
                 eng.zero_grad()
                 continue
-            if replay:
-                losses.append(float(step(x)))
-            else:
-                with eng:
-                    losses.append(float(loss_fn(x)))
-                eng.backward(1)
+            losses.append(_step_loss(replay, step, loss_fn, eng, x))
         runs.append((losses, lin.dW.copy(), model[1].running_mean.copy()))
         if replay:
             model.eval()  # the plan holds training-mode batch norm: replaying it in eval mode would be wrong
@@ -519,12 +524,7 @@ def test_recurrent_modules_without_an_initial_state_replay_bitwise(kind):
         losses = []
         for x in data:
             opt.zero_grad()
-            if replay:
-                losses.append(float(step(x)))
-            else:
-                with eng:
-                    losses.append(float(loss_fn(x)))
-                eng.backward(1)
+            losses.append(_step_loss(replay, step, loss_fn, eng, x))
             opt.step()
         runs.append((losses, [p.copy() for p, _ in model.parameters()]))
     assert runs[0][0] == runs[1][0]

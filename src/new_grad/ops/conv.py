@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -566,6 +567,19 @@ def _max_pool_grad(g: Any, x: Any, y: Any, k: tuple, s: tuple, p: tuple, d: tupl
     # windows that tile the (padded) input write every entry of ga once: no zeroing first
     tiled = k == s and d == (1, 1) and a.shape[-2:] == (ho * s[0], wo * s[1])
     ga = (xp.empty if tiled else xp.zeros)(a.shape, dtype=g.dtype)
+    for i, j, hit in _first_maxima(a, y, k, s, d, ho, wo):
+        tap = _tap(ga, i, j, s, d, ho, wo)
+        if disjoint:
+            xp.multiply(g, hit, out=tap)
+        else:
+            tap += g * hit
+    h, w = x.shape[-2:]
+    return ga[..., p[0] : p[0] + h, p[1] : p[1] + w]
+
+
+def _first_maxima(a: Any, y: Any, k: tuple, s: tuple, d: tuple, ho: int, wo: int) -> Iterator[tuple[int, int, Any]]:
+    """For each kernel tap (i, j): where that tap holds its window's maximum and no earlier tap did (ties go to
+    the first maximum, as in PyTorch)."""
     taken = None
     for i in range(k[0]):
         for j in range(k[1]):
@@ -573,15 +587,9 @@ def _max_pool_grad(g: Any, x: Any, y: Any, k: tuple, s: tuple, p: tuple, d: tupl
             if taken is None:
                 taken = hit
             else:
-                xp.greater(hit, taken, out=hit)  # hit and not taken: the first maximum wins
+                namespace(hit).greater(hit, taken, out=hit)  # hit and not taken
                 taken |= hit
-            tap = _tap(ga, i, j, s, d, ho, wo)
-            if disjoint:
-                xp.multiply(g, hit, out=tap)
-            else:
-                tap += g * hit
-    h, w = x.shape[-2:]
-    return ga[..., p[0] : p[0] + h, p[1] : p[1] + w]
+            yield i, j, hit
 
 
 def _max_pool_grad_recorded(g: Any, x: Any, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> Any:
@@ -597,16 +605,8 @@ def _max_pool_grad_recorded(g: Any, x: Any, k: tuple, s: tuple, p: tuple, d: tup
         best = _window_argmax(x, a, k, s, p, d, ho, wo)
     else:
         best = xp.zeros(y.shape, dtype=xp.int64)
-        taken = None
-        for i in range(k[0]):
-            for j in range(k[1]):
-                hit = _tap(a, i, j, s, d, ho, wo) == y
-                if taken is None:
-                    taken = hit
-                    continue
-                xp.greater(hit, taken, out=hit)
-                taken |= hit
-                best[hit] = i * k[1] + j
+        for i, j, hit in _first_maxima(a, y, k, s, d, ho, wo):
+            best[hit] = i * k[1] + j
     hp, wp = a.shape[-2:]
     lead = int(np.prod(a.shape[:-2]))
     planes = xp.arange(lead).reshape(a.shape[:-2] + (1, 1))
