@@ -527,9 +527,10 @@ def _build(ops: list[Operation], args: tuple, eng: Autograd, aux: tuple[int, ...
     lines[init_at:init_at] = [f"    {v} = None" for v in inits]
     for var, x in leaves:  # back into the memory buffer, keyed by the array as eager does
         key = ref(x)
-        # A gradient that arrived by reference may be the seed, another slot's or a reused buffer: the
-        # caller gets its own copy, as eager's ``_unshare`` gives it (scaling it must change no later step).
-        lines.append(f"    if {var} is not _p{var}: {var} = {var}.copy()")
+        # An empty slot's gradient may have arrived by reference (the seed, another slot's, a reused buffer): the
+        # caller gets its own copy, as eager's ``_unshare`` gives it (scaling it must change no later step). A
+        # gradient added to what the slot held is a new array already.
+        lines.append(f"    if _p{var} is None and {var} is not None: {var} = {var}.copy()")
         lines.append(f"    _mem[id({key})] = {var}")
         lines.append(f"    _buf.tracked[id({key})] = {key}")
     loss = f"v{len(ops) - 1}"

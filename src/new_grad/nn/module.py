@@ -113,7 +113,6 @@ def _engine_scope(forward: Any) -> Any:
     return scoped
 
 
-
 def _check_loadable_dtype(owner: str, key: str, new: Any, cur: Any) -> None:
     """Refuse a value whose cast into ``cur`` would lose what it holds (float precision may change, as in PyTorch).
 
@@ -121,12 +120,11 @@ def _check_loadable_dtype(owner: str, key: str, new: Any, cur: Any) -> None:
     buffer truncates, a string or object does not convert at all: each is a checkpoint
     of another model or a corrupted one, so nothing is loaded.
     """
-    kind = getattr(new, "dtype", None)
-    kind = kind.kind if kind is not None else np.asarray(new).dtype.kind
+    got = getattr(new, "dtype", None)
+    if got is None:  # a list or a number
+        got = np.asarray(new).dtype
     target = cur.dtype.kind
-    ok = {"f": "biuf", "c": "biufc", "i": "biu", "u": "bu", "b": "b"}.get(target, target)
-    if kind not in ok:
-        got = getattr(new, "dtype", None) or np.asarray(new).dtype
+    if got.kind not in {"f": "biuf", "c": "biufc", "i": "biu", "u": "bu", "b": "b"}.get(target, target):
         raise DtypeError(
             f"load_state_dict({owner}): {key} is {got} in the state dict but {cur.dtype} in the model, and the "
             "cast would lose values (an imaginary part, a fraction, or not a number at all); check that the state "
