@@ -27,7 +27,7 @@ from ..errors import ArgumentError, ShapeError
 from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear
-from .module import Module
+from .module import Module, shared_constant
 from .normalization import LayerNorm
 
 
@@ -41,28 +41,12 @@ def _additive(mask: Any, like: Any, what: str) -> Any:
     if not hasattr(mask, "dtype"):
         mask = xp.asarray(mask)
     if mask.dtype == bool:
-        return ops.where(mask, _cached(xp, (), dtype, -np.inf), _cached(xp, (), dtype, 0.0))
+        return ops.where(mask, shared_constant(xp, (), dtype, -np.inf), shared_constant(xp, (), dtype, 0.0))
     if mask.dtype.kind == "f":
         if mask.dtype == dtype and is_constant(mask):
             return mask
         return constant(mask.astype(dtype))
     raise ShapeError(f"MultiheadAttention: {what} must be a bool or float array, got dtype {mask.dtype}")
-
-
-_CACHE: dict[tuple, Any] = {}
-
-
-def _cached(xp: Any, shape: tuple[int, ...], dtype: Any, fill: Any) -> Any:
-    """A read-only constant filled with ``fill``, one per shape and dtype: the same array on every call,
-    so a compiled step replays it by reference. ``fill="causal"``: True above the diagonal."""
-    key = (id(xp), shape, np.dtype(dtype).str, fill)
-    a = _CACHE.get(key)
-    if a is None:
-        a = xp.triu(xp.ones(shape, dtype=bool), 1) if fill == "causal" else xp.full(shape, fill, dtype=dtype)
-        if isinstance(a, np.ndarray):
-            a.setflags(write=False)
-        a = _CACHE.setdefault(key, a)
-    return constant(a)
 
 
 class MultiheadAttention(Module):
@@ -194,7 +178,7 @@ class MultiheadAttention(Module):
 
         q, k, v = heads(q), heads(k), heads(v)
         if self.add_zero_attn:
-            zeros = _cached(namespace(k), (N, h, 1, d), k.dtype, 0.0)
+            zeros = shared_constant(namespace(k), (N, h, 1, d), k.dtype, 0.0)
             k, v = ops.concatenate([k, zeros], axis=2), ops.concatenate([v, zeros], axis=2)
             extra += 1
         scores = ops.matmul(ops.multiply(q, 1.0 / math.sqrt(d)), ops.swapaxes(k, -1, -2))  # (N, h, L, S)
@@ -238,7 +222,7 @@ class MultiheadAttention(Module):
         """
         h = self.num_heads
         if attn_mask is None and is_causal:
-            attn_mask = _cached(namespace(scores), (L, S), bool, "causal")
+            attn_mask = shared_constant(namespace(scores), (L, S), bool, "causal")
         total = None
         if attn_mask is not None:
             m = _additive(attn_mask, scores, "attn_mask")
@@ -262,7 +246,7 @@ class MultiheadAttention(Module):
             k = ops.reshape(k, (N, 1, 1, S))
             total = k if total is None else ops.add(total, k)
         if total is not None and extra:
-            pad = _cached(namespace(total), (*total.shape[:-1], extra), total.dtype, 0.0)
+            pad = shared_constant(namespace(total), (*total.shape[:-1], extra), total.dtype, 0.0)
             total = ops.concatenate([total, pad], axis=-1)
         return total
 

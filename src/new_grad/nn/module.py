@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..autograd_engine import STATE, Autograd, bind_gradient, bound_gradient
+from ..autograd_engine import STATE, Autograd, bind_gradient, bound_gradient, constant
 from ..backends import is_array, namespace, to_device
 from ..errors import ArgumentTypeError, DtypeError, OptimizerError, ShapeError, UnsupportedError, shape_str
 
@@ -111,6 +111,23 @@ def _engine_scope(forward: Any) -> Any:
     scoped.__doc__ = forward.__doc__
     scoped.__name__ = forward.__name__
     return scoped
+
+
+_SHARED: dict[tuple, Any] = {}
+
+
+def shared_constant(xp: Any, shape: tuple[int, ...], dtype: Any, fill: Any) -> Any:
+    """A read-only constant filled with ``fill`` (``"causal"``: True above the diagonal), one per array library,
+    shape, dtype and fill. Layers use it for what they would otherwise make afresh on each call (an omitted
+    initial state, attention's padding): the same array every time, so a compiled step replays it by reference."""
+    key = (id(xp), tuple(shape), np.dtype(dtype).str, fill)
+    a = _SHARED.get(key)
+    if a is None:
+        a = xp.triu(xp.ones(shape, dtype=bool), 1) if fill == "causal" else xp.full(shape, fill, dtype=dtype)
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+        a = _SHARED.setdefault(key, a)
+    return constant(a)
 
 
 def _check_loadable_dtype(owner: str, key: str, new: Any, cur: Any) -> None:

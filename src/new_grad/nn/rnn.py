@@ -20,35 +20,16 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..autograd_engine import Autograd, constant
+from ..autograd_engine import Autograd
 from ..backends import get_default_dtype, namespace
 from ..errors import ArgumentError, ShapeError
-from .module import Module
+from .module import Module, shared_constant
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
 
 
 def _uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> np.ndarray:
     return np.random.uniform(-bound, bound, shape).astype(dtype)
-
-
-_ZEROS: dict[tuple, Any] = {}
-
-
-def _zero_state(input: Any, shape: tuple[int, ...], dtype: Any) -> Any:  # noqa: A002
-    """Constant zeros for an omitted initial state, one read-only array per shape and dtype.
-
-    The same array on every call, so a compiled step (``new_grad.compile``) can replay it by reference.
-    """
-    xp = namespace(input)
-    key = (id(xp), tuple(shape), np.dtype(dtype).str)
-    z = _ZEROS.get(key)
-    if z is None:
-        z = xp.zeros(shape, dtype=dtype)
-        if isinstance(z, np.ndarray):
-            z.setflags(write=False)
-        z = _ZEROS.setdefault(key, z)
-    return constant(z)
 
 
 # -- cells ------------------------------------------------------------------------------------------------
@@ -92,7 +73,7 @@ class _CellBase(Module):
 
     def _state(self, hx: Any, input: Any, batched: bool) -> Any:  # noqa: A002
         if hx is None:
-            return _zero_state(input, (input.shape[0], self.hidden_size), self.weight_ih.dtype)
+            return shared_constant(namespace(input), (input.shape[0], self.hidden_size), self.weight_ih.dtype, 0.0)
         if not batched:
             hx = ops.expand_dims(hx, 0)
         if hx.shape != (input.shape[0], self.hidden_size):
@@ -235,7 +216,7 @@ class _RNNBase(Module):
     def _state(self, hx: Any, input: Any, batched: bool) -> Any:  # noqa: A002
         shape = ((2 if self.bidirectional else 1) * self.num_layers, input.shape[1], self.hidden_size)
         if hx is None:
-            return _zero_state(input, shape, self.weight_ih_l0.dtype)
+            return shared_constant(namespace(input), shape, self.weight_ih_l0.dtype, 0.0)
         if not batched:
             hx = ops.expand_dims(hx, 1)
         if tuple(hx.shape) != shape:
