@@ -193,7 +193,9 @@ class DistributedDataParallel:
             start = 0
             for g in b.grads:
                 seg = b.flat[start : start + g.size]
-                if seg.any() and np.array_equal(_host(g).reshape(-1), seg):
+                flat = g.reshape(-1)
+                # the first entry rules out a zeroed gradient (the usual step) without reading it all
+                if seg.any() and _host(flat[:1])[0] == seg[0] and np.array_equal(_host(flat), seg):
                     if b.base is None:
                         b.base = np.zeros_like(b.flat)
                     b.base[start : start + g.size] = seg
